@@ -1,0 +1,27 @@
+"""convcalc: output shapes, parameters and compute of convolutional networks, as PyTorch computes them.
+
+>>> import convcalc
+>>> conv = convcalc.layer("Conv2d", in_channels=3, out_channels=96, kernel_size=11, stride=4)
+>>> conv.output_shape((1, 3, 227, 227))
+(1, 96, 55, 55)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ConvcalcError, ShapeError, SpecError
+from .layers import Layer, layer_names
+
+
+def layer(type_name: str, **kwargs: Any) -> Layer:
+    """A layer from its torch class name and torch keyword arguments (spec aliases work too).
+
+    Raises SpecError for an argument torch's constructor would refuse.
+    """
+    from .layers import make_layer
+
+    return make_layer(type_name, **kwargs)
+
+
+__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "layer", "layer_names"]

@@ -1,0 +1,295 @@
+"""The Layer base class, the registry of layer families, and argument validation.
+
+A layer family is one dataclass (``Conv``, ``Pool``, ``Linear`` …) registered under the torch
+class names it covers. ``make_layer("Conv2d", out_channels=8, kernel_size=3)`` finds the family,
+checks every keyword the way torch's constructor would, and returns a frozen instance.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, TypeVar
+
+from ..errors import ShapeError, SpecError
+from ..sizes import MAX_SIZE
+
+Shape = tuple[int, ...]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Marks a constructor argument without a default.
+REQUIRED: Any = _Required()
+
+#: ``Layer.window`` result of a layer that leaves the receptive field as it is (ReLU, BatchNorm).
+IDENTITY = "identity"
+
+#: Short aliases of the spec; an alias applies only where the layer has no parameter of that name.
+ALIASES = {
+    "k": "kernel_size",
+    "s": "stride",
+    "p": "padding",
+    "d": "dilation",
+    "op": "output_padding",
+    "g": "groups",
+    "out": "out_channels",
+}
+#: Where ``out`` means something else than out_channels.
+OUT_ALIASES = ("out_channels", "out_features", "output_size")
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+AXIS_WORDS = {"L": "positions", "D": "slices", "H": "rows", "W": "columns"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """One spatial axis of a sliding window, as the receptive-field recurrence needs it."""
+
+    kernel: int  # effective (dilated) kernel
+    stride: int
+    pad_left: int
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer with its torch constructor arguments, able to compute shapes and costs.
+
+    Subclasses set ``PARAMS`` (torch's keyword names, in torch's order, with defaults) and
+    override ``_output`` plus whichever of the cost methods apply.
+    """
+
+    type_name: str
+
+    PARAMS: ClassVar[dict[str, Any]] = {}
+    #: Ranks of input accepted, relative to nothing: None means any rank ≥ 1.
+    RANKS: ClassVar[tuple[int, ...] | None] = None
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def create(cls: type[L], type_name: str, kwargs: Mapping[str, Any]) -> L:
+        raise NotImplementedError
+
+    # -- the public API -----------------------------------------------------------------
+    def output_shape(self, shape: Sequence[int]) -> Shape:
+        """The output shape for ``shape`` (batch first where batched), or ShapeError."""
+        shape = self.check_input(shape)
+        return self._output(shape)
+
+    @property
+    def num_params(self) -> int:
+        """Learnable parameters (weights and biases) as torch's ``parameters()`` holds them."""
+        return 0
+
+    def macs(self, shape: Sequence[int]) -> int:
+        """Multiply-accumulates of the weights for one forward pass on ``shape``."""
+        return 0
+
+    def bind(self, shape: Sequence[int]) -> Layer:
+        """This layer with the arguments torch would infer from ``shape`` filled in
+        (in_channels, in_features …), checked against any that were written."""
+        return self
+
+    def window(self, shape: Shape) -> list[Window] | str | None:
+        """Receptive-field contribution: per-axis windows, IDENTITY, or None (undefined)."""
+        return None
+
+    def describe(self) -> str:
+        """A short kernel/stride/padding summary for tables."""
+        return ""
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        """The worked arithmetic, one line per spatial axis."""
+        return []
+
+    def warnings(self, shape: Sequence[int]) -> list[str]:
+        """Things that are valid but probably not intended (uncovered input rows)."""
+        return []
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this layer as ``getattr(torch.nn, type_name)``."""
+        return {name: getattr(self, name) for name in self.PARAMS}
+
+    # -- helpers for subclasses ---------------------------------------------------------
+    def _output(self, shape: Shape) -> Shape:
+        return shape
+
+    def error(self, detail: str) -> ShapeError:
+        return ShapeError(f"{self.type_name}: {detail}", layer=self.type_name, detail=detail)
+
+    def check_input(self, shape: Sequence[int]) -> Shape:
+        try:
+            shape = tuple(shape)
+        except TypeError:
+            raise self.error(f"the input shape must be a sequence of sizes, got {shape!r}") from None
+        for size in shape:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size > MAX_SIZE:
+                raise self.error(f"input shape {list(shape)} must hold whole numbers from 1 to {MAX_SIZE:.0e}")
+        ranks = self.ranks()
+        if ranks is not None and len(shape) not in ranks:
+            raise self.error(self._rank_message(shape))
+        if not shape:
+            raise self.error("the input shape is empty")
+        return shape
+
+    def ranks(self) -> tuple[int, ...] | None:
+        """Input ranks accepted (None: any rank ≥ 1)."""
+        return self.RANKS
+
+    def _rank_message(self, shape: Shape) -> str:
+        wanted = " or ".join(f"{r}-D" for r in self.ranks() or ())
+        return f"expects a {wanted} input, got {len(shape)}-D {list(shape)}"
+
+    def with_values(self: L, **values: Any) -> L:
+        return replace(self, **values)
+
+
+L = TypeVar("L", bound=Layer)
+
+# -- registry -------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, tuple[str, type[Layer]]] = {}
+
+
+def register(*names: str) -> Callable[[type[L]], type[L]]:
+    """Register a layer family under torch class names (looked up case-insensitively)."""
+
+    def decorate(cls: type[L]) -> type[L]:
+        for name in names:
+            _REGISTRY[name.lower()] = (name, cls)
+        return cls
+
+    return decorate
+
+
+def layer_names() -> list[str]:
+    """Every layer type name convcalc knows, as torch spells it."""
+    return sorted(name for name, _ in _REGISTRY.values())
+
+
+def lookup(type_name: str) -> tuple[str, type[Layer]]:
+    """``"conv2d"`` → ``("Conv2d", Conv)``; an unknown name suggests the closest one."""
+    found = _REGISTRY.get(str(type_name).lower())
+    if found is None:
+        raise SpecError(f"unknown layer type {type_name!r}{suggest(str(type_name), layer_names())}")
+    return found
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean kernel_size?"`` or ``""``, via difflib (case-insensitive)."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean {lowered[close[0]]}?" if close else ""
+
+
+def make_layer(type_name: str, **kwargs: Any) -> Layer:
+    """Build a layer from its torch class name and torch keyword arguments (or spec aliases)."""
+    name, cls = lookup(type_name)
+    return cls.create(name, resolve_kwargs(name, cls.PARAMS, kwargs))
+
+
+def resolve_kwargs(type_name: str, params: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Map aliases to torch names, reject unknown keys, fill defaults, demand required ones."""
+    values: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        target = canonical_key(key, params)
+        if target is None:
+            raise SpecError(
+                f"{type_name} has no argument {key!r}{suggest(str(key), list(params) + _alias_names(params))}"
+                + (f" (it takes {', '.join(params)})" if params else " (it takes no arguments)"),
+                layer=type_name,
+            )
+        if target in values:
+            raise SpecError(f"{type_name}: {target} is given twice (as {key!r} and another alias)", layer=type_name)
+        values[target] = value
+    for key, default in params.items():
+        if key not in values:
+            if default is REQUIRED:
+                raise SpecError(f"{type_name} needs {key}", layer=type_name)
+            values[key] = default
+    return values
+
+
+def canonical_key(key: str, params: Mapping[str, Any]) -> str | None:
+    """The torch keyword a spec key stands for, or None if the layer has no such argument."""
+    if key in params:
+        return key
+    if key == "out":
+        return next((name for name in OUT_ALIASES if name in params), None)
+    target = ALIASES.get(key)
+    return target if target in params else None
+
+
+def _alias_names(params: Mapping[str, Any]) -> list[str]:
+    return [alias for alias in ALIASES if canonical_key(alias, params) not in (None, alias)]
+
+
+# -- argument checks (the layer name prefixes the message) ----------------------------------
+
+
+def as_int(type_name: str, name: str, value: Any, *, minimum: int | None = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{type_name}: {name} must be a whole number, got {value!r}", layer=type_name)
+    if minimum is not None and value < minimum:
+        raise SpecError(f"{type_name}: {name} must be at least {minimum}, got {value}", layer=type_name)
+    if abs(value) > MAX_SIZE:
+        raise SpecError(f"{type_name}: {name} {value} is beyond convcalc's limit of {MAX_SIZE:.0e}", layer=type_name)
+    return value
+
+
+def as_tuple(type_name: str, name: str, value: Any, dims: int, *, minimum: int | None = 1) -> tuple[int, ...]:
+    """An int or a list of ``dims`` ints (torch's ``_pair``/``_triple``)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != dims:
+            raise SpecError(
+                f"{type_name}: {name} needs {dims} value{'s' if dims > 1 else ''} (one per spatial axis), got {list(value)}",
+                layer=type_name,
+            )
+        return tuple(as_int(type_name, name, v, minimum=minimum) for v in value)
+    return (as_int(type_name, name, value, minimum=minimum),) * dims
+
+
+def as_bool(type_name: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"{type_name}: {name} must be true or false, got {value!r}", layer=type_name)
+    return value
+
+
+def as_float(type_name: str, name: str, value: Any, *, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"{type_name}: {name} must be a number, got {value!r}", layer=type_name)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise SpecError(f"{type_name}: {name} must be between {low} and {high}, got {value}", layer=type_name)
+    return float(value)
+
+
+def as_choice(type_name: str, name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise SpecError(
+            f"{type_name}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            + suggest(str(value), choices),
+            layer=type_name,
+        )
+    return str(value)
+
+
+def channels_of(shape: Shape, dims: int) -> tuple[int | None, int]:
+    """(batch or None when unbatched, channels) of a ``(N, C, *spatial)`` or ``(C, *spatial)`` shape."""
+    if len(shape) == dims + 2:
+        return shape[0], shape[1]
+    return None, shape[0]
+
+
+def batch_of(shape: Shape, dims: int) -> int:
+    """The batch size, 1 for an unbatched input (torch adds the batch axis internally)."""
+    return shape[0] if len(shape) == dims + 2 else 1
+
+
+def product(values: Iterable[int]) -> int:
+    return math.prod(values)

@@ -1,0 +1,343 @@
+"""Conv1d/2d/3d and ConvTranspose1d/2d/3d: torch's rules, shapes, parameters and MACs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .. import formulas
+from ..errors import SpecError
+from .base import REQUIRED, Layer, Shape, Window, as_bool, as_choice, as_int, as_tuple, batch_of, channels_of, product, register
+from .spatial import Spatial, compact
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _dims(type_name: str) -> int:
+    return int(type_name[-2])
+
+
+@dataclass(frozen=True)
+class _ConvBase(Spatial):
+    """What Conv and ConvTranspose share: channels, groups, bias, kernel."""
+
+    in_channels: int | None = None
+    out_channels: int = 1
+    kernel_size: tuple[int, ...] = (1,)
+    stride: tuple[int, ...] = (1,)
+    dilation: tuple[int, ...] = (1,)
+    groups: int = 1
+    bias: bool = True
+
+    @classmethod
+    def _common(cls, type_name: str, kw: dict[str, Any]) -> dict[str, Any]:
+        dims = _dims(type_name)
+        groups = kw["groups"]
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise SpecError(f"{type_name}: groups must be a positive integer, got {groups!r}", layer=type_name)
+        values = {
+            "type_name": type_name,
+            "dims": dims,
+            "in_channels": None if kw["in_channels"] is None else as_int(type_name, "in_channels", kw["in_channels"]),
+            "out_channels": as_int(type_name, "out_channels", kw["out_channels"]),
+            "kernel_size": as_tuple(type_name, "kernel_size", kw["kernel_size"], dims),
+            "stride": as_tuple(type_name, "stride", kw["stride"], dims),
+            "dilation": as_tuple(type_name, "dilation", kw["dilation"], dims),
+            "groups": groups,
+            "bias": as_bool(type_name, "bias", kw["bias"]),
+        }
+        for name in ("in_channels", "out_channels"):
+            count = values[name]
+            if count is not None and count % groups:
+                good = [g for g in range(1, min(count, 64) + 1) if count % g == 0]
+                raise SpecError(
+                    f"{type_name}: {name} must be divisible by groups ({name} {count}, groups {groups});"
+                    f" groups that divide {count}: {', '.join(map(str, good[:8]))}",
+                    layer=type_name,
+                )
+        return values
+
+    def bind(self, shape: Sequence[int]) -> Layer:
+        shape = self.check_input(shape)
+        _, channels = channels_of(shape, self.dims)
+        if self.in_channels is None:
+            if channels % self.groups:
+                raise self.error(
+                    f"the input has {channels} channels, which groups={self.groups} does not divide"
+                    f" (in_channels must be divisible by groups)"
+                )
+            return self.with_values(in_channels=channels)
+        if channels != self.in_channels:
+            raise self.error(
+                f"expects in_channels = {self.in_channels}, but the input {list(shape)} has {channels} channels;"
+                f" use in_channels: {channels} (or make the previous layer produce {self.in_channels})"
+            )
+        return self
+
+    def _known_in_channels(self) -> int:
+        if self.in_channels is None:
+            raise self.error("in_channels is not known yet: give in_channels or an input shape")
+        return self.in_channels
+
+    def _check_channels(self, shape: Shape) -> None:
+        self.bind(shape)
+
+    def describe(self) -> str:
+        parts = [f"k={compact(self.kernel_size)}", f"s={compact(self.stride)}", f"p={compact(self.padding_value)}"]
+        if any(d != 1 for d in self.dilation):
+            parts.append(f"d={compact(self.dilation)}")
+        if self.groups != 1:
+            parts.append(f"g={self.groups}")
+        return " ".join(parts)
+
+    @property
+    def padding_value(self) -> tuple[int, ...] | str:
+        raise NotImplementedError
+
+    def _bias_params(self) -> int:
+        return self.out_channels if self.bias else 0
+
+
+@register("Conv1d", "Conv2d", "Conv3d")
+@dataclass(frozen=True)
+class Conv(_ConvBase):
+    """``nn.Conv{1,2,3}d``: out = floor((in + 2p − d(k−1) − 1)/s) + 1 per axis."""
+
+    padding: tuple[int, ...] | str = (0,)
+    padding_mode: str = "zeros"
+
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "in_channels": None,
+        "out_channels": REQUIRED,
+        "kernel_size": REQUIRED,
+        "stride": 1,
+        "padding": 0,
+        "dilation": 1,
+        "groups": 1,
+        "bias": True,
+        "padding_mode": "zeros",
+    }
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Conv:
+        values = cls._common(type_name, kw)
+        dims = values["dims"]
+        mode = as_choice(type_name, "padding_mode", kw["padding_mode"], PADDING_MODES)
+        padding = kw["padding"]
+        if isinstance(padding, str):
+            padding = as_choice(type_name, "padding", padding, ("same", "valid"))
+            if padding == "same" and any(s != 1 for s in values["stride"]):
+                raise SpecError(
+                    f"{type_name}: padding='same' is not supported for strided convolutions"
+                    f" (stride {compact(values['stride'])}); use stride 1, or a number: padding"
+                    f" {compact(tuple(d * (k - 1) // 2 for k, d in zip(values['kernel_size'], values['dilation'])))}"
+                    " keeps the size at stride 1",
+                    layer=type_name,
+                )
+        else:
+            # torch rejects negative padding in zeros mode; the other modes crop with F.pad.
+            padding = as_tuple(type_name, "padding", padding, dims, minimum=0 if mode == "zeros" else None)
+        return cls(padding=padding, padding_mode=mode, **values)
+
+    @property
+    def padding_value(self) -> tuple[int, ...] | str:
+        return self.padding
+
+    def pads(self) -> list[tuple[int, int]]:
+        """(left, right) padding per axis, with 'same' and 'valid' resolved."""
+        if self.padding == "same":
+            return [formulas.same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation)]
+        if self.padding == "valid":
+            return [(0, 0)] * self.dims
+        return [(p, p) for p in self.padding]
+
+    def _output(self, shape: Shape) -> Shape:
+        self._check_channels(shape)
+        sizes = []
+        for axis, size, k, s, d, (pl, pr) in zip(
+            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads()
+        ):
+            self._check_padding_mode(axis, size, pl, pr)
+            span = formulas.effective_kernel(k, d)
+            padded = size + pl + pr
+            if padded < span:
+                raise self.error(self._too_small(axis, size, k, d, pl, pr))
+            sizes.append(formulas.conv_out(size, k, s, pl, pr, d))
+        return self.replace_spatial(shape, tuple(sizes), self.out_channels)
+
+    def _check_padding_mode(self, axis: str, size: int, pl: int, pr: int) -> None:
+        where = self.axis_prefix(axis)
+        if self.padding_mode == "reflect" and max(pl, pr) >= size:
+            raise self.error(
+                f"{where}reflect padding {max(pl, pr)} must be smaller than the input size {size};"
+                f" use padding ≤ {size - 1} or an input of at least {max(pl, pr) + 1}"
+            )
+        if self.padding_mode == "circular" and max(pl, pr) > size:
+            raise self.error(
+                f"{where}circular padding {max(pl, pr)} wraps around the input {size} more than once;"
+                f" use padding ≤ {size} or an input of at least {max(pl, pr)}"
+            )
+
+    def _too_small(self, axis: str, size: int, k: int, d: int, pl: int, pr: int) -> str:
+        span = formulas.effective_kernel(k, d)
+        pad_text = f"2×{pl}" if pl == pr else f"{pl}+{pr}"
+        need_pad = -(-(span - size) // 2)
+        fix = f"use an input of at least {span - pl - pr}"
+        if self.padding not in ("same", "valid"):
+            fix += f" or padding ≥ {need_pad}"
+        return (
+            f"{self.axis_prefix(axis)}kernel {k} (dilated: {span}) is larger than the padded input {size + pl + pr}"
+            f" (input {size} + {pad_text} padding); {fix}"
+        )
+
+    @property
+    def num_params(self) -> int:
+        c_in = self._known_in_channels()
+        return self.out_channels * (c_in // self.groups) * product(self.kernel_size) + self._bias_params()
+
+    def macs(self, shape: Sequence[int]) -> int:
+        shape = self.check_input(shape)
+        out = self.output_shape(shape)
+        c_in = channels_of(shape, self.dims)[1]
+        return (
+            batch_of(shape, self.dims)
+            * product(self.spatial(out))
+            * self.out_channels
+            * (c_in // self.groups)
+            * product(self.kernel_size)
+        )
+
+    def window(self, shape: Shape) -> list[Window]:
+        return [
+            Window(formulas.effective_kernel(k, d), s, pl)
+            for k, s, d, (pl, _) in zip(self.kernel_size, self.stride, self.dilation, self.pads())
+        ]
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        lines = []
+        if self.padding == "same":
+            lines.append("padding='same': total padding d×(k−1) per axis, the odd one on the right/bottom")
+        for axis, size, k, s, d, (pl, pr) in zip(
+            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads()
+        ):
+            lines.append(formulas.explain_conv(axis, size, k, s, pl, pr, d))
+        return lines
+
+    def warnings(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        out = self.spatial(self.output_shape(shape))
+        counts = [
+            formulas.uncovered(size, k, s, pl, pr, d, o)
+            for size, k, s, d, (pl, pr), o in zip(
+                self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads(), out
+            )
+        ]
+        return self.uncovered_warnings(shape, counts)
+
+
+@register("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+@dataclass(frozen=True)
+class ConvTranspose(_ConvBase):
+    """``nn.ConvTranspose{1,2,3}d``: out = (in − 1)s − 2p + d(k−1) + output_padding + 1."""
+
+    padding: tuple[int, ...] = (0,)
+    output_padding: tuple[int, ...] = (0,)
+    padding_mode: str = "zeros"
+
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "in_channels": None,
+        "out_channels": REQUIRED,
+        "kernel_size": REQUIRED,
+        "stride": 1,
+        "padding": 0,
+        "output_padding": 0,
+        "groups": 1,
+        "bias": True,
+        "dilation": 1,
+        "padding_mode": "zeros",
+    }
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> ConvTranspose:
+        values = cls._common(type_name, kw)
+        dims = values["dims"]
+        if kw["padding_mode"] != "zeros":
+            raise SpecError(
+                f'{type_name}: only padding_mode "zeros" is supported for {type_name}, got {kw["padding_mode"]!r}',
+                layer=type_name,
+            )
+        if isinstance(kw["padding"], str):
+            raise SpecError(
+                f"{type_name}: padding must be a number (or one per axis); 'same' and 'valid' exist only for"
+                f" Conv{dims}d, got {kw['padding']!r}",
+                layer=type_name,
+            )
+        padding = as_tuple(type_name, "padding", kw["padding"], dims, minimum=0)
+        output_padding = as_tuple(type_name, "output_padding", kw["output_padding"], dims, minimum=0)
+        for op, s, d in zip(output_padding, values["stride"], values["dilation"]):
+            if op >= s and op >= d:
+                raise SpecError(
+                    f"{type_name}: output_padding {op} must be smaller than either stride ({s}) or dilation ({d});"
+                    f" use output_padding ≤ {max(s, d) - 1}",
+                    layer=type_name,
+                )
+        return cls(padding=padding, output_padding=output_padding, padding_mode="zeros", **values)
+
+    @property
+    def padding_value(self) -> tuple[int, ...]:
+        return self.padding
+
+    def describe(self) -> str:
+        text = super().describe()
+        if any(self.output_padding):
+            text += f" op={compact(self.output_padding)}"
+        return text
+
+    def _output(self, shape: Shape) -> Shape:
+        self._check_channels(shape)
+        sizes = []
+        for axis, size, k, s, p, d, op in zip(
+            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding
+        ):
+            out = formulas.tconv_out(size, k, s, p, d, op)
+            if out < 1:
+                # (in−1)s + d(k−1) + op + 1 − 2p ≥ 1  ⇔  p ≤ ((in−1)s + d(k−1) + op) / 2
+                max_pad = ((size - 1) * s + d * (k - 1) + op) // 2
+                raise self.error(
+                    f"{self.axis_prefix(axis)}the output size ({size} − 1)×{s} − 2×{p} + {d}×({k}−1) + {op} + 1 = {out}"
+                    f" is too small; use padding ≤ {max_pad} or a larger input"
+                )
+            sizes.append(out)
+        return self.replace_spatial(shape, tuple(sizes), self.out_channels)
+
+    @property
+    def num_params(self) -> int:
+        c_in = self._known_in_channels()
+        return c_in * (self.out_channels // self.groups) * product(self.kernel_size) + self._bias_params()
+
+    def macs(self, shape: Sequence[int]) -> int:
+        """Counted over input positions: each input pixel meets every kernel weight once."""
+        shape = self.check_input(shape)
+        self.output_shape(shape)
+        c_in = channels_of(shape, self.dims)[1]
+        return (
+            batch_of(shape, self.dims)
+            * product(self.spatial(shape))
+            * c_in
+            * (self.out_channels // self.groups)
+            * product(self.kernel_size)
+        )
+
+    def window(self, shape: Shape) -> None:
+        return None  # a fractional stride: the receptive field stops being defined
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        return [
+            formulas.explain_tconv(axis, size, k, s, p, d, op)
+            for axis, size, k, s, p, d, op in zip(
+                self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding
+            )
+        ]

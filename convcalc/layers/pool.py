@@ -1,0 +1,220 @@
+"""MaxPool/AvgPool/AdaptiveAvgPool/AdaptiveMaxPool in 1, 2 and 3 dimensions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .. import formulas
+from ..errors import SpecError
+from .base import REQUIRED, Shape, Window, as_bool, as_int, as_tuple, register
+from .spatial import Spatial, compact
+
+
+def _dims(type_name: str) -> int:
+    return int(type_name[-2])
+
+
+@dataclass(frozen=True)
+class Pool(Spatial):
+    """Max and average pooling: conv arithmetic, ceil_mode, padding at most half the kernel."""
+
+    kernel_size: tuple[int, ...] = (1,)
+    stride: tuple[int, ...] = (1,)
+    padding: tuple[int, ...] = (0,)
+    dilation: tuple[int, ...] = (1,)
+    ceil_mode: bool = False
+    extra: tuple[tuple[str, Any], ...] = ()  # return_indices, count_include_pad, divisor_override
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Pool:
+        dims = _dims(type_name)
+        kernel = as_tuple(type_name, "kernel_size", kw["kernel_size"], dims)
+        stride = kernel if kw["stride"] is None else as_tuple(type_name, "stride", kw["stride"], dims)
+        padding = as_tuple(type_name, "padding", kw["padding"], dims, minimum=0)
+        dilation = as_tuple(type_name, "dilation", kw.get("dilation", 1), dims)
+        for k, p in zip(kernel, padding):
+            if p > k // 2:
+                raise SpecError(
+                    f"{type_name}: padding {p} must be at most half the kernel size {k}; use padding ≤ {k // 2}"
+                    " (dilation does not loosen this)",
+                    layer=type_name,
+                )
+        extra = []
+        for name in ("return_indices", "count_include_pad"):
+            if name in kw:
+                extra.append((name, as_bool(type_name, name, kw[name])))
+        if kw.get("return_indices"):
+            raise SpecError(
+                f"{type_name}: return_indices=True makes the layer return (output, indices);"
+                " convcalc follows plain tensors only — leave it false",
+                layer=type_name,
+            )
+        if "divisor_override" in kw:
+            divisor = kw["divisor_override"]
+            if divisor is not None:
+                divisor = as_int(type_name, "divisor_override", divisor, minimum=None)
+                if divisor == 0:
+                    raise SpecError(f"{type_name}: divisor_override must not be zero", layer=type_name)
+            extra.append(("divisor_override", divisor))
+        return cls(
+            type_name=type_name,
+            dims=dims,
+            kernel_size=kernel,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            ceil_mode=as_bool(type_name, "ceil_mode", kw["ceil_mode"]),
+            extra=tuple(extra),
+        )
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "ceil_mode": self.ceil_mode,
+        }
+        if "dilation" in self.PARAMS:
+            kwargs["dilation"] = self.dilation
+        kwargs.update(self.extra)
+        return kwargs
+
+    def _output(self, shape: Shape) -> Shape:
+        sizes = []
+        for axis, size, k, s, p, d in zip(
+            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation
+        ):
+            out = formulas.pool_out(size, k, s, p, d, self.ceil_mode)
+            if out < 1:
+                span = formulas.effective_kernel(k, d)
+                # floor mode needs in + 2p ≥ span; ceil mode lets the one window hang over by s − 1
+                smallest = max(1, span - 2 * p - (s - 1 if self.ceil_mode else 0))
+                fix = f"use an input of at least {smallest}"
+                if 2 * (k // 2) + size >= span and p < k // 2:
+                    fix += f" or padding ≥ {-(-(span - size) // 2)}"
+                dilated = f" (dilated: {span})" if d != 1 else ""
+                raise self.error(
+                    f"{self.axis_prefix(axis)}kernel {k}{dilated} is larger than the padded input {size + 2 * p}"
+                    f" (input {size} + 2×{p} padding); {fix}"
+                )
+            sizes.append(out)
+        return self.replace_spatial(shape, tuple(sizes))
+
+    def window(self, shape: Shape) -> list[Window]:
+        return [
+            Window(formulas.effective_kernel(k, d), s, p)
+            for k, s, p, d in zip(self.kernel_size, self.stride, self.padding, self.dilation)
+        ]
+
+    def describe(self) -> str:
+        parts = [f"k={compact(self.kernel_size)}", f"s={compact(self.stride)}", f"p={compact(self.padding)}"]
+        if any(d != 1 for d in self.dilation):
+            parts.append(f"d={compact(self.dilation)}")
+        if self.ceil_mode:
+            parts.append("ceil")
+        return " ".join(parts)
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        return [
+            formulas.explain_pool(axis, size, k, s, p, d, self.ceil_mode)
+            for axis, size, k, s, p, d in zip(
+                self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation
+            )
+        ]
+
+    def warnings(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        if self.ceil_mode:
+            return []
+        out = self.spatial(self.output_shape(shape))
+        counts = [
+            formulas.uncovered(size, k, s, p, p, d, o)
+            for size, k, s, p, d, o in zip(
+                self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation, out
+            )
+        ]
+        return self.uncovered_warnings(shape, counts)
+
+
+@register("MaxPool1d", "MaxPool2d", "MaxPool3d")
+@dataclass(frozen=True)
+class MaxPool(Pool):
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "kernel_size": REQUIRED,
+        "stride": None,
+        "padding": 0,
+        "dilation": 1,
+        "return_indices": False,
+        "ceil_mode": False,
+    }
+
+
+@register("AvgPool1d")
+@dataclass(frozen=True)
+class AvgPool1d(Pool):
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "kernel_size": REQUIRED,
+        "stride": None,
+        "padding": 0,
+        "ceil_mode": False,
+        "count_include_pad": True,
+    }
+
+
+@register("AvgPool2d", "AvgPool3d")
+@dataclass(frozen=True)
+class AvgPool(Pool):
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "kernel_size": REQUIRED,
+        "stride": None,
+        "padding": 0,
+        "ceil_mode": False,
+        "count_include_pad": True,
+        "divisor_override": None,
+    }
+
+
+@register("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+@dataclass(frozen=True)
+class AdaptivePool(Spatial):
+    """Adaptive pooling: the output size is given; ``None`` keeps that axis's input size."""
+
+    output_size: tuple[int | None, ...] = (1,)
+
+    PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED}
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> AdaptivePool:
+        dims = _dims(type_name)
+        value = kw["output_size"]
+        if isinstance(value, (list, tuple)):
+            if len(value) != dims:
+                raise SpecError(
+                    f"{type_name}: output_size needs {dims} values (one per spatial axis), got {list(value)}",
+                    layer=type_name,
+                )
+            sizes = tuple(None if v is None else as_int(type_name, "output_size", v, minimum=0) for v in value)
+        else:
+            sizes = (as_int(type_name, "output_size", value, minimum=0),) * dims
+        if "return_indices" in kw and kw["return_indices"]:
+            raise SpecError(f"{type_name}: return_indices=True is not supported; leave it false", layer=type_name)
+        return cls(type_name=type_name, dims=dims, output_size=sizes)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"output_size": self.output_size if self.dims > 1 else self.output_size[0]}
+
+    def _output(self, shape: Shape) -> Shape:
+        sizes = tuple(size if want is None else want for size, want in zip(self.spatial(shape), self.output_size))
+        return self.replace_spatial(shape, sizes)
+
+    def describe(self) -> str:
+        return "out=" + "x".join("·" if v is None else str(v) for v in self.output_size)
+
+
+@register("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
+@dataclass(frozen=True)
+class AdaptiveMaxPool(AdaptivePool):
+    PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED, "return_indices": False}
