@@ -8,6 +8,7 @@ checks every keyword the way torch's constructor would, and returns a frozen ins
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -169,14 +170,28 @@ def register(*names: str) -> Callable[[type[L]], type[L]]:
 
 def layer_names() -> list[str]:
     """Every layer type name convcalc knows, as torch spells it."""
-    return sorted(name for name, _ in _REGISTRY.values())
+    from .catalog import CATALOG
+
+    return sorted(CATALOG)
 
 
 def lookup(type_name: str) -> tuple[str, type[Layer]]:
-    """``"conv2d"`` → ``("Conv2d", Conv)``; an unknown name suggests the closest one."""
-    found = _REGISTRY.get(str(type_name).lower())
+    """``"conv2d"`` → ``("Conv2d", Conv)``; an unknown name suggests the closest one.
+
+    Family modules are imported on first use (see ``catalog.py``), which keeps start-up short.
+    """
+    key = str(type_name).lower()
+    found = _REGISTRY.get(key)
     if found is None:
-        raise SpecError(f"unknown layer type {type_name!r}{suggest(str(type_name), layer_names())}")
+        from .catalog import module_of
+
+        module = module_of(key)
+        if module is None:
+            raise SpecError(f"unknown layer type {type_name!r}{suggest(str(type_name), layer_names())}")
+        importlib.import_module(f"{__package__}.{module}")
+        found = _REGISTRY.get(key)
+        if found is None:  # the catalog is out of date (tests/test_catalog.py catches this)
+            raise SpecError(f"layer type {type_name!r} is listed in convcalc's catalog but not defined")
     return found
 
 

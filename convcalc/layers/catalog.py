@@ -1,0 +1,48 @@
+"""Which module defines each layer type, so that a family is imported only when it is used.
+
+``tests/test_catalog.py`` proves this table and the ``@register`` calls name the same layers.
+"""
+
+from __future__ import annotations
+
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "conv": (
+        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    ),
+    "pool": (
+        "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+        "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+    ),
+    "linear": ("Linear", "Identity", "Flatten", "Unflatten"),
+    "norm": (
+        "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",
+        "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    ),
+    "activation": (
+        "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
+        "Hardswish", "Hardsigmoid", "Hardtanh", "Sigmoid", "Tanh", "Softplus", "Softsign",
+        "Tanhshrink", "Threshold", "Softmax", "LogSoftmax", "Softmin",
+        "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+    ),
+    "resize": ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle"),
+    "padding": (
+        "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+        "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+        "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
+        "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    ),
+}  # fmt: skip
+
+#: Every layer type as torch spells it → the module under ``convcalc.layers`` that defines it.
+CATALOG: dict[str, str] = {name: module for module, names in _FAMILIES.items() for name in names}
+_LOWER = {name.lower(): module for name, module in CATALOG.items()}
+
+
+def module_of(type_name: str) -> str | None:
+    """The defining module of a layer type (any case), or None if convcalc does not know it."""
+    return _LOWER.get(type_name.lower())
+
+
+def family_modules() -> list[str]:
+    return list(_FAMILIES)

@@ -1,0 +1,108 @@
+"""Click parameter types and options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .errors import SpecError
+from .sizes import parse_size
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SizeType(click.ParamType):
+    """``227``, ``32x64`` or ``16x112x112``: whole numbers ≥ 1."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_size(value)
+        except SpecError as error:
+            self.fail(error.message, param, ctx)
+
+
+class IntsType(click.ParamType):
+    """``3`` or ``3x5``: one whole number, or one per spatial axis (any sign: the layer judges)."""
+
+    name = "N|HxW"
+
+    def __init__(self, words: tuple[str, ...] = ()) -> None:
+        self.words = words
+        if words:
+            self.name = "N|HxW|" + "|".join(words)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text in self.words:
+            return text
+        parts = text.replace("×", "x").split("x")
+        try:
+            numbers = [int(part) for part in parts]
+        except ValueError:
+            wanted = "a whole number or one per axis like 3x5" + (f", or {' / '.join(self.words)}" if self.words else "")
+            self.fail(f"{value!r} is not {wanted}", param, ctx)
+        return numbers[0] if len(numbers) == 1 else numbers
+
+
+SIZE = SizeType()
+INTS = IntsType()
+PADDING = IntsType(("same", "valid"))
+
+
+def size_option(f: F) -> F:
+    return click.option(
+        "--in", "--input", "size", type=SIZE, required=True, help="Input size: 227, HxW (32x64) or DxHxW."
+    )(f)
+
+
+def dims_option(f: F) -> F:
+    return click.option(
+        "--dims",
+        type=click.IntRange(1, 3),
+        default=None,
+        help="Spatial dimensions (1, 2 or 3). Default: from --in (a single number means 2-D, square).",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(f)
+
+
+def explain_option(f: F) -> F:
+    return click.option("--explain", is_flag=True, help="Show the worked formula, one line per axis.")(f)
+
+
+def window_options(f: F) -> F:
+    """--k --s --p --d shared by conv, tconv and pool."""
+    for decorator in reversed(
+        [
+            click.option("--k", "--kernel-size", "kernel_size", type=INTS, required=True, help="Kernel size: 3 or 3x5."),
+            click.option("--s", "--stride", "stride", type=INTS, default=None, help="Stride (default 1; pool: the kernel)."),
+            click.option("--p", "--padding", "padding", type=PADDING, default=None, help="Padding: N, HxW, same or valid."),
+            click.option("--d", "--dilation", "dilation", type=INTS, default=None, help="Dilation (default 1)."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def channel_options(f: F) -> F:
+    """--in-channels/--out-channels/--g for conv and tconv (they only change params and MACs)."""
+    for decorator in reversed(
+        [
+            click.option("--in-channels", "--cin", type=click.IntRange(1), default=1, show_default=True, help="Input channels."),
+            click.option("--out-channels", "--cout", type=click.IntRange(1), default=1, show_default=True, help="Output channels."),
+            click.option("--g", "--groups", "groups", type=int, default=1, show_default=True, help="Groups."),
+            click.option("--no-bias", is_flag=True, help="Leave out the bias (bias=False)."),
+        ]
+    ):
+        f = decorator(f)
+    return f
