@@ -1,0 +1,100 @@
+"""Solve and check a file of exercises (``examples.yaml``): question, chain, expected answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .calc import chain
+from .errors import ConvcalcError, SpecError
+from .sizes import format_size, parse_size
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One exercise: what was asked, what convcalc answers, what the file expects."""
+
+    question: str
+    source: str | None
+    answer: str
+    expected: str
+    ok: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "source": self.source,
+            "answer": self.answer,
+            "expected": self.expected,
+            "ok": self.ok,
+        }
+
+
+def load_exercises(path: str) -> list[dict[str, Any]]:
+    """The ``examples:`` list of an exercises file (YAML, safe loader)."""
+    from .yamlio import load_yaml
+
+    data = load_yaml(path)
+    items = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise SpecError(f"{path}: expected a mapping with a non-empty 'examples:' list", file=path)
+    return items
+
+
+def solve(item: Any, number: int) -> Outcome:
+    """Solve one exercise; a malformed entry or an invalid chain becomes a failed outcome."""
+    if not isinstance(item, dict):
+        raise SpecError(f"example {number} must be a mapping with question, input, layers and expect")
+    question = str(item.get("question", f"example {number}"))
+    missing = [key for key in ("input", "layers", "expect") if key not in item]
+    if missing:
+        raise SpecError(f"example {number} ({question}) lacks {', '.join(missing)}")
+    size = parse_size(str(item["input"]), what=f"example {number} input")
+    spatial = size * 2 if len(size) == 1 else size
+    steps = item["layers"] if isinstance(item["layers"], list) else [item["layers"]]
+    expect = item["expect"]
+    try:
+        results = chain(spatial, [str(step) for step in steps])
+    except ConvcalcError as error:
+        return Outcome(question, item.get("source"), f"error: {error.message}", _expected_text(item), False)
+    sizes = [_show(step.output, len(size) == 1) for step in results]
+    if isinstance(expect, list):
+        answer = " → ".join([_show(spatial, len(size) == 1), *sizes])
+        ok = [str(e) for e in expect] == sizes
+    else:
+        answer = sizes[-1]
+        ok = str(expect) == sizes[-1]
+    if "expect_features" in item:
+        features = results[-1].channels * _product(results[-1].output)
+        answer += f"; features {features}"
+        ok = ok and features == item["expect_features"]
+    return Outcome(question, item.get("source"), answer, _expected_text(item), ok)
+
+
+def _expected_text(item: dict[str, Any]) -> str:
+    expect = item["expect"]
+    text = " → ".join([str(item["input"]), *map(str, expect)]) if isinstance(expect, list) else str(expect)
+    if "expect_features" in item:
+        text += f"; features {item['expect_features']}"
+    return text
+
+
+def _show(sizes: tuple[int, ...], square: bool) -> str:
+    return str(sizes[0]) if square and len(set(sizes)) == 1 else format_size(sizes)
+
+
+def _product(values: tuple[int, ...]) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def default_path() -> str:
+    """``examples.yaml`` of the current folder (the repository's top level)."""
+    return "examples.yaml"
+
+
+def check_file(path: str) -> list[Outcome]:
+    """Every exercise of ``path``, solved and compared."""
+    return [solve(item, number) for number, item in enumerate(load_exercises(path), start=1)]
