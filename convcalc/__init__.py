@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConvcalcError, ShapeError, SpecError
 from .layers import Layer, layer_names
+
+if TYPE_CHECKING:
+    from .graph import Model
 
 
 def layer(type_name: str, **kwargs: Any) -> Layer:
@@ -24,4 +27,11 @@ def layer(type_name: str, **kwargs: Any) -> Layer:
     return make_layer(type_name, **kwargs)
 
 
-__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "layer", "layer_names"]
+__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "layer", "layer_names", "load_model"]
+
+
+def load_model(path: str) -> Model:
+    """Load a YAML model spec; ``.summary()`` gives the rows ``convcalc model`` prints."""
+    from .graph import load_model as _load
+
+    return _load(path)

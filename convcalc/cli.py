@@ -13,6 +13,7 @@ from . import calc
 from .errors import ConvcalcError
 from .options import (
     INTS,
+    SIZE,
     channel_options,
     dims_option,
     explain_option,
@@ -260,8 +261,6 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], dims: int | Non
       convcalc chain 64x48 conv:k=3,s=2,p=1 tconv:k=4,s=2,p=1
     """
     remember_json(ctx, as_json)
-    from .options import SIZE
-
     parsed = SIZE.convert(size, None, ctx)
     spatial, square = spatial_size(parsed, dims)
     results = calc.chain(spatial, steps, dims=len(spatial))
@@ -284,6 +283,85 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], dims: int | Non
     else:
         warn([line for step in results for line in step.warnings])
     click.echo(" → ".join([show_size(spatial, square)] + [show_size(step.output, square) for step in results]))
+
+
+# -- model ----------------------------------------------------------------------------------
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition("..")
+    try:
+        a, b = int(low), int(high)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a range like 64..1024", param_hint="--find-sizes") from None
+    if not sep or not 1 <= a <= b or b - a > 100_000:
+        raise click.BadParameter(f"{text!r}: write LOW..HIGH with 1 ≤ LOW ≤ HIGH and at most 100,000 sizes", param_hint="--find-sizes")
+    return a, b
+
+
+def use_rich() -> bool:
+    return sys.stdout.isatty()
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=True))
+@click.option("--input", "input_shape", type=SIZE, default=None, help="Override the spec's input (C×H×W, no batch), e.g. 3x224x224.")
+@click.option("--batch", type=click.IntRange(1, 1_000_000), default=1, show_default=True, help="Batch size for shapes, MACs and memory.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for the memory lines.")
+@click.option("--find-sizes", "find_sizes", default=None, metavar="LOW..HIGH", help="List every square input size in the range for which the model is valid.")
+@json_option
+@click.pass_context
+def model(ctx: click.Context, spec: str, input_shape: tuple[int, ...] | None, batch: int, dtype: str, find_sizes: str | None, as_json: bool) -> None:
+    """Every layer of a YAML model: shapes, parameters, MACs, receptive field, memory.
+
+    A model that does not fit together prints the rows up to the failing layer and says
+    where (file:line), what came in, and the number that would fix it (exit 1).
+
+    \b
+      convcalc model examples/models/mnist_cnn.yaml
+      convcalc model examples/models/vgg16.yaml --input 3x64x64 --batch 8 --dtype float16
+      convcalc model examples/models/unet.yaml --find-sizes 64..1024
+
+    MACs are weight multiply-accumulates, bias excluded (torch's FlopCounterMode ÷ 2);
+    FLOPs = 2 × MACs; transposed convolutions are counted over their input positions.
+    Memory lines are torchsummary's: MB of 1024², forward/backward = 2 × all layer outputs.
+    """
+    from .graph import ModelError, load_model
+    from .render import render_plain, render_rich, to_json
+
+    remember_json(ctx, as_json)
+    loaded = load_model(spec)
+    if input_shape is not None and len(input_shape) != len(loaded.input_shape):
+        raise click.BadParameter(
+            f"{format_size(input_shape)} has {len(input_shape)} sizes; the spec's input has {len(loaded.input_shape)} (C, then the spatial sizes)",
+            param_hint="--input",
+        )
+    if find_sizes is not None:
+        low, high = parse_range(find_sizes)
+        sizes = loaded.find_sizes(low, high)
+        if as_json:
+            click.echo(to_json({"sizes": sizes}))
+        else:
+            click.echo("\n".join(map(str, sizes)) if sizes else f"no size in {low}..{high} fits", err=not sizes)
+        ctx.exit(ExitCode.OK if sizes else ExitCode.INVALID)
+    try:
+        summary = loaded.summary(batch=batch, dtype=dtype, input_shape=input_shape)
+    except ModelError as error:
+        if as_json:
+            click.echo(to_json({"error": error.as_dict(), **error.summary.as_dict()}))
+        elif error.summary.rows:
+            render_rich(error.summary, totals=False) if use_rich() else render_plain(error.summary, sys.stdout, totals=False)
+        click.echo(f"error: {error.message}", err=True)
+        ctx.exit(ExitCode.INVALID)
+    if as_json:
+        click.echo(to_json(summary.as_dict()))
+    elif use_rich():
+        render_rich(summary)
+    else:
+        render_plain(summary, sys.stdout)
+    warn(sorted({w for row in summary.rows for w in row.warnings}))
 
 
 # -- examples -------------------------------------------------------------------------------
@@ -320,6 +398,15 @@ def examples(ctx: click.Context, path: str | None, as_json: bool) -> None:
         click.echo(f"{passed} of {len(outcomes)} agree")
     if not all(o.ok for o in outcomes):
         ctx.exit(ExitCode.INVALID)
+
+
+def _register_verify() -> None:
+    from .verify_cmd import verify
+
+    main.add_command(verify)
+
+
+_register_verify()
 
 
 def run(argv: Sequence[str] | None = None) -> int:

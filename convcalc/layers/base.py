@@ -68,6 +68,8 @@ class Layer:
     type_name: str
 
     PARAMS: ClassVar[dict[str, Any]] = {}
+    #: True for layers that join several inputs (Add, Concat); they offer ``merge_shapes``.
+    MANY_INPUTS: ClassVar[bool] = False
     #: Ranks of input accepted, relative to nothing: None means any rank ≥ 1.
     RANKS: ClassVar[tuple[int, ...] | None] = None
 

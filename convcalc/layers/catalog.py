@@ -32,6 +32,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
         "CircularPad1d", "CircularPad2d", "CircularPad3d",
     ),
+    "merge": ("Add", "Multiply", "Concat"),
 }  # fmt: skip
 
 #: Every layer type as torch spells it → the module under ``convcalc.layers`` that defines it.

@@ -1,0 +1,340 @@
+"""Shape propagation over a spec's nodes: per-layer rows, totals, receptive field, diagnosis.
+
+``Model.summary()`` returns a :class:`Summary` (rows + totals) that every renderer reads; a
+model that does not fit together raises :class:`ModelError`, which carries the rows computed
+up to the failing layer and a message naming the layer, its ``file:line`` and a fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConvcalcError, ShapeError, SpecError
+from .layers import IDENTITY, Layer, Shape
+from .sizes import format_shape
+from .spec import INPUT, ModelSpec, Node, load_spec, parse_spec
+
+SCHEMA_VERSION = 1
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+MB = 1024.0**2
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """Cumulative receptive field on one spatial axis: size r, jump j (product of strides), start."""
+
+    size: int
+    jump: int
+    start: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "jump": self.jump, "start": self.start}
+
+
+Field = tuple[AxisField, ...] | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer of a summary: everything the tables and JSON show."""
+
+    index: int
+    name: str
+    type: str
+    input_shape: Shape | tuple[Shape, ...]  # a tuple of shapes for merges
+    output_shape: Shape
+    summary: str
+    params: int
+    trainable_params: int
+    macs: int
+    receptive_field: Field
+    output_bytes: int
+    line: int | None
+    depth: int
+    inputs: tuple[str, ...]
+    layer: Layer = field(repr=False, compare=False)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def is_merge(self) -> bool:
+        return self.layer.MANY_INPUTS
+
+    def as_dict(self) -> dict[str, Any]:
+        shapes = [list(s) for s in self.input_shape] if self.is_merge else list(self.input_shape)  # type: ignore[union-attr]
+        return {
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "input_shape": shapes,
+            "output_shape": list(self.output_shape),
+            "from": list(self.inputs),
+            "summary": self.summary,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "receptive_field": None if self.receptive_field is None else [a.as_dict() for a in self.receptive_field],
+            "output_bytes": self.output_bytes,
+            "line": self.line,
+            "depth": self.depth,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    input_mb: float
+    forward_backward_mb: float
+    params_mb: float
+    total_mb: float
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "input_size_mb": self.input_mb,
+            "forward_backward_pass_size_mb": self.forward_backward_mb,
+            "params_size_mb": self.params_mb,
+            "estimated_total_size_mb": self.total_mb,
+        }
+
+
+@dataclass
+class Summary:
+    """Rows and totals of a model on one input; what ``convcalc model`` renders."""
+
+    name: str
+    input_shape: Shape  # with batch
+    dtype: str
+    rows: list[Row]
+    totals: Totals
+    path: str = ""
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.rows[-1].output_shape if self.rows else self.input_shape
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "dtype": self.dtype,
+            "layers": [row.as_dict() for row in self.rows],
+            "totals": self.totals.as_dict(),
+        }
+
+
+class ModelError(ShapeError):
+    """A model that does not fit together; ``summary`` holds the rows before the failing layer."""
+
+    def __init__(self, message: str, *, summary: Summary, node: Node | None, file: str | None, detail: str) -> None:
+        super().__init__(message, layer=node.name if node else None, file=file, line=node.line if node else None, detail=detail)
+        self.summary = summary
+        self.node = node
+
+
+def make_totals(rows: Sequence[Row], input_shape: Shape, dtype: str) -> Totals:
+    """Totals, with the four memory lines computed exactly as torchsummary computes them."""
+    size = DTYPE_BYTES[dtype]
+    params = sum(r.params for r in rows)
+    trainable = sum(r.trainable_params for r in rows)
+    input_mb = math.prod(input_shape) * size / MB
+    forward_backward_mb = 2.0 * sum(math.prod(r.output_shape) for r in rows) * size / MB
+    params_mb = params * size / MB
+    return Totals(
+        params=params,
+        trainable_params=trainable,
+        non_trainable_params=params - trainable,
+        macs=sum(r.macs for r in rows),
+        input_mb=input_mb,
+        forward_backward_mb=forward_backward_mb,
+        params_mb=params_mb,
+        total_mb=input_mb + forward_backward_mb + params_mb,
+    )
+
+
+class Model:
+    """A model spec ready to be walked: ``load_model("mnist.yaml").summary()``."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.spec.input_shape
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.spec.nodes
+
+    def full_input(self, batch: int = 1, input_shape: Sequence[int] | None = None) -> Shape:
+        sample = tuple(input_shape) if input_shape is not None else self.spec.input_shape
+        return (batch, *sample)
+
+    def summary(self, *, batch: int = 1, dtype: str = "float32", input_shape: Sequence[int] | None = None) -> Summary:
+        """Walk every node; raise ModelError (with the rows so far) at the first that fails."""
+        if dtype not in DTYPE_BYTES:
+            raise SpecError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+        full = self.full_input(batch, input_shape)
+        size = DTYPE_BYTES[dtype]
+        shapes: dict[str, Shape] = {INPUT: full}
+        fields: dict[str, Field] = {INPUT: _initial_field(full)}
+        rows: list[Row] = []
+        for index, node in enumerate(self.spec.nodes):
+            try:
+                row = self._row(index, node, shapes, fields, size)
+            except ConvcalcError as error:
+                partial = Summary(self.name, full, dtype, rows, make_totals(rows, full, dtype), self.spec.path)
+                raise self.diagnose(error, node, index, shapes, partial, full) from None
+            rows.append(row)
+            shapes[node.name] = row.output_shape
+        return Summary(self.name, full, dtype, rows, make_totals(rows, full, dtype), self.spec.path)
+
+    def _row(self, index: int, node: Node, shapes: dict[str, Shape], fields: dict[str, Field], size: int) -> Row:
+        layer = node.layer
+        ins = [shapes[name] for name in node.inputs]
+        if layer.MANY_INPUTS:
+            out = layer.merge_shapes(ins)  # type: ignore[attr-defined]
+            input_shape: Shape | tuple[Shape, ...] = tuple(ins)
+            macs, params, warnings = 0, 0, ()
+            rf = _merge_fields([fields[name] for name in node.inputs])
+        else:
+            (shape,) = ins
+            layer = layer.bind(shape)
+            out = layer.output_shape(shape)
+            input_shape = shape
+            params = layer.num_params
+            macs = layer.macs(shape)
+            warnings = tuple(layer.warnings(shape))
+            rf = _next_field(fields[node.inputs[0]], layer, shape)
+        fields[node.name] = rf
+        return Row(
+            index=index,
+            name=node.name,
+            type=layer.type_name,
+            input_shape=input_shape,
+            output_shape=out,
+            summary=layer.describe(),
+            params=params,
+            trainable_params=params if node.trainable else 0,
+            macs=macs,
+            receptive_field=rf,
+            output_bytes=math.prod(out) * size,
+            line=node.line,
+            depth=node.depth,
+            inputs=node.inputs,
+            layer=layer,
+            warnings=warnings,
+        )
+
+    # -- shape-only walks (find-sizes, smallest input) ---------------------------------------
+    def fits(self, input_shape: Sequence[int], upto: int | None = None, batch: int = 1) -> bool:
+        """Whether the first ``upto`` nodes (all by default) accept ``input_shape``."""
+        shapes: dict[str, Shape] = {INPUT: (batch, *input_shape)}
+        for node in self.spec.nodes[: upto if upto is not None else len(self.spec.nodes)]:
+            ins = [shapes[name] for name in node.inputs]
+            try:
+                if node.layer.MANY_INPUTS:
+                    shapes[node.name] = node.layer.merge_shapes(ins)  # type: ignore[attr-defined]
+                else:
+                    shapes[node.name] = node.layer.bind(ins[0]).output_shape(ins[0])
+            except ConvcalcError:
+                return False
+        return True
+
+    def find_sizes(self, low: int, high: int, *, upto: int | None = None) -> list[int]:
+        """Every square (or cubic) spatial size in ``low..high`` for which the model is valid."""
+        channels, spatial = self.spec.input_shape[0], len(self.spec.input_shape) - 1
+        return [n for n in range(low, high + 1) if self.fits((channels, *([n] * spatial)), upto)]
+
+    def nearest_sizes(self, around: Sequence[int], *, upto: int | None = None, reach: int = 256) -> tuple[int | None, int | None]:
+        """The nearest square sizes below and above ``max(around)`` that pass the first ``upto`` nodes."""
+        centre = max(around)
+        below = next((n for n in range(centre - 1, max(0, centre - reach), -1) if self.fits(self._square(n), upto)), None)
+        above = next((n for n in range(centre + 1, centre + reach) if self.fits(self._square(n), upto)), None)
+        return below, above
+
+    def _square(self, n: int) -> tuple[int, ...]:
+        return (self.spec.input_shape[0], *([n] * (len(self.spec.input_shape) - 1)))
+
+    # -- diagnosis ----------------------------------------------------------------------------
+    def diagnose(self, error: ConvcalcError, node: Node, index: int, shapes: dict[str, Shape], partial: Summary, full: Shape) -> ModelError:
+        """Rewrite a layer's error as a model diagnosis: where, what came in, and a fix."""
+        from .diagnosis import explain_failure
+
+        detail = explain_failure(self, error, node, index, shapes, full)
+        where = f" at {self.spec.path}:{node.line}" if node.line else ""
+        label = node.layer.type_name if node.name.isdigit() else f"{node.layer.type_name} '{node.name}'"
+        joiner = " " if detail.startswith("expects") else ": "
+        return ModelError(f"{label}{where}{joiner}{detail}", summary=partial, node=node, file=self.spec.path, detail=detail)
+
+
+def _initial_field(shape: Shape) -> Field:
+    spatial = len(shape) - 2
+    return tuple(AxisField(1, 1, 0.5) for _ in range(spatial)) if spatial > 0 else None
+
+
+def _next_field(current: Field, layer: Layer, shape: Shape) -> Field:
+    """The r/j/start recurrence: r += (k−1)·j, start += ((k−1)/2 − p)·j, j ·= s."""
+    if current is None:
+        return None
+    window = layer.window(shape)
+    if window == IDENTITY:
+        return current
+    if window is None or isinstance(window, str) or len(window) != len(current):
+        return None
+    return tuple(
+        AxisField(
+            size=axis.size + (w.kernel - 1) * axis.jump,
+            jump=axis.jump * w.stride,
+            start=axis.start + ((w.kernel - 1) / 2 - w.pad_left) * axis.jump,
+        )
+        for axis, w in zip(current, window)
+    )
+
+
+def _merge_fields(fields: Iterable[Field]) -> Field:
+    """Along the largest path: the input whose field is largest; undefined if any is undefined."""
+    fields = list(fields)
+    if any(f is None for f in fields):
+        return None
+    return max(fields, key=lambda f: math.prod(a.size for a in f))  # type: ignore[union-attr,arg-type]
+
+
+def load_model(path: str) -> Model:
+    """Load a YAML spec as a :class:`Model` (``convcalc.load_model``)."""
+    return Model(load_spec(path))
+
+
+def model_from_text(text: str, path: str = "<spec>") -> Model:
+    return Model(parse_spec(text, path))
+
+
+def describe_shape(shape: Shape | tuple[Shape, ...]) -> str:
+    if shape and isinstance(shape[0], tuple):
+        return " + ".join(format_shape(s) for s in shape)  # type: ignore[arg-type]
+    return format_shape(shape)  # type: ignore[arg-type]

@@ -1,0 +1,44 @@
+"""Small helpers shared by the shape-only layer families: dimension indices and shape text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import SpecError
+from ..sizes import MAX_SIZE
+from .base import Layer, Shape
+
+
+def as_dim(type_name: str, name: str, value: Any) -> int:
+    """A dimension index as torch takes it: any whole number (negative counts from the end)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{type_name}: {name} must be a whole number (a dimension index), got {value!r}", layer=type_name)
+    if abs(value) > MAX_SIZE:
+        raise SpecError(f"{type_name}: {name} {value} is not a dimension index", layer=type_name)
+    return value
+
+
+def normalize_dim(layer: Layer, name: str, dim: int, shape: Shape) -> int:
+    """``dim`` resolved against ``shape`` like torch's ``maybe_wrap_dim``, or the layer's ShapeError."""
+    rank = len(shape)
+    if not -rank <= dim < rank:
+        raise layer.error(
+            f"{name}={dim} is out of range for the {rank}-D input {list(shape)};"
+            f" use a dimension from {-rank} to {rank - 1}"
+        )
+    return dim % rank
+
+
+def shape_text(shape: Shape | list[int]) -> str:
+    """``[1, 32, 7, 7]`` for messages."""
+    return str(list(shape))
+
+
+def times(values: Shape | list[int]) -> str:
+    """``(32, 7, 7)`` → ``"32×7×7"``."""
+    return "×".join(str(v) for v in values)
+
+
+def number(value: float) -> str:
+    """``2.0`` → ``"2"``, ``0.25`` → ``"0.25"`` for short descriptions."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))

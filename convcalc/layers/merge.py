@@ -1,0 +1,103 @@
+"""Add, Multiply and Concat: the layers that join two or more branches of a model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import SpecError
+from .base import IDENTITY, Layer, Shape, as_int, register
+
+
+@dataclass(frozen=True)
+class Merge(Layer):
+    """A layer of several inputs. ``merge_shapes`` replaces ``output_shape``."""
+
+    MANY_INPUTS: ClassVar[bool] = True
+    PARAMS: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Merge:
+        return cls(type_name=type_name)
+
+    def output_shape(self, shape: Sequence[int]) -> Shape:
+        return self.merge_shapes([shape])
+
+    def merge_shapes(self, shapes: Sequence[Sequence[int]]) -> Shape:
+        checked = [self.check_input(shape) for shape in shapes]
+        if len(checked) < 2:
+            raise self.error(f"needs at least two inputs (from: [a, b]), got {len(checked)}")
+        return self._merge(checked)
+
+    def _merge(self, shapes: list[Shape]) -> Shape:
+        raise NotImplementedError
+
+    def window(self, shape: Shape) -> str:
+        return IDENTITY
+
+
+@register("Add", "Multiply")
+@dataclass(frozen=True)
+class Elementwise(Merge):
+    """``a + b`` / ``a * b`` with torch's broadcasting: sizes align from the right, each equal or 1."""
+
+    def _merge(self, shapes: list[Shape]) -> Shape:
+        rank = max(len(s) for s in shapes)
+        padded = [(1,) * (rank - len(s)) + s for s in shapes]
+        out = []
+        for axis in range(rank):
+            sizes = {s[axis] for s in padded}
+            big = sizes - {1}
+            if len(big) > 1:
+                raise self.error(
+                    f"the inputs {' and '.join(str(list(s)) for s in shapes)} differ in dimension {axis - rank}"
+                    f" ({' vs '.join(map(str, sorted(big)))}) and neither is 1, so they cannot be broadcast"
+                )
+            out.append(max(sizes))
+        return tuple(out)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {}
+
+
+@register("Concat")
+@dataclass(frozen=True)
+class Concat(Merge):
+    """``torch.cat(inputs, dim)``: same rank, equal sizes except along ``dim`` (default 1: channels)."""
+
+    dim: int = 1
+    PARAMS: ClassVar[dict[str, Any]] = {"dim": 1}
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Concat:
+        dim = as_int(type_name, "dim", kw["dim"], minimum=None)
+        if abs(dim) > 64:
+            raise SpecError(f"{type_name}: dim {dim} is out of range", layer=type_name)
+        return cls(type_name=type_name, dim=dim)
+
+    def resolved_dim(self, rank: int) -> int:
+        if not -rank <= self.dim < rank:
+            raise self.error(f"dim {self.dim} is out of range for {rank}-D inputs (use −{rank} … {rank - 1})")
+        return self.dim % rank
+
+    def _merge(self, shapes: list[Shape]) -> Shape:
+        ranks = {len(s) for s in shapes}
+        if len(ranks) > 1:
+            raise self.error(f"the inputs have different ranks: {' and '.join(str(list(s)) for s in shapes)}")
+        dim = self.resolved_dim(len(shapes[0]))
+        first = shapes[0]
+        for other in shapes[1:]:
+            for axis, (a, b) in enumerate(zip(first, other)):
+                if axis != dim and a != b:
+                    raise self.error(
+                        f"the inputs {list(first)} and {list(other)} must match in every dimension but {dim};"
+                        f" dimension {axis} differs: {a} vs {b} (by {abs(a - b)})"
+                    )
+        return (*first[:dim], sum(s[dim] for s in shapes), *first[dim + 1 :])
+
+    def describe(self) -> str:
+        return f"dim={self.dim}"
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"dim": self.dim}
