@@ -96,6 +96,8 @@ def apply(layer: Layer, size: Sequence[int], *, channels: int = 1) -> Step:
 
 def calculate(type_name: str, size: Sequence[int], *, in_channels: int = 1, **kwargs: Any) -> Step:
     """One layer on spatial ``size``: ``calculate("Conv2d", (227, 227), kernel_size=11, stride=4)``."""
+    if _takes(type_name, "in_channels"):
+        kwargs["in_channels"] = in_channels
     if _takes(type_name, "out_channels") and "out" not in kwargs:
         kwargs.setdefault("out_channels", 1)
     return apply(make_layer(type_name, **kwargs), size, channels=in_channels)

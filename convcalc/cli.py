@@ -64,7 +64,7 @@ def fail(ctx: click.Context, error: ConvcalcError) -> NoReturn:
     """Report ``error`` (stderr, and stdout JSON under --json) and exit 1."""
     if ctx.meta.get("convcalc.json"):
         click.echo(json.dumps({"error": error.as_dict()}, ensure_ascii=False))
-    where = f"{error.location}: " if error.location and error.location not in error.message else ""
+    where = f"{error.location}: " if error.location and not error.message.startswith(error.file or "\0") else ""
     click.echo(f"error: {where}{error.message}", err=True)
     if ctx.meta.get("convcalc.traceback"):
         raise error

@@ -21,6 +21,13 @@ def explain_failure(model: Model, error: ConvcalcError, node: Node, index: int, 
     if node.layer.MANY_INPUTS:
         return merge_failure(model, node, index, shapes, detail)
     source = node.inputs[0]
+    written = getattr(node.layer, "in_features", None)
+    if written is not None and shapes[source][-1] != written:
+        actual = shapes[source][-1]
+        return (
+            f"expects in_features = {actual} ({features_origin(model, source, shapes)}); the spec says {written};"
+            f" use in_features: {actual}, or leave it out and convcalc infers it"
+        )
     if detail.startswith("expects"):
         return f"{detail}; its input {format_shape(shapes[source])} {origin(model, source)}"
     if any(marker in detail for marker in _TOO_SMALL):
@@ -35,6 +42,18 @@ def origin(model: Model, name: str) -> str:
     node = next(n for n in model.nodes if n.name == name)
     label = node.layer.type_name if node.name.isdigit() else f"{node.layer.type_name} '{node.name}'"
     return f"comes from {label}" + (f" at line {node.line}" if node.line else "")
+
+
+def features_origin(model: Model, name: str, shapes: dict[str, Shape]) -> str:
+    """``"32×6×6 after Flatten at line 8"``: where a Linear's in_features come from."""
+    node = next((n for n in model.nodes if n.name == name), None)
+    if node is not None and node.layer.type_name == "Flatten":
+        before = shapes[node.inputs[0]]
+        start = getattr(node.layer, "start_dim", 1) % len(before)
+        end = getattr(node.layer, "end_dim", -1) % len(before)
+        factors = "×".join(str(v) for v in before[start : end + 1])
+        return f"{factors} after Flatten" + (f" at line {node.line}" if node.line else "")
+    return f"the last dimension of {format_shape(shapes[name])}, which {origin(model, name)}"
 
 
 def smallest_input_hint(model: Model, index: int, full: Shape) -> str:

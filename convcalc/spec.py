@@ -68,7 +68,7 @@ def build_spec(data: Any, path: str) -> ModelSpec:
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise SpecError(
-            f"{path}: the spec must be a mapping with input: and layers:, but the file holds {kind}",
+            f"{path}:{line_of(data, 1)}: the spec must be a mapping with input: and layers:, but the file holds {kind}",
             file=path,
             line=line_of(data, 1),
         )
@@ -81,9 +81,9 @@ def build_spec(data: Any, path: str) -> ModelSpec:
                 line=_key_line(data, key),
             )
     if "input" not in data:
-        raise SpecError(f"{path}: missing input: (the C, H, W of one sample, e.g. input: [3, 224, 224])", file=path, line=1)
+        raise SpecError(f"{path}:1: missing input: (the C, H, W of one sample, e.g. input: [3, 224, 224])", file=path, line=1)
     if "layers" not in data:
-        raise SpecError(f"{path}: missing layers: (the list of layers)", file=path, line=1)
+        raise SpecError(f"{path}:1: missing layers: (the list of layers)", file=path, line=1)
     builder = _Builder(path, data.get("blocks"), _key_line(data, "blocks"))
     input_shape = parse_input(data["input"], path, _key_line(data, "input"))
     layers = data["layers"]
