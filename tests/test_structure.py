@@ -1,0 +1,48 @@
+"""Structural promises: the core stays free of torch/rich/click, the layer catalog is complete."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convcalc.layers import base, catalog
+
+LECTURE = Path(__file__).resolve().parent.parent / "examples" / "models" / "lecture_cnn.yaml"
+
+
+def imported_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def test_core_imports_none_of_torch_rich_click() -> None:
+    modules = imported_after(
+        "import convcalc, convcalc.calc, convcalc.graph, convcalc.spec, convcalc.diagnosis;"
+        f" m = convcalc.load_model({str(LECTURE)!r}); m.summary()"
+    )
+    assert not {"torch", "rich", "click"} & modules
+
+
+def test_calculator_command_imports_neither_torch_nor_rich_nor_yaml() -> None:
+    modules = imported_after("from convcalc.cli import run; run(['conv', '--in', '227', '--k', '11', '--s', '4'])")
+    assert not {"torch", "rich", "yaml"} & modules
+
+
+def test_catalog_matches_the_registered_families() -> None:
+    for module in catalog.family_modules():
+        importlib.import_module(f"convcalc.layers.{module}")
+    registered = {name for name, _ in base._REGISTRY.values()}
+    assert registered == set(catalog.CATALOG)
+
+
+@pytest.mark.parametrize("name", sorted(catalog.CATALOG))
+def test_every_catalog_name_is_a_torch_module_or_a_merge(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    if catalog.CATALOG[name] == "merge":
+        return
+    assert hasattr(torch.nn, name)
