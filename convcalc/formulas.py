@@ -90,3 +90,34 @@ def explain_tconv(axis: str, size: int, kernel: int, stride: int, padding: int, 
         f"{axis}: ({size} − 1)×{stride} − 2×{padding} + {_dilated(kernel, dilation)}"
         f" + {output_padding} + 1 = {out}"
     )
+
+
+MAX_PICTURE = 60  # positions; wider axes get no picture
+
+
+def picture(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int, axis: str = "") -> list[str]:
+    """Where each window sits on one axis: ``·`` padding, ``■`` input, ``█`` a kernel tap,
+    ``^`` an input position no window reads. Empty for axes wider than MAX_PICTURE."""
+    total = pad_left + size + pad_right
+    if total > MAX_PICTURE or out < 1 or min(pad_left, pad_right) < 0:
+        return []
+    strip = "·" * pad_left + "■" * size + "·" * pad_right
+    label = f"{axis} " if axis else ""
+    lines = [f"{label}input    {strip}"]
+    shown = list(range(out)) if out <= 8 else [0, 1, 2, None, out - 2, out - 1]
+    for index in shown:
+        if index is None:
+            lines.append(f"{' ' * len(label)}   …")
+            continue
+        start = index * stride
+        cells = [" "] * total
+        for tap in range(kernel):
+            position = start + tap * dilation
+            if position < total:
+                cells[position] = "█"
+        lines.append(f"{' ' * len(label)}window {index + 1:<2}{''.join(cells).rstrip()}")
+    missed = uncovered(size, kernel, stride, pad_left, pad_right, dilation, out)
+    if missed:
+        marks = " " * (pad_left + size - missed) + "^" * missed
+        lines.append(f"{' ' * len(label)}unread   {marks}")
+    return lines

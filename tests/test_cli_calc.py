@@ -188,3 +188,20 @@ def test_piped_output_has_no_escape_codes() -> None:
     assert done.returncode == 0
     assert done.stdout == "28 → 24 → 12\n"
     assert "\x1b[" not in done.stdout + done.stderr
+
+
+def test_explain_draws_the_windows_and_the_unread_column(cli) -> None:
+    _, out, _ = cli("conv", "--in", "9x8", "--k", "3", "--s", "2", "--explain")
+    lines = out.splitlines()
+    strip = next(line for line in lines if line.strip().startswith("W input"))
+    assert strip.endswith("■" * 8)
+    unread = next(line for line in lines if "unread" in line)
+    # 8 columns, windows at 0-2, 2-4, 4-6: the column at index 7 is never read
+    assert unread.index("^") - strip.index("■") == 7
+    assert sum("window" in line for line in lines) == 4 + 3
+
+
+def test_explain_picture_shows_padding_and_dilated_taps(cli) -> None:
+    _, out, _ = cli("conv", "--in", "5", "--k", "3", "--d", "2", "--p", "1", "--explain", "--dims", "1")
+    assert "input    ·■■■■■·" in out
+    assert "window 1 █ █ █" in out

@@ -219,11 +219,15 @@ class Conv(_ConvBase):
         lines = []
         if self.padding == "same":
             lines.append("padding='same': total padding d×(k−1) per axis, the odd one on the right/bottom")
+        pictures = []
         for axis, size, k, s, d, (pl, pr) in zip(
             self.axes, self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads()
         ):
             lines.append(formulas.explain_conv(axis, size, k, s, pl, pr, d))
-        return lines
+            if not pictures or pictures[-1][0] != (size, k, s, d, pl, pr):
+                out = formulas.conv_out(size, k, s, pl, pr, d)
+                pictures.append(((size, k, s, d, pl, pr), formulas.picture(size, k, s, pl, pr, d, out, axis)))
+        return lines + [line for _, drawn in pictures for line in drawn]
 
     def warnings(self, shape: Sequence[int]) -> list[str]:
         shape = self.check_input(shape)

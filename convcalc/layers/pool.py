@@ -118,12 +118,13 @@ class Pool(Spatial):
 
     def explain(self, shape: Sequence[int]) -> list[str]:
         shape = self.check_input(shape)
-        return [
-            formulas.explain_pool(axis, size, k, s, p, d, self.ceil_mode)
-            for axis, size, k, s, p, d in zip(
-                self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation
-            )
-        ]
+        lines, pictures = [], []
+        for axis, size, k, s, p, d in zip(self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation):
+            lines.append(formulas.explain_pool(axis, size, k, s, p, d, self.ceil_mode))
+            if not pictures or pictures[-1][0] != (size, k, s, p, d):
+                out = formulas.pool_out(size, k, s, p, d, self.ceil_mode)
+                pictures.append(((size, k, s, p, d), formulas.picture(size, k, s, p, p, d, out, axis)))
+        return lines + [line for _, drawn in pictures for line in drawn]
 
     def warnings(self, shape: Sequence[int]) -> list[str]:
         shape = self.check_input(shape)
@@ -176,6 +177,18 @@ class AvgPool(Pool):
         "divisor_override": None,
     }
 
+    def _output(self, shape: Shape) -> Shape:
+        if self.dims == 3:
+            # torch's avg_pool3d (unlike 1-D/2-D and max pooling) also wants the kernel to fit
+            # the input without its padding
+            for axis, size, k in zip(self.axes, self.spatial(shape), self.kernel_size):
+                if size < k:
+                    raise self.error(
+                        f"{self.axis_prefix(axis)}kernel {k} is larger than the input {size}; AvgPool3d needs"
+                        f" the kernel to fit the input without padding: use an input of at least {k} or kernel ≤ {size}"
+                    )
+        return super()._output(shape)
+
 
 @register("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
 @dataclass(frozen=True)
@@ -183,8 +196,12 @@ class AdaptivePool(Spatial):
     """Adaptive pooling: the output size is given; ``None`` keeps that axis's input size."""
 
     output_size: tuple[int | None, ...] = (1,)
+    #: output_size was written as one number (torch then skips one of its rank checks)
+    scalar: bool = False
 
     PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED}
+    #: torch computes an all-1 adaptive *average* pool as a mean over the last axes (see ``_output``)
+    MEAN_SHORTCUT: ClassVar[bool] = True
 
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> AdaptivePool:
@@ -196,18 +213,36 @@ class AdaptivePool(Spatial):
                     f"{type_name}: output_size needs {dims} values (one per spatial axis), got {list(value)}",
                     layer=type_name,
                 )
+            if dims == 1 and None in value:
+                raise SpecError(
+                    f"{type_name}: output_size must be a whole number, got {list(value)}"
+                    " (None, to keep an axis's size, works only for 2-D and 3-D adaptive pooling)",
+                    layer=type_name,
+                )
             sizes = tuple(None if v is None else as_int(type_name, "output_size", v, minimum=0) for v in value)
         else:
             sizes = (as_int(type_name, "output_size", value, minimum=0),) * dims
         if "return_indices" in kw and kw["return_indices"]:
             raise SpecError(f"{type_name}: return_indices=True is not supported; leave it false", layer=type_name)
-        return cls(type_name=type_name, dims=dims, output_size=sizes)
+        return cls(type_name=type_name, dims=dims, output_size=sizes, scalar=not isinstance(value, (list, tuple)))
 
     def torch_kwargs(self) -> dict[str, Any]:
-        return {"output_size": self.output_size if self.dims > 1 else self.output_size[0]}
+        return {"output_size": self.output_size if self.dims > 1 and not self.scalar else self.output_size[0]}
+
+    def _mean_shortcut(self) -> bool:
+        return self.MEAN_SHORTCUT and self.dims > 1 and all(v in (1, None) for v in self.output_size)
+
+    def ranks(self) -> tuple[int, ...] | None:
+        return None if self._mean_shortcut() else super().ranks()  # _output checks the rank then
 
     def _output(self, shape: Shape) -> Shape:
         sizes = tuple(size if want is None else want for size, want in zip(self.spatial(shape), self.output_size))
+        if len(shape) not in super().ranks():
+            # AdaptiveAvgPool2d/3d with every output size 1 is a mean over the last axes in torch,
+            # which takes any input holding those axes (with output_size a tuple, one axis more)
+            mean = self._mean_shortcut() and len(shape) >= self.dims + (0 if self.scalar else 1)
+            if not (mean and all(size == 1 for size in sizes)):
+                raise self.error(self._rank_message(shape))
         return self.replace_spatial(shape, sizes)
 
     def describe(self) -> str:
@@ -218,3 +253,4 @@ class AdaptivePool(Spatial):
 @dataclass(frozen=True)
 class AdaptiveMaxPool(AdaptivePool):
     PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED, "return_indices": False}
+    MEAN_SHORTCUT: ClassVar[bool] = False
