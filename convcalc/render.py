@@ -24,15 +24,18 @@ def _name(row: Row) -> str:
     return "  " * row.depth + row.name
 
 
-def _field(row: Row) -> str:
-    rf = row.receptive_field
-    if rf is None:
-        return "n/a"
-    sizes = {a.size for a in rf}
-    jumps = {a.jump for a in rf}
-    size = str(rf[0].size) if len(sizes) == 1 else "x".join(str(a.size) for a in rf)
-    jump = str(rf[0].jump) if len(jumps) == 1 else "x".join(str(a.jump) for a in rf)
-    return f"{size} (j{jump})"
+def _field(part: str) -> Callable[[Row], str]:
+    """A receptive-field cell (size, jump or start), one value per axis when they differ."""
+
+    def cell(row: Row) -> str:
+        rf = row.receptive_field
+        if rf is None:
+            return "n/a"
+        values = [getattr(axis, part) for axis in rf]
+        text = [f"{v:g}" for v in values]
+        return text[0] if len(set(text)) == 1 else "x".join(text)
+
+    return cell
 
 
 def human_bytes(count: float) -> str:
@@ -60,7 +63,9 @@ COLUMNS: list[Column] = [
     Column("kernel", lambda r: r.summary),
     Column("params", lambda r: f"{r.params:,}" + ("" if r.trainable_params == r.params else " (frozen)"), right=True),
     Column("MACs", lambda r: human_count(r.macs) if r.macs else "0", right=True),
-    Column("RF", _field, right=True),
+    Column("RF", _field("size"), right=True),
+    Column("jump", _field("jump"), right=True),
+    Column("start", _field("start"), right=True),
     Column("memory", lambda r: human_bytes(r.output_bytes), right=True),
 ]
 
