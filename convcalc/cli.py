@@ -301,6 +301,27 @@ def parse_range(text: str) -> tuple[int, int]:
     return a, b
 
 
+def size_pattern(sizes: Sequence[int]) -> str:
+    """``" (the multiples of 16)"`` when the sizes are exactly that, else nothing."""
+    steps = {b - a for a, b in zip(sizes, sizes[1:])}
+    if len(steps) == 1 and (step := steps.pop()) > 1 and sizes[0] % step == 0:
+        return f" (the multiples of {step})"
+    return ""
+
+
+def layer_warnings(rows: Sequence[Any]) -> list[str]:
+    """Each distinct warning once, prefixed with the rows it concerns (``layer2.0.downsample.0``)."""
+    where: dict[str, list[str]] = {}
+    for row in rows:
+        for text in row.warnings:
+            where.setdefault(text, []).append(row.name)
+    lines = []
+    for text, names in where.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines.append(f"{shown}: {text}")
+    return lines
+
+
 def use_rich() -> bool:
     return sys.stdout.isatty()
 
@@ -340,11 +361,16 @@ def model(ctx: click.Context, spec: str, input_shape: tuple[int, ...] | None, ba
         )
     if find_sizes is not None:
         low, high = parse_range(find_sizes)
-        sizes = loaded.find_sizes(low, high)
+        sizes = loaded.find_sizes(low, high, sample=input_shape, batch=batch)
         if as_json:
             click.echo(to_json({"sizes": sizes}))
+        elif not sizes:
+            click.echo(f"no size in {low}..{high} fits", err=True)
+        elif use_rich():
+            click.echo(f"{len(sizes)} of {high - low + 1} sizes in {low}..{high} fit{size_pattern(sizes)}:")
+            click.echo(click.wrap_text(" ".join(map(str, sizes)), width=100))
         else:
-            click.echo("\n".join(map(str, sizes)) if sizes else f"no size in {low}..{high} fits", err=not sizes)
+            click.echo("\n".join(map(str, sizes)))  # one per line for scripts
         ctx.exit(ExitCode.OK if sizes else ExitCode.INVALID)
     try:
         summary = loaded.summary(batch=batch, dtype=dtype, input_shape=input_shape)
@@ -361,7 +387,7 @@ def model(ctx: click.Context, spec: str, input_shape: tuple[int, ...] | None, ba
         render_rich(summary)
     else:
         render_plain(summary, sys.stdout)
-    warn(sorted({w for row in summary.rows for w in row.warnings}))
+    warn(layer_warnings(summary.rows))
 
 
 # -- examples -------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from .errors import ConvcalcError
 from .layers import Shape
+from .layers.base import AXES
 from .sizes import format_shape
-from .spec import INPUT, Node
+from .spec import INPUT, Node, Ref
 
 if TYPE_CHECKING:
     from .graph import Model
@@ -19,7 +20,7 @@ def explain_failure(model: Model, error: ConvcalcError, node: Node, index: int, 
     """The detail of a model error (the caller prefixes the layer and ``file:line``)."""
     detail = error.detail
     if node.layer.MANY_INPUTS:
-        return merge_failure(model, node, index, shapes, detail)
+        return merge_failure(model, node, index, shapes, detail, full)
     source = node.inputs[0]
     written = getattr(node.layer, "in_features", None)
     if written is not None and shapes[source][-1] != written:
@@ -70,57 +71,266 @@ def smallest_input_hint(model: Model, index: int, full: Shape) -> str:
     return ""
 
 
-def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape], detail: str) -> str:
+def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape], detail: str, full: Shape | None = None) -> str:
     """Name both branches, the dimension that differs and by how much, and concrete fixes."""
-    ins = [(name, shapes[name]) for name in node.inputs]
-    branches = "; ".join(f"'{name}' gives {format_shape(shape)} ({origin(model, name)})" for name, shape in ins)
-    lines = [f"the inputs do not line up: {branches}"]
-    ranks = {len(shape) for _, shape in ins}
-    if len(ranks) == 1:
-        (first_name, first), *others = ins
-        concat_dim = _concat_dim(node)
-        for name, shape in others:
-            for axis, (a, b) in enumerate(zip(first, shape)):
-                if a != b and axis != concat_dim and not (node.layer.type_name != "Concat" and 1 in (a, b)):
-                    lines.append(f"dimension {axis} differs: {a} vs {b} (by {abs(a - b)})")
-                    lines.extend(_tconv_fixes(model, [(first_name, a), (name, b)], axis))
-    below, above = model.nearest_sizes(model.input_shape[1:], upto=index + 1)
-    sizes = [str(n) for n in (below, above) if n is not None]
-    if sizes and len(set(model.input_shape[1:])) == 1:
-        lines.append(f"input sizes near {model.input_shape[1]} that line up: {' and '.join(sizes)}")
-    return "; ".join(lines) if len(lines) > 1 else f"{lines[0]}; {detail}"
+    full = full or model.full_input()
+    refs = node.refs if len(node.refs) == len(node.inputs) else tuple(_ref_of(model, name) for name in node.inputs)
+    ins = [(ref, shapes[name]) for ref, name in zip(refs, node.inputs)]
+    described = [f"'{ref.name}' ({ref.what}{f', line {ref.line}' if ref.line else ''}) gives {format_shape(shape)}" for ref, shape in ins]
+    head = " but ".join(described) if len(described) == 2 else "the inputs do not line up: " + ", ".join(described)
+    parts: list[str] = []
+    kind = node.layer.type_name
+    (first_ref, first), *others = ins
+    if any(len(shape) != len(first) for _, shape in others):
+        ranks = " vs ".join(f"{len(shape)}-D" for _, shape in ins)
+        return f"{head}: they differ in rank ({ranks}), and {kind} needs inputs of the same rank"
+    names = _axis_names(len(first), len(full))
+    concat_dim = _concat_dim(node, len(first))
+    fixes: list[str] = []
+    spatial_only = True
+    differing: set[int] = set()
+    causes: list[str] = []
+    for position, (ref, shape) in enumerate(others, start=1):
+        axes = [
+            axis
+            for axis, (a, b) in enumerate(zip(first, shape))
+            if a != b and axis != concat_dim and not (kind != "Concat" and 1 in (a, b))
+        ]
+        if not axes:
+            continue
+        differing.update(axes)
+        spatial_only = spatial_only and all(axis >= len(first) - (len(full) - 2) for axis in axes)
+        parts.append(_differences(names, axes, first, shape, first_ref.name, ref.name, len(ins) > 2))
+        if spatial_only and not causes:
+            causes = _rounding_cause(model, shapes, node.inputs[0], node.inputs[position])
+        sides = [(first_ref, first, node.inputs[0]), (ref, shape, node.inputs[position])]
+        fixes += _tconv_fixes(model, sides, axes)
+        fixes += _conv_fixes(model, sides, axes)
+        fixes += _projection_fixes(model, names, axes, (first_ref, first), (ref, shape), kind)
+    if not parts:
+        return f"{head}; {detail}"
+    if concat_dim is not None:
+        label = names[concat_dim] if not names[concat_dim].startswith("dimension") else ""
+        rule = f"{kind} (on dimension {concat_dim}{f', {label}' if label else ''}) needs every other dimension equal"
+    else:
+        rule = f"{kind} needs equal sizes (or 1, which broadcasts) in every dimension"
+    if spatial_only:
+        fixes += _size_fixes(model, index, differing, full)
+    text = f"{head}: {'; '.join(parts)}, and {rule}" + "".join(f". Cause: {cause}" for cause in causes)
+    return f"{text}. Fix: {'; or '.join(fixes)}" if fixes else text
 
 
-def _concat_dim(node: Node) -> int | None:
-    if node.layer.type_name == "Concat":
-        return getattr(node.layer, "dim", 1) % 4 if getattr(node.layer, "dim", 1) >= 0 else None
-    return None
+def _rounding_cause(model: Model, shapes: dict[str, Shape], a: str, b: str) -> list[str]:
+    """The layer nearest the merge, on one branch only, whose stride does not divide its input:
+    ``"'pool4' (MaxPool2d, line 35) rounds 31×31 down to 15×15"`` — why an up path comes back short."""
+    nodes = {n.name: n for n in model.nodes}
+    only = _ancestors(nodes, a) ^ _ancestors(nodes, b)
+    for candidate in reversed(model.nodes):
+        if candidate.name not in only or candidate.layer.MANY_INPUTS or candidate.inputs[0] not in shapes:
+            continue
+        shape = shapes[candidate.inputs[0]]
+        try:
+            bound = candidate.layer.bind(shape)
+            dropped = any("never covered" in text for text in bound.warnings(shape))
+            out = bound.output_shape(shape)
+        except ConvcalcError:
+            continue
+        if dropped:
+            dims = getattr(bound, "dims", len(shape) - 2)
+            label = f"{candidate.layer.type_name}" + (f", line {candidate.line}" if candidate.line else "")
+            return [
+                f"'{candidate.name}' ({label}) rounds {format_shape(shape[-dims:])} down to {format_shape(out[-dims:])}"
+            ]
+    return []
 
 
-def _tconv_fixes(model: Model, sides: list[tuple[str, int]], axis: int) -> list[str]:
-    """If a branch ends in a ConvTranspose, the output_padding/padding that would match the other."""
+def _ancestors(nodes: dict[str, Node], name: str) -> set[str]:
+    """``name`` and every node it is computed from."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in nodes:
+            continue
+        seen.add(current)
+        todo.extend(nodes[current].inputs)
+    return seen
+
+
+def _ref_of(model: Model, name: str) -> Ref:
+    if name == INPUT:
+        return Ref(INPUT, "the model input", None)
+    node = next(n for n in model.nodes if n.name == name)
+    return Ref(name, node.layer.type_name, node.line)
+
+
+def _axis_names(rank: int, full_rank: int) -> list[str]:
+    """``["batch", "channels", "H", "W"]`` for feature maps like the model input, else dimension i."""
+    spatial = full_rank - 2
+    if rank == full_rank and spatial in AXES:
+        return ["batch", "channels", *AXES[spatial]]
+    if rank == full_rank - 1 and spatial in AXES:
+        return ["channels", *AXES[spatial]]
+    return [f"dimension {axis}" for axis in range(rank)]
+
+
+def _differences(names: list[str], axes: list[int], a: Shape, b: Shape, a_name: str, b_name: str, many: bool) -> str:
+    """``"H and W differ by 1 (31 vs 30)"``; axes with the same gap share a clause."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for axis in axes:
+        groups.setdefault((a[axis], b[axis]), []).append(names[axis])
+    which = f" between '{a_name}' and '{b_name}'" if many else ""
+    clauses = []
+    for (x, y), labels in groups.items():
+        joined = " and ".join(labels) if len(labels) <= 2 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        verb = "differ" if len(labels) > 1 or labels[0] == "channels" else "differs"
+        clauses.append(f"{joined} {verb}{which if not clauses else ''} by {abs(x - y)} ({x} vs {y})")
+    return "; ".join(clauses)
+
+
+def _concat_dim(node: Node, rank: int) -> int | None:
+    if node.layer.type_name != "Concat":
+        return None
+    dim = getattr(node.layer, "dim", 1)
+    return dim % rank if -rank <= dim < rank else None
+
+
+def _conv_fixes(model: Model, sides: list[tuple[Ref, Shape, str]], axes: list[int]) -> list[str]:
+    """If a branch ends in a stride-1 Conv with numeric padding, the padding that makes it match."""
     fixes = []
-    for (name, have), (_, want) in (sides, sides[::-1]):
-        node = _producer(model, name)
-        if node is None or not node.layer.type_name.startswith("ConvTranspose"):
+    for (ref, have, name), (_, want, _) in (sides, sides[::-1]):
+        producer = _producer(model, name)
+        layer = producer.layer if producer is not None else None
+        if layer is None or not layer.type_name.startswith("Conv") or layer.type_name.startswith("ConvTranspose"):
             continue
-        layer = node.layer
-        spatial_axis = axis - (len(model.input_shape) + 1 - layer.dims)  # type: ignore[attr-defined]
-        if not 0 <= spatial_axis < layer.dims:  # type: ignore[attr-defined]
+        padding = getattr(layer, "padding", None)
+        dims: int = layer.dims  # type: ignore[attr-defined]
+        first_spatial = len(have) - dims
+        if isinstance(padding, str) or any(axis < first_spatial for axis in axes):
             continue
-        diff = want - have
-        op = layer.output_padding[spatial_axis]  # type: ignore[attr-defined]
-        stride = layer.stride[spatial_axis]  # type: ignore[attr-defined]
-        dilation = layer.dilation[spatial_axis]  # type: ignore[attr-defined]
-        pad = layer.padding[spatial_axis]  # type: ignore[attr-defined]
-        where = f"'{node.name}'" + (f" (line {node.line})" if node.line else "")
-        if diff > 0 and (op + diff < stride or op + diff < dilation):
-            fixes.append(f"fix: output_padding: {op + diff} on {where}")
-        elif diff < 0 and diff % 2 == 0:
-            fixes.append(f"fix: padding: {pad - diff // 2} on {where}")
-        elif diff < 0 and op > 0 and op + diff >= 0:
-            fixes.append(f"fix: output_padding: {op + diff} on {where}")
+        new_pad = list(padding)
+        for axis in axes:
+            spatial = axis - first_spatial
+            diff = want[axis] - have[axis]
+            if layer.stride[spatial] != 1 or diff % 2 or padding[spatial] + diff // 2 < 0:  # type: ignore[attr-defined]
+                break
+            new_pad[spatial] = padding[spatial] + diff // 2
+        else:
+            target = "×".join(str(want[axis]) for axis in range(first_spatial, len(want)))
+            where = f"'{_written(producer, ref)}'" + (f" (line {producer.line})" if producer.line else "")  # type: ignore[union-attr]
+            fixes.append(f"padding: {_compact(new_pad)} on {where} makes it {target}")
     return fixes
+
+
+def _tconv_fixes(model: Model, sides: list[tuple[Ref, Shape, str]], axes: list[int]) -> list[str]:
+    """If a branch ends in a ConvTranspose, the padding/output_padding that makes it match the other."""
+    fixes = []
+    for (ref, have, name), (_, want, _) in (sides, sides[::-1]):
+        producer = _producer(model, name)
+        if producer is None or not producer.layer.type_name.startswith("ConvTranspose"):
+            continue
+        layer = producer.layer
+        dims: int = layer.dims  # type: ignore[attr-defined]
+        first_spatial = len(have) - dims
+        if any(axis < first_spatial for axis in axes):
+            continue  # channels or batch differ: no padding fixes that
+        new_pad = list(layer.padding)  # type: ignore[attr-defined]
+        new_op = list(layer.output_padding)  # type: ignore[attr-defined]
+        for axis in axes:
+            spatial = axis - first_spatial
+            found = _solve_tconv(
+                want[axis] - have[axis],
+                layer.padding[spatial],  # type: ignore[attr-defined]
+                layer.output_padding[spatial],  # type: ignore[attr-defined]
+                max(layer.stride[spatial], layer.dilation[spatial]),  # type: ignore[attr-defined]
+            )
+            if found is None:
+                break
+            new_pad[spatial], new_op[spatial] = found
+        else:
+            changes = []
+            if new_pad != list(layer.padding):  # type: ignore[attr-defined]
+                changes.append(f"padding: {_compact(new_pad)}")
+            if new_op != list(layer.output_padding):  # type: ignore[attr-defined]
+                changes.append(f"output_padding: {_compact(new_op)}")
+            target = "×".join(str(want[axis]) for axis in range(first_spatial, len(want)))
+            where = f"'{_written(producer, ref)}'" + (f" (line {producer.line})" if producer.line else "")
+            fixes.append(f"{', '.join(changes)} on {where} makes it {target}")
+    return fixes
+
+
+def _solve_tconv(diff: int, pad: int, op: int, limit: int) -> tuple[int, int] | None:
+    """(padding, output_padding) closest to the current ones that change the output by ``diff``:
+    the output grows by output_padding − 2·padding, output_padding < max(stride, dilation)."""
+    target = op - 2 * pad + diff
+    options = [(p, target + 2 * p) for p in range(0, max(pad, 0) + abs(diff) + 2) if 0 <= target + 2 * p < limit]
+    if not options:
+        return None
+    return min(options, key=lambda o: (abs(o[0] - pad) + abs(o[1] - op), o[0]))
+
+
+def _compact(values: list[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else str(values)
+
+
+def _written(node: Node, ref: Ref) -> str:
+    """The name the user wrote for ``node`` when the branch is that very entry, else its full name."""
+    return ref.name if node.name == ref.name or node.name.endswith(f".{ref.name}") else node.name
+
+
+def _projection_fixes(model: Model, names: list[str], axes: list[int], a: tuple[Ref, Shape], b: tuple[Ref, Shape], kind: str) -> list[str]:
+    """For Add/Multiply with different channels: a 1×1 conv on the thinner branch, like ResNet's downsample."""
+    if kind == "Concat" or "channels" not in names:
+        return []
+    channel = names.index("channels")
+    if channel not in axes:
+        return []
+    (small_ref, small), (big_ref, big) = (a, b) if a[1][channel] < b[1][channel] else (b, a)
+    spatial = list(range(channel + 1, len(small)))
+    strides = set()
+    for axis in spatial:
+        x, y = small[axis], big[axis]
+        if x == y:
+            strides.add(1)
+        elif y and x > y and -(-x // y) >= 2 and -(-x // -(-x // y)) == y:
+            strides.add(-(-x // y))
+        else:
+            return []
+    if len(strides) != 1:
+        return []
+    (stride,) = strides
+    conv = f"Conv{len(spatial)}d" if 1 <= len(spatial) <= 3 else None
+    if conv is None:
+        return []
+    args = f"out: {big[channel]}, k: 1" + (f", s: {stride}" if stride > 1 else "")
+    return [f"project '{small_ref.name}' with {conv}: {{{args}}} (+ a BatchNorm), as ResNet's downsample does"]
+
+
+def _size_fixes(model: Model, index: int, axes: set[int], full: Shape, reach: int = 256) -> list[str]:
+    """The nearest square input sizes for which the whole model (else this merge) lines up, with
+    the merge's inputs equal on the axes that differ now (broadcasting a 1 is no fix)."""
+    sample = full[1:]
+    spatial = sample[1:]
+    if not spatial or len(set(spatial)) != 1:
+        return []
+    walk = model.walker()
+    sources = walk.sources[index]
+
+    def lines_up(n: int, upto: int | None) -> bool:
+        shapes = walk.shapes((full[0], sample[0], *([n] * len(spatial))), upto)
+        if shapes is None or len(shapes) <= index:
+            return False
+        ins = [shapes[i] for i in sources]
+        return all(len(s) == len(ins[0]) and all(s[axis] == ins[0][axis] for axis in axes) for s in ins)
+
+    centre = spatial[0]
+    for upto, what in ((None, "the whole model"), (index + 1, "this merge")):
+        below = next((n for n in range(centre - 1, max(0, centre - reach), -1) if lines_up(n, upto)), None)
+        above = next((n for n in range(centre + 1, centre + reach) if lines_up(n, upto)), None)
+        sizes = [str(n) for n in (below, above) if n is not None]
+        if sizes:
+            return [f"input size {' or '.join(sizes)} (the nearest that fit {what}; --find-sizes LOW..HIGH lists them all)"]
+    return []
 
 
 def _producer(model: Model, name: str) -> Node | None:

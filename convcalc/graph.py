@@ -178,6 +178,7 @@ class Model:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        self._walker: ShapeWalk | None = None
 
     @property
     def name(self) -> str:
@@ -251,35 +252,44 @@ class Model:
             warnings=warnings,
         )
 
-    # -- shape-only walks (find-sizes, smallest input) ---------------------------------------
+    # -- shape-only walks (find-sizes, nearest and smallest input) ----------------------------
     def fits(self, input_shape: Sequence[int], upto: int | None = None, batch: int = 1) -> bool:
-        """Whether the first ``upto`` nodes (all by default) accept ``input_shape``."""
-        shapes: dict[str, Shape] = {INPUT: (batch, *input_shape)}
-        for node in self.spec.nodes[: upto if upto is not None else len(self.spec.nodes)]:
-            ins = [shapes[name] for name in node.inputs]
-            try:
-                if node.layer.MANY_INPUTS:
-                    shapes[node.name] = node.layer.merge_shapes(ins)  # type: ignore[attr-defined]
-                else:
-                    shapes[node.name] = node.layer.bind(ins[0]).output_shape(ins[0])
-            except ConvcalcError:
-                return False
-        return True
+        """Whether the first ``upto`` nodes (all by default) accept ``input_shape`` (no batch)."""
+        return self.walker().fits((batch, *input_shape), upto)
 
-    def find_sizes(self, low: int, high: int, *, upto: int | None = None) -> list[int]:
+    def walker(self) -> ShapeWalk:
+        """The shape-only walker of this model (kept: it remembers what it has computed)."""
+        if self._walker is None:
+            self._walker = ShapeWalk(self.spec.nodes)
+        return self._walker
+
+    def find_sizes(self, low: int, high: int, *, upto: int | None = None, sample: Sequence[int] | None = None, batch: int = 1) -> list[int]:
         """Every square (or cubic) spatial size in ``low..high`` for which the model is valid."""
-        channels, spatial = self.spec.input_shape[0], len(self.spec.input_shape) - 1
-        return [n for n in range(low, high + 1) if self.fits((channels, *([n] * spatial)), upto)]
+        walk = self.walker()
+        return [n for n in range(low, high + 1) if walk.fits((batch, *self._square(n, sample)), upto)]
 
-    def nearest_sizes(self, around: Sequence[int], *, upto: int | None = None, reach: int = 256) -> tuple[int | None, int | None]:
-        """The nearest square sizes below and above ``max(around)`` that pass the first ``upto`` nodes."""
+    def nearest_sizes(
+        self,
+        around: Sequence[int],
+        *,
+        upto: int | None = None,
+        reach: int = 256,
+        sample: Sequence[int] | None = None,
+        batch: int = 1,
+    ) -> tuple[int | None, int | None]:
+        """The nearest square sizes below and above ``max(around)`` that pass the first ``upto`` nodes.
+
+        ``sample`` (C, *spatial) gives the channels; the spec's input by default.
+        """
+        walk = self.walker()
         centre = max(around)
-        below = next((n for n in range(centre - 1, max(0, centre - reach), -1) if self.fits(self._square(n), upto)), None)
-        above = next((n for n in range(centre + 1, centre + reach) if self.fits(self._square(n), upto)), None)
+        below = next((n for n in range(centre - 1, max(0, centre - reach), -1) if walk.fits((batch, *self._square(n, sample)), upto)), None)
+        above = next((n for n in range(centre + 1, centre + reach) if walk.fits((batch, *self._square(n, sample)), upto)), None)
         return below, above
 
-    def _square(self, n: int) -> tuple[int, ...]:
-        return (self.spec.input_shape[0], *([n] * (len(self.spec.input_shape) - 1)))
+    def _square(self, n: int, sample: Sequence[int] | None = None) -> tuple[int, ...]:
+        sample = tuple(sample) if sample is not None else self.spec.input_shape
+        return (sample[0], *([n] * (len(sample) - 1)))
 
     # -- diagnosis ----------------------------------------------------------------------------
     def diagnose(self, error: ConvcalcError, node: Node, index: int, shapes: dict[str, Shape], partial: Summary, full: Shape) -> ModelError:
@@ -291,6 +301,66 @@ class Model:
         label = node.layer.type_name if node.name.isdigit() else f"{node.layer.type_name} '{node.name}'"
         joiner = " " if detail.startswith("expects") else ": "
         return ModelError(f"{label}{where}{joiner}{detail}", summary=partial, node=node, file=self.spec.path, detail=detail)
+
+
+_UNSEEN = object()
+MEMO_LIMIT = 200_000
+
+
+class ShapeWalk:
+    """Output shapes only, for many inputs in a row (find-sizes, nearest sizes).
+
+    Each node's layer is bound once (in_channels … filled in) and reused while it accepts its
+    input; a node's answer for an input shape is remembered, so the deep layers, where many
+    input sizes meet the same shape, are computed once. Every answer equals what
+    ``layer.bind(shape).output_shape(shape)`` gives.
+    """
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        position = {node.name: index + 1 for index, node in enumerate(nodes)}
+        position[INPUT] = 0
+        self.nodes = list(nodes)
+        self.sources = [tuple(position[name] for name in node.inputs) for node in nodes]
+        self.bound: list[Layer | None] = [None] * len(self.nodes)
+        self.memo: dict[tuple[int, tuple[Shape, ...]], Shape | None] = {}
+
+    def fits(self, full_input: Shape, upto: int | None = None) -> bool:
+        return self.shapes(full_input, upto) is not None
+
+    def shapes(self, full_input: Shape, upto: int | None = None) -> list[Shape] | None:
+        """The input shape, then the output shape of each of the first ``upto`` nodes; None if one fails."""
+        count = len(self.nodes) if upto is None else min(upto, len(self.nodes))
+        shapes: list[Shape] = [tuple(full_input)]
+        memo, sources = self.memo, self.sources
+        for index in range(count):
+            ins = tuple(shapes[i] for i in sources[index])
+            key = (index, ins)
+            out = memo.get(key, _UNSEEN)
+            if out is _UNSEEN:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()  # bounded memory over long ranges
+                out = memo[key] = self._output(index, ins)
+            if out is None:
+                return None
+            shapes.append(out)  # type: ignore[arg-type]
+        return shapes
+
+    def _output(self, index: int, ins: tuple[Shape, ...]) -> Shape | None:
+        layer = self.nodes[index].layer
+        try:
+            if layer.MANY_INPUTS:
+                return layer.merge_shapes(ins)  # type: ignore[attr-defined,no-any-return]
+            (shape,) = ins
+            bound = self.bound[index]
+            if bound is not None:
+                try:
+                    return bound.output_shape(shape)
+                except ConvcalcError:
+                    pass  # inferred arguments differ for this input: bind afresh
+            bound = self.bound[index] = layer.bind(shape)
+            return bound.output_shape(shape)
+        except ConvcalcError:
+            return None
 
 
 def _initial_field(shape: Shape) -> Field:

@@ -4,13 +4,21 @@ Syntax (see DESIGN.md and the README): ``input``, ``layers``, optional ``name`` 
 An entry is a layer name (``- ReLU``), a layer with arguments (``- Conv2d: {out: 16, k: 3}``),
 a merge (``- Add: [a, b]``), or a block use (``- basic: {planes: 64}``), optionally with the
 sibling keys ``name``, ``from``, ``repeat`` and ``trainable``.
+
+Node names are block paths, as torch names modules: ``layer2.0.conv1``. A named entry is its
+name (``name.0``, ``name.1`` … when it has ``repeat:``); an unnamed one is its position in its
+list, copies included, like the children of ``nn.Sequential``. Inside a block, ``from:`` sees
+the block's own names and ``input``. Every error is a one-line SpecError with ``file:line``;
+blocks are checked where they are defined ($params declared and used), cycles and nesting
+deeper than MAX_BLOCK_DEPTH where they are used, and expansions past MAX_NODES before they are
+built.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConvcalcError, SpecError
@@ -41,6 +49,25 @@ class Node:
     line: int | None
     depth: int = 0  # block nesting, for indentation in tables
     trainable: bool = True
+    #: For merges: each input as the spec names it, what that entry is, and its line.
+    refs: tuple[Ref, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An input as the spec wrote it: ``Add: [bn2, downsample]`` → Ref("downsample", "block downsample", 31)."""
+
+    name: str
+    what: str  # "ConvTranspose2d", "block double_conv", "the model input" …
+    line: int | None
+
+
+class Scope(dict):  # type: ignore[type-arg]
+    """Local names → full node names, plus what each entry is and its line (``info``)."""
+
+    def __init__(self, names: dict[str, str], info: dict[str, tuple[str, int | None]]) -> None:
+        super().__init__(names)
+        self.info = info
 
 
 @dataclass
@@ -89,7 +116,7 @@ def build_spec(data: Any, path: str) -> ModelSpec:
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise SpecError(f"{path}:{_key_line(data, 'layers')}: layers: must be a non-empty list", file=path, line=_key_line(data, "layers"))
-    builder.expand(layers, prefix="", scope={INPUT: INPUT}, params={}, depth=0, stack=())
+    builder.expand(layers, prefix="", scope=Scope({INPUT: INPUT}, {INPUT: ("the model input", None)}), params={}, depth=0, stack=())
     name = data.get("name", path)
     return ModelSpec(name=str(name), input_shape=input_shape, nodes=builder.nodes, path=path)
 
@@ -125,7 +152,9 @@ class _Builder:
         self.taken: set[str] = {INPUT}
         self.ahead: list[dict[str, int]] = []  # names defined further down, per open list
         self.blocks = self._read_blocks(blocks, blocks_line)
-        self.used_params: dict[str, set[str]] = {name: set() for name in self.blocks}
+        self.sizes: dict[str, int] = {}  # lower bounds of each block's node count
+        self.estimating: list[str] = []
+        self.layer_cache: dict[Any, Layer] = {}
 
     def fail(self, message: str, line: int | None, layer: str | None = None) -> SpecError:
         where = f"{self.path}:{line}" if line else self.path
@@ -154,8 +183,32 @@ class _Builder:
             params = body.get("params") or []
             if not isinstance(params, list) or not all(isinstance(p, str) and _NAME.match(p) for p in params):
                 raise self.fail(f"block {name!r}: params: must be a list of names, like [planes, stride]", _key_line(body, "params"))
+            self._check_param_use(name, list(params), body, key_line)
             out[name] = (list(params), body["layers"], key_line)
         return out
+
+    def _check_param_use(self, block: str, declared: list[str], body: Any, line: int | None) -> None:
+        """Every ``$name`` in the block's layers is a declared param, and every param is used."""
+        refs: list[tuple[str, int | None]] = []
+        _param_refs(body["layers"], _key_line(body, "layers") or line, refs)
+        listed = ", ".join(declared) or "none"
+        for name, ref_line in refs:
+            if name not in declared:
+                raise self.fail(
+                    f"${name} is not a param of block {block!r}{suggest(name, declared)} (its params: {listed};"
+                    f" add {name} to params: to pass it in)",
+                    ref_line,
+                    block,
+                )
+        used = {name for name, _ in refs}
+        unused = [p for p in declared if p not in used]
+        if unused:
+            raise self.fail(
+                f"block {block!r} declares params it never uses: {', '.join(unused)}"
+                f" (write ${unused[0]} where it belongs, or drop it from params:)",
+                _key_line(body, "params") or line,
+                block,
+            )
 
     # -- entries ----------------------------------------------------------------------------
     def expand(
@@ -163,7 +216,7 @@ class _Builder:
         entries: list[Any],
         *,
         prefix: str,
-        scope: dict[str, str],
+        scope: Scope,
         params: Mapping[str, Any],
         depth: int,
         stack: tuple[str, ...],
@@ -174,55 +227,119 @@ class _Builder:
         self.ahead.append(
             {e["name"]: _key_line(e, "name") or 0 for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
         )
+        position = 0  # like nn.Sequential: an unnamed entry is named by its position, copies count
         for index, entry in enumerate(entries):
             line = item_lines[index] if index < len(item_lines) else line_of(entry)
-            previous = self.entry(entry, index, line, prefix=prefix, scope=scope, previous=previous, params=params, depth=depth, stack=stack)
+            previous, copies = self.entry(
+                entry, position, line, prefix=prefix, scope=scope, previous=previous, params=params, depth=depth, stack=stack
+            )
+            position += copies
         self.ahead.pop()
         return previous
 
     def entry(
         self,
         entry: Any,
-        index: int,
+        position: int,
         line: int | None,
         *,
         prefix: str,
-        scope: dict[str, str],
+        scope: Scope,
         previous: str,
         params: Mapping[str, Any],
         depth: int,
         stack: tuple[str, ...],
-    ) -> str:
+    ) -> tuple[str, int]:
+        """Add one entry (all its copies); returns the full name of its last node and the copy count.
+
+        Names: ``name: layer1`` gives ``layer1`` (``layer1.0``, ``layer1.1`` … with ``repeat:``);
+        an unnamed entry is named by its position in the list, copies included, as nn.Sequential
+        numbers its children (``features.0``, ``features.1`` …).
+        """
         kind, value, siblings = self.split_entry(entry, line, params)
         line = _key_line(entry, kind) if isinstance(entry, dict) else line
         local = siblings.get("name")
         if local is not None:
             if not isinstance(local, str) or not _NAME.match(local):
-                raise self.fail(f"name {local!r} must be a word (letters, digits, _ or -)", line)
+                raise self.fail(f"name {local!r} must be a word starting with a letter (letters, digits, _ or -)", line)
             if local == INPUT:
                 raise self.fail("'input' is reserved for the model's (or block's) input; pick another name", line)
             if local in scope:
                 raise self.fail(f"the name {local!r} is used twice in this scope", line)
-        local_name = local if local is not None else str(index)
-        sources = self.sources(siblings.get("from"), value if _is_merge(kind) else None, kind, scope, previous, line, params, local)
+        block = stack[-1] if stack else None
+        sources, refs = self.sources(siblings.get("from"), value if _is_merge(kind) else None, kind, scope, previous, line, params, local, block)
         repeat = siblings.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-            raise self.fail(f"repeat: must be a whole number from 1 to {MAX_REPEAT:,}, got {repeat!r}", line)
+            written = entry.get("repeat") if isinstance(entry, dict) else None
+            via = f" (from repeat: {written})" if isinstance(written, str) and "$" in written else ""
+            raise self.fail(f"repeat: must be a whole number from 1 to {MAX_REPEAT:,}, got {repeat!r}{via}", _key_line(entry, "repeat") or line)
+        if repeat > 1 and _is_merge(kind):
+            raise self.fail(f"{kind} cannot repeat (each copy would have one input); write one {kind} per join", line, kind)
         trainable = siblings.get("trainable", True)
         if not isinstance(trainable, bool):
             raise self.fail(f"trainable: must be true or false, got {trainable!r}", line)
+        is_block = kind in self.blocks
+        before = len(self.nodes)
+        self.check_budget(self.estimate(kind) if is_block else 1, repeat, kind, line, before)
+        indexed = "repeat" in siblings
+        what = f"block {kind}" if is_block else kind
         last = previous
         for copy in range(repeat):
-            base = f"{prefix}{local_name}" + (f".{copy}" if repeat > 1 else "")
+            number = str(position + copy)
+            if local is None:
+                base = prefix + number
+            else:
+                base = f"{prefix}{local}.{copy}" if indexed else prefix + local
             inputs = sources if copy == 0 else (last,)
-            if kind in self.blocks:
+            if is_block:
                 last = self.use_block(kind, value, base, inputs, line, params, depth, stack, trainable)
             else:
-                last = self.add_layer(kind, value, base, inputs, line, params, depth, trainable)
+                last = self.add_layer(kind, value, base, inputs, line, params, depth, trainable, refs if copy == 0 else ())
+            if copy == 0 and repeat > 1:
+                self.check_budget(len(self.nodes) - before, repeat, kind, line, before)
+            if local is None:
+                scope[number] = last
+                scope.info[number] = (what, line)
         if local is not None:
             scope[local] = last
-        scope[str(index)] = last
-        return last
+            scope.info[local] = (what, line)
+        return last, repeat
+
+    def check_budget(self, per_copy: int, copies: int, kind: str, line: int | None, before: int) -> None:
+        """Fail before building when ``copies`` copies of ``per_copy`` nodes after ``before`` pass MAX_NODES."""
+        if before + per_copy * copies <= MAX_NODES:
+            return
+        if kind not in self.blocks:
+            what = f"repeat: {copies:,} of {kind}"
+        elif per_copy > MAX_NODES:
+            what = f"block {kind!r} alone expands to more than {MAX_NODES:,} layers (blocks inside blocks multiply)"
+        else:
+            what = f"{copies:,} × block {kind!r} ({per_copy:,} layers each) = {per_copy * copies:,} layers"
+        above = f", after {before:,} layers above" if before else ""
+        raise self.fail(f"the model is too large: {what}{above}; convcalc handles at most {MAX_NODES:,} layers", line, kind)
+
+    def estimate(self, block: str) -> int:
+        """A lower bound of the nodes one use of ``block`` adds (``$`` repeats count once)."""
+        if block not in self.sizes:
+            self.sizes[block] = 1  # a cycle counts once; expansion reports the cycle itself
+            self.sizes[block] = self._estimate_entries(self.blocks[block][1], len(self.estimating))
+        return self.sizes[block]
+
+    def _estimate_entries(self, entries: list[Any], depth: int) -> int:
+        total = 0
+        for entry in entries:
+            kind = next((k for k in entry if k not in ENTRY_KEYS), None) if isinstance(entry, dict) else entry
+            repeat = entry.get("repeat", 1) if isinstance(entry, dict) else 1
+            copies = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and 1 <= repeat <= MAX_REPEAT else 1
+            inner = 1
+            if isinstance(kind, str) and kind in self.blocks and depth < MAX_BLOCK_DEPTH:
+                self.estimating.append(kind)
+                try:
+                    inner = self.estimate(kind)
+                finally:
+                    self.estimating.pop()
+            total = min(total + copies * inner, MAX_NODES + 1)
+        return total
 
     def split_entry(self, entry: Any, line: int | None, params: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any]]:
         """(layer or block name, its value, sibling keys) of one list entry."""
@@ -251,7 +368,8 @@ class _Builder:
         if module_of(name) is None:
             from .layers import layer_names
 
-            raise self.fail(f"unknown layer {name!r}{suggest(name, [*layer_names(), *self.blocks])}", line)
+            what = "layer or block" if self.blocks else "layer"
+            raise self.fail(f"unknown {what} {name!r}{suggest(name, [*layer_names(), *self.blocks])}", line)
         return lookup(name)[0]
 
     def sources(
@@ -259,29 +377,44 @@ class _Builder:
         from_value: Any,
         merge_value: Any,
         kind: str,
-        scope: dict[str, str],
+        scope: Scope,
         previous: str,
         line: int | None,
         params: Mapping[str, Any],
         own: str | None,
-    ) -> tuple[str, ...]:
-        """The full names this entry reads from."""
-        if _is_merge(kind) and isinstance(merge_value, list):
+        block: str | None = None,
+    ) -> tuple[tuple[str, ...], tuple[Ref, ...]]:
+        """The full names this entry reads from, and the names as written (empty without from:)."""
+        merge = _is_merge(kind)
+        if merge and isinstance(merge_value, list):
             if from_value is not None:
                 raise self.fail(f"{kind} names its inputs twice (in the list and in from:); keep one", line)
             from_value = merge_value
-        if _is_merge(kind) and isinstance(merge_value, dict) and "from" in merge_value:
+        if merge and isinstance(merge_value, dict) and "from" in merge_value:
+            if from_value is not None:
+                raise self.fail(f"{kind} names its inputs twice (in {kind}: {{from: ...}} and in from:); keep one", line)
             from_value = substitute(merge_value["from"], params, self, line)
         if from_value is None:
-            return (previous,)
+            if merge:
+                raise self.fail(
+                    f"{kind} joins two or more branches: name them, like {kind}: [a, b] (names of entries above;"
+                    " 'input' is the model's or block's input)",
+                    line,
+                    kind,
+                )
+            return (previous,), ()
         names = from_value if isinstance(from_value, list) else [from_value]
-        out = []
+        if not names:
+            raise self.fail("from: is empty; name an entry above (or 'input')", line, kind)
+        out, refs = [], []
         for name in names:
+            if isinstance(name, (list, dict)) or name is None or isinstance(name, bool):
+                raise self.fail(f"from: takes names of entries above, got {name!r}", line, kind)
             name = str(name)
             if own is not None and name == own:
-                raise self.fail(f"{kind} '{own}' takes its input from itself; from: must name an earlier entry", line, kind)
+                raise self.fail(f"{kind} '{own}' takes its input from itself; from: must name an entry above it", line, kind)
             if name not in scope:
-                ahead = next((scope_ahead[name] for scope_ahead in reversed(self.ahead) if name in scope_ahead), None)
+                ahead = self.ahead[-1].get(name) if self.ahead else None
                 if ahead is not None:
                     raise self.fail(
                         f"from: {name!r} points forward to line {ahead}; from: may only name entries above it"
@@ -290,21 +423,47 @@ class _Builder:
                         kind,
                     )
                 hint = suggest(name, [n for n in scope if not n.isdigit()])
-                raise self.fail(f"from: {name!r} names no earlier entry{hint}", line, kind)
+                if block is not None:
+                    raise self.fail(
+                        f"from: {name!r} names no entry above it in block {block!r}{hint} (inside a block, from: sees"
+                        " only the block's own entries and 'input', the block's input)",
+                        line,
+                        kind,
+                    )
+                raise self.fail(f"from: {name!r} names no entry above it{hint}", line, kind)
             out.append(scope[name])
-        if not _is_merge(kind) and len(out) != 1:
-            raise self.fail(f"{kind} takes one input; from: names {len(out)}. Join branches with Add or Concat first", line, kind)
-        return tuple(out)
+            what, where = scope.info.get(name, (name, None))
+            refs.append(Ref(name, what, where))
+        if merge and len(out) < 2:
+            raise self.fail(f"{kind} joins two or more branches, but names only {refs[0].name!r}; write {kind}: [a, b]", line, kind)
+        if not merge and len(out) != 1:
+            what = f"block {kind!r}" if kind in self.blocks else kind
+            raise self.fail(f"{what} takes one input; from: names {len(out)}. Join branches with Add or Concat first", line, kind)
+        return tuple(out), tuple(refs)
 
     def add_layer(
-        self, kind: str, value: Any, name: str, inputs: tuple[str, ...], line: int | None, params: Mapping[str, Any], depth: int, trainable: bool
+        self,
+        kind: str,
+        value: Any,
+        name: str,
+        inputs: tuple[str, ...],
+        line: int | None,
+        params: Mapping[str, Any],
+        depth: int,
+        trainable: bool,
+        refs: tuple[Ref, ...] = (),
     ) -> str:
         kwargs = self.layer_kwargs(kind, value, line, params)
-        try:
-            layer = make_layer(kind, **kwargs)
-        except ConvcalcError as error:
-            raise self.fail(error.message, line, kind) from None
-        self.add_node(Node(name=name, layer=layer, inputs=inputs, line=line, depth=depth, trainable=trainable))
+        key = _frozen((kind, kwargs))
+        layer = self.layer_cache.get(key) if key is not None else None
+        if layer is None:
+            try:
+                layer = make_layer(kind, **kwargs)
+            except ConvcalcError as error:
+                raise self.fail(error.message, line, kind) from None
+            if key is not None:
+                self.layer_cache[key] = layer  # layers are frozen: equal arguments can share one
+        self.add_node(Node(name=name, layer=layer, inputs=inputs, line=line, depth=depth, trainable=trainable, refs=refs))
         return name
 
     def layer_kwargs(self, kind: str, value: Any, line: int | None, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -344,7 +503,8 @@ class _Builder:
         if block in stack:
             raise self.fail(f"block {block!r} uses itself ({' → '.join([*stack, block])}); blocks cannot be recursive", line, block)
         if depth >= MAX_BLOCK_DEPTH:
-            raise self.fail(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep ({' → '.join(stack[:5])} …)", line, block)
+            chain = " → ".join([*stack[:3], "…", *stack[-2:], block])
+            raise self.fail(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep ({chain}); convcalc expands at most {MAX_BLOCK_DEPTH} levels", line, block)
         declared, body, _ = self.blocks[block]
         given = {} if value is None else value
         if not isinstance(given, dict):
@@ -362,17 +522,14 @@ class _Builder:
         values = {key: substitute(val, outer, self, _key_line(given, key) or line) for key, val in given.items()}
         if len(inputs) != 1:
             raise self.fail(f"block {block!r} takes one input; from: names {len(inputs)}", line, block)
-        tracker = _UseTracker(values)
-        last = self.expand(body, prefix=f"{name}.", scope={INPUT: inputs[0]}, params=tracker, depth=depth + 1, stack=(*stack, block))
-        unused = [p for p in declared if p not in tracker.used]
-        if unused:
-            raise self.fail(f"block {block!r} declares params it never uses: {', '.join(unused)} (write ${unused[0]} where it belongs, or drop it)", self.blocks[block][2], block)
+        scope = Scope({INPUT: inputs[0]}, {INPUT: (f"the input of block {block} '{name}'", line)})
+        last = self.expand(body, prefix=f"{name}.", scope=scope, params=values, depth=depth + 1, stack=(*stack, block))
         if not trainable:
             for index in range(len(self.nodes) - 1, -1, -1):
                 node = self.nodes[index]
                 if not node.name.startswith(f"{name}."):
                     break
-                self.nodes[index] = Node(node.name, node.layer, node.inputs, node.line, node.depth, False)
+                self.nodes[index] = replace(node, trainable=False)
         return last
 
     def add_node(self, node: Node) -> None:
@@ -384,16 +541,43 @@ class _Builder:
         self.nodes.append(node)
 
 
-class _UseTracker(dict):  # type: ignore[type-arg]
-    """Block params that remember which were read."""
+class _Unhashable(Exception):
+    pass
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        super().__init__(values)
-        self.used: set[str] = set()
 
-    def __getitem__(self, key: str) -> Any:
-        self.used.add(key)
-        return super().__getitem__(key)
+def _frozen(value: Any) -> Any:
+    """A hashable, type-exact copy of plain YAML data, or None if it holds anything else."""
+    try:
+        return _freeze(value)
+    except _Unhashable:
+        return None
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return ("list", *map(_freeze, value))
+    if isinstance(value, dict):
+        return ("dict", *((_freeze(k), _freeze(v)) for k, v in value.items()))
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return (type(value).__name__, value)
+    raise _Unhashable
+
+
+def _param_refs(value: Any, line: int | None, out: list[tuple[str, int | None]]) -> None:
+    """Collect ``($name, line)`` for every ``$name`` inside ``value`` (iteratively: specs nest deep)."""
+    todo = [(value, line)]
+    while todo:
+        item, where = todo.pop()
+        if isinstance(item, str):
+            if "$" in item:
+                out.extend((match.group(1), where) for match in _PARAM.finditer(item))
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                todo.append((sub, _key_line(item, key) or where))
+        elif isinstance(item, list):
+            lines = getattr(item, "item_lines", [])
+            todo.extend((sub, lines[i] if i < len(lines) else where) for i, sub in enumerate(item))
+    out.sort(key=lambda ref: ref[1] or 0)
 
 
 def substitute(value: Any, params: Mapping[str, Any], builder: _Builder, line: int | None) -> Any:
