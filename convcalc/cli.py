@@ -50,6 +50,8 @@ class ConvcalcGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("convcalc: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `convcalc model … | head`: the reader left; stop quietly
+            raise
         except Exception as error:  # a bug of ours: say so in one line, keep the traceback for --traceback
             if ctx.meta.get("convcalc.traceback"):
                 raise
@@ -439,6 +441,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Entry point: click's handling, with usage errors shortened to one line on stderr."""
     try:
         code = main.main(args=argv, prog_name="convcalc", standalone_mode=False)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return ExitCode.INVALID
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else error.format_message())
         return ExitCode.USAGE

@@ -205,3 +205,19 @@ def test_explain_picture_shows_padding_and_dilated_taps(cli) -> None:
     _, out, _ = cli("conv", "--in", "5", "--k", "3", "--d", "2", "--p", "1", "--explain", "--dims", "1")
     assert "input    ·■■■■■·" in out
     assert "window 1 █ █ █" in out
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`convcalc model big.yaml | head -1`: no 'BrokenPipeError' noise on stderr."""
+    import pathlib
+
+    spec = pathlib.Path(__file__).resolve().parent.parent / "examples" / "models" / "resnet50.yaml"
+    done = subprocess.run(
+        f"'{sys.executable}' -m convcalc model '{spec}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout.startswith("ResNet-50")
+    assert done.stderr == ""
