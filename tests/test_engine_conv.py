@@ -116,12 +116,12 @@ def valid_conv_cases(draw, dims: int) -> tuple[dict, tuple[int, ...]]:
     kernel = draw(st.tuples(*[st.sampled_from(KERNELS[dims])] * dims))
     dilation = draw(st.tuples(*[st.sampled_from(DILATIONS[dims])] * dims))
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
-    spans = [formulas.effective_kernel(k, d) for k, d in zip(kernel, dilation)]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]  # the dilated kernels
     if draw(st.booleans()):
         padding = "same"
         stride: tuple[int, ...] = (1,) * dims
         # reflect needs each side's padding below the size, circular at most the size
-        sizes = tuple(draw(st.integers(max(1, (s - 1 + 1) // 2 + 1), MAX_SIZE[dims] + 2)) for s in spans)
+        sizes = tuple(draw(st.integers(s // 2 + 1, MAX_SIZE[dims] + 2)) for s in spans)
     else:
         padding = draw(st.tuples(*[st.integers(0, 2)] * dims))
         stride = draw(st.tuples(*[st.integers(1, 3)] * dims))

@@ -184,8 +184,8 @@ class AvgPool(Pool):
             for axis, size, k in zip(self.axes, self.spatial(shape), self.kernel_size):
                 if size < k:
                     raise self.error(
-                        f"{self.axis_prefix(axis)}kernel {k} is larger than the input {size}; AvgPool3d needs"
-                        f" the kernel to fit the input without padding: use an input of at least {k} or kernel ≤ {size}"
+                        f"{self.axis_prefix(axis)}kernel {k} is larger than the input {size} (torch's 3-D average"
+                        f" pooling does not count the padding here); use an input of at least {k} or kernel ≤ {size}"
                     )
         return super()._output(shape)
 
