@@ -17,15 +17,19 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "linear": ("Linear", "Identity", "Flatten", "Unflatten"),
     "norm": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",
-        "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+        "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm", "LocalResponseNorm",
     ),
     "activation": (
         "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
         "Hardswish", "Hardsigmoid", "Hardtanh", "Sigmoid", "Tanh", "Softplus", "Softsign",
         "Tanhshrink", "Threshold", "Softmax", "LogSoftmax", "Softmin",
         "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+        "RReLU", "LogSigmoid", "Hardshrink", "Softshrink", "Softmax2d", "GLU", "FeatureAlphaDropout",
     ),
-    "resize": ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle"),
+    "resize": (
+        "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle",
+        "ChannelShuffle",
+    ),
     "padding": (
         "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
         "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
