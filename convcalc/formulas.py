@@ -39,7 +39,13 @@ def tconv_out(size: int, kernel: int, stride: int, padding: int, dilation: int, 
 
 
 def uncovered(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int) -> int:
-    """How many trailing input positions (not padding) no window covers."""
+    """How many trailing input positions (not padding) no window covers.
+
+    0 when the kernel is narrower than the stride: windows then skip positions throughout by
+    design (a 1×1 stride-2 projection), and the trailing gap is no surprise worth a warning.
+    """
+    if effective_kernel(kernel, dilation) < stride:
+        return 0
     covered = (out - 1) * stride + effective_kernel(kernel, dilation)
     return max(0, size + pad_left - covered)
 

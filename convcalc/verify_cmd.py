@@ -356,7 +356,8 @@ def verdict(report: VerifyReport) -> str:
     unknown = sorted({c.type for c in report.checks if not c.known})
     skipped = f"; not judged (types convcalc does not know): {', '.join(unknown)}" if unknown else ""
     if report.ok:
-        return f"✓ all {len(judged)} layers agree (output shape, params, MACs){skipped}"
+        agree = "the layer agrees" if len(judged) == 1 else f"all {len(judged)} layers agree"
+        return f"✓ {agree} (output shape, params, MACs){skipped}"
     bad = sum(1 for c in report.checks if c.confirmed is False)
     if report.failure is not None:
         before = f"{bad} of the {len(judged)} layers before it disagree" if bad else f"the {len(judged)} layers before it agree"
