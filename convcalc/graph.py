@@ -154,18 +154,29 @@ class ModelError(ShapeError):
 
 
 def make_totals(rows: Sequence[Row], input_shape: Shape, dtype: str) -> Totals:
-    """Totals, with the four memory lines computed exactly as torchsummary computes them."""
-    size = DTYPE_BYTES[dtype]
+    """Totals of summary rows, with the memory lines computed exactly as torchsummary computes them."""
     params = sum(r.params for r in rows)
-    trainable = sum(r.trainable_params for r in rows)
+    return totals_of(
+        params=params,
+        trainable=sum(r.trainable_params for r in rows),
+        macs=sum(r.macs for r in rows),
+        output_elements=sum(math.prod(r.output_shape) for r in rows),
+        input_shape=input_shape,
+        dtype=dtype,
+    )
+
+
+def totals_of(*, params: int, trainable: int, macs: int, output_elements: int, input_shape: Shape, dtype: str) -> Totals:
+    """torchsummary's four memory lines (MB of 1024²): input, 2 × every layer's output, params, their sum."""
+    size = DTYPE_BYTES[dtype]
     input_mb = math.prod(input_shape) * size / MB
-    forward_backward_mb = 2.0 * sum(math.prod(r.output_shape) for r in rows) * size / MB
+    forward_backward_mb = 2.0 * output_elements * size / MB
     params_mb = params * size / MB
     return Totals(
         params=params,
         trainable_params=trainable,
         non_trainable_params=params - trainable,
-        macs=sum(r.macs for r in rows),
+        macs=macs,
         input_mb=input_mb,
         forward_backward_mb=forward_backward_mb,
         params_mb=params_mb,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConvcalcError, SpecError
-from .graph import DTYPE_BYTES, MB, Model, Row, Summary, Totals, describe_shape
+from .graph import DTYPE_BYTES, Model, Row, Summary, Totals, describe_shape, totals_of
 from .layers import Layer, Shape, lookup, make_layer
 from .sizes import format_shape
 
@@ -967,19 +967,13 @@ def _elements(shape: Shape | tuple[Shape, ...]) -> int:
 
 def _totals(checks: Sequence[LayerCheck], full: Shape, dtype: str, params: int, trainable: int) -> Totals:
     """torchsummary's totals over the leaf calls; parameters counted once each, over the whole model."""
-    size = DTYPE_BYTES[dtype]
-    input_mb = math.prod(full) * size / MB
-    forward_backward_mb = 2.0 * sum(c.output_elements for c in checks) * size / MB
-    params_mb = params * size / MB
-    return Totals(
+    return totals_of(
         params=params,
-        trainable_params=trainable,
-        non_trainable_params=params - trainable,
+        trainable=trainable,
         macs=sum(c.macs for c in checks),
-        input_mb=input_mb,
-        forward_backward_mb=forward_backward_mb,
-        params_mb=params_mb,
-        total_mb=input_mb + forward_backward_mb + params_mb,
+        output_elements=sum(c.output_elements for c in checks),
+        input_shape=full,
+        dtype=dtype,
     )
 
 
