@@ -21,7 +21,8 @@ class Column:
 
 
 def _name(row: Row) -> str:
-    return "  " * row.depth + row.name
+    """Indented by the block path: ``layer2.0.conv1`` sits two levels in."""
+    return "  " * row.name.count(".") + row.name
 
 
 def _field(part: str) -> Callable[[Row], str]:
