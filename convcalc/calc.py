@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConvcalcError, SpecError
+from .jsonable import jsonable
 from .layers import Layer, make_layer
 from .layers.base import layer_names, lookup, suggest
 from .layers.catalog import module_of
@@ -46,7 +47,7 @@ class Step:
             "layer": self.layer.type_name,
             "input": list(self.input),
             "output": list(self.output),
-            "arguments": _jsonable(self.layer.torch_kwargs()),
+            "arguments": jsonable(self.layer.torch_kwargs()),
             "explain": self.explain,
             "warnings": self.warnings,
         }
@@ -159,11 +160,3 @@ def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None)
         current = step.output
         channels = step.channels
     return results
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value

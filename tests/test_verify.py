@@ -406,7 +406,7 @@ def test_estimate_counts_input_params_and_outputs() -> None:
 
 def test_a_cpu_run_skips_torch_dynamo_and_sympy(mnist_path: str) -> None:
     """The two one-off imports that would cost more than the whole forward pass (see
-    ``verify._flop_counter`` and ``verify.materialize``) stay out; the seeded cache is removed."""
+    ``verify.runtime._flop_counter`` and ``verify.specs.materialize``) stay out; the seeded cache is removed."""
     code = textwrap.dedent(
         f"""
         import sys

@@ -1,0 +1,201 @@
+"""Verifying a spec: build its leaves as torch.nn modules, wire them like the spec, run, compare."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from ..graph import Model, Row, Summary
+from .report import Mismatch, VerifyError, VerifyReport, _compare
+from .runtime import (
+    DEFAULT_MAX_MEMORY,
+    SINGLE_THREAD_MACS,
+    _cuda_peak,
+    _cuda_start,
+    _first_line,
+    _run,
+    check_memory,
+    import_torch,
+    parse_memory,
+    resolve_device,
+    summary_estimate,
+    torch_dtype,
+)
+
+
+def _merge_classes(torch: Any) -> dict[str, Any]:
+    """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names)."""
+    cached = getattr(_merge_classes, "cache", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    nn = torch.nn
+
+    class Merge(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, dim: int = 1) -> None:
+            super().__init__()
+            self.dim = dim
+
+    class Add(Merge):
+        def forward(self, *inputs: Any) -> Any:
+            return functools.reduce(torch.add, inputs)
+
+    class Multiply(Merge):
+        def forward(self, *inputs: Any) -> Any:
+            return functools.reduce(torch.mul, inputs)
+
+    class Concat(Merge):
+        def forward(self, *inputs: Any) -> Any:
+            return torch.cat(inputs, dim=self.dim)
+
+        def extra_repr(self) -> str:
+            return f"dim={self.dim}"
+
+    class SpecNet(nn.Module):  # type: ignore[misc,name-defined]
+        """The spec's nodes in order; each value is dropped after its last use."""
+
+        def __init__(self, name: str, wiring: list[tuple[str, tuple[str, ...]]], modules: list[Any]) -> None:
+            super().__init__()
+            self.spec_name = name
+            self.layers = nn.ModuleList(modules)
+            self.wiring = wiring
+            last_use: dict[str, int] = {}
+            for step, (_, inputs) in enumerate(wiring):
+                for source in inputs:
+                    last_use[source] = step
+            self.release = [[s for s in set(inputs) if last_use[s] == step] for step, (_, inputs) in enumerate(wiring)]
+
+        def forward(self, x: Any) -> Any:
+            values = {"input": x}
+            out = x
+            for (name, inputs), module, release in zip(self.wiring, self.layers, self.release):
+                out = module(*(values[source] for source in inputs))
+                for source in release:
+                    del values[source]
+                values[name] = out
+            return out
+
+    classes = {"Add": Add, "Multiply": Multiply, "Concat": Concat, "SpecNet": SpecNet}
+    _merge_classes.cache = classes  # type: ignore[attr-defined]
+    return classes
+
+
+def build_module(summary: Summary, torch: Any | None = None) -> Any:
+    """The spec as an ``nn.Module`` on the meta device (no memory, no initialisation):
+    each leaf is ``getattr(torch.nn, row.type)(**row.layer.torch_kwargs())`` of its bound layer."""
+    torch = torch or import_torch()
+    classes = _merge_classes(torch)
+    modules = []
+    with torch.device("meta"):
+        for row in summary.rows:
+            modules.append(_build_leaf(torch, classes, row))
+    for row, module in zip(summary.rows, modules):
+        if row.params and not row.trainable_params:
+            module.requires_grad_(False)
+    wiring = [(row.name, row.inputs) for row in summary.rows]
+    return classes["SpecNet"](summary.name, wiring, modules)
+
+
+def materialize(torch: Any, module: Any, device: Any, dtype: Any) -> None:
+    """Give every parameter and buffer real, uninitialised storage on ``device`` (floating ones in
+    ``dtype``). Values do not matter for shapes, so nothing is initialised. Unlike
+    ``Module.to_empty``, ``torch.empty`` of a shape skips the Python reference of ``empty_like``
+    (which imports sympy, about 0.4 s)."""
+    for owner in module.modules():
+        for key, param in owner._parameters.items():
+            if param is not None:
+                kind = dtype if param.is_floating_point() else param.dtype
+                owner._parameters[key] = torch.nn.Parameter(torch.empty(tuple(param.shape), dtype=kind, device=device), requires_grad=param.requires_grad)
+        for key, buffer in owner._buffers.items():
+            if buffer is not None:
+                kind = dtype if buffer.is_floating_point() else buffer.dtype
+                owner._buffers[key] = torch.empty(tuple(buffer.shape), dtype=kind, device=device)
+
+
+def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:
+    if row.is_merge:
+        return classes[row.type](**row.layer.torch_kwargs())
+    cls = getattr(torch.nn, row.type, None)
+    where = _row_label(row)
+    if cls is None:
+        raise VerifyError(f"{where}: torch {torch.__version__} has no torch.nn.{row.type}")
+    kwargs = row.layer.torch_kwargs()
+    try:
+        return cls(**kwargs)
+    except Exception as error:  # convcalc accepted arguments that torch's constructor refuses
+        raise VerifyError(
+            f"{where}: convcalc accepts it, but torch.nn.{row.type}(**{kwargs!r}) raises"
+            f" {type(error).__name__}: {_first_line(error)}"
+        ) from None
+
+
+def _row_label(row: Row) -> str:
+    name = row.type if row.name.isdigit() else f"{row.type} '{row.name}'"
+    return f"{name} (line {row.line})" if row.line else name
+
+
+def verify_model(
+    model: Model,
+    *,
+    batch: int = 1,
+    dtype: str = "float32",
+    input_shape: Sequence[int] | None = None,
+    device: str = "cpu",
+    max_memory: int | str = DEFAULT_MAX_MEMORY,
+    kind: str = "spec",
+) -> VerifyReport:
+    """Verify a spec: the engine first (ModelError propagates), then torch on ``device``."""
+    summary = model.summary(batch=batch, dtype=dtype, input_shape=input_shape)  # the engine's verdict first
+    return verify_summary(summary, device=device, max_memory=max_memory, kind=kind)
+
+
+def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | str = DEFAULT_MAX_MEMORY, kind: str = "spec") -> VerifyReport:
+    """Build ``summary``'s model in torch, run it once, and compare every row."""
+    limit = parse_memory(max_memory) if isinstance(max_memory, str) else max_memory
+    torch = import_torch()
+    target, label = resolve_device(torch, device)
+    estimate = summary_estimate(summary)
+    if device != "meta":
+        check_memory(estimate, limit, device, f"batch {summary.input_shape[0]}, {summary.dtype}: input, parameters and every layer's output")
+    net = build_module(summary, torch)
+    baseline = _cuda_start(torch, device)
+    dt = torch_dtype(torch, summary.dtype)
+    materialize(torch, net, target, dt)
+    x = torch.zeros(summary.input_shape, dtype=dt, device=target) if device != "meta" else torch.empty(summary.input_shape, dtype=dt, device=target)
+    batch_label = -1 if summary.input_shape[0] == 1 else summary.input_shape[0]
+    single = device == "cpu" and summary.totals.macs < SINGLE_THREAD_MACS
+    tracer, _, error = _run(torch, net, x, batch_label=batch_label, single=single)
+    peak = _cuda_peak(torch, device, baseline)
+
+    by_module = {id(call.module): call for call in tracer.calls}
+    checks = []
+    for row, module in zip(summary.rows, net.layers):
+        call = by_module.get(id(module))
+        if call is None or call.output_shape is None:
+            break
+        torch_params = sum(p.numel() for p in module.parameters())
+        checks.append(_compare(row.index, row.name, row.type, row.input_shape, row.output_shape, row.params, row.trainable_params,
+                               row.macs, call.output_shape, torch_params, call.flops // 2, row=row, layer=row.layer))
+    failure = None
+    if error is not None:
+        row = summary.rows[len(checks)] if len(checks) < len(summary.rows) else None
+        where = _row_label(row) if row is not None else summary.name
+        text = f"{type(error).__name__}: {_first_line(error)}"
+        failure = Mismatch(row.name if row else summary.name, row.type if row else "", "verdict", "valid", text if row else f"{where}: {text}")
+    return VerifyReport(
+        name=summary.name,
+        kind=kind,
+        input_shape=summary.input_shape,
+        dtype=summary.dtype,
+        device=label,
+        torch_version=str(torch.__version__),
+        checks=checks,
+        totals=summary.totals,
+        estimate_bytes=estimate,
+        peak_bytes=peak,
+        classic=tracer.classic,
+        failure=failure,
+        warnings=sorted({w for row in summary.rows for w in row.warnings}),
+        summary=summary,
+        path=getattr(summary, "path", ""),
+    )

@@ -1,0 +1,373 @@
+"""Verifying a user's nn.Module: import it, run it as written, recompute every leaf convcalc knows,
+and write a sequential one back as a spec (``--emit-spec``)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import math
+import os
+import re
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ConvcalcError, SpecError
+from ..graph import DTYPE_BYTES, Totals, describe_shape, load_model, totals_of
+from ..layers import Layer, Shape, lookup, make_layer
+from ..layers.base import suggest
+from ..sizes import format_shape
+from .report import LayerCheck, Mismatch, VerifyError, VerifyReport, _compare, _elements
+from .runtime import (
+    DEFAULT_MAX_MEMORY,
+    _Call,
+    _cuda_peak,
+    _cuda_start,
+    _Engine,
+    _first_line,
+    _MemoryGuard,
+    _run,
+    _Tracer,
+    check_memory,
+    format_bytes,
+    import_torch,
+    parse_memory,
+    resolve_device,
+    torch_dtype,
+)
+
+#: Arguments that a spec infers from the incoming shape; an emitted spec leaves them out.
+INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
+
+#: convcalc's own folder: traceback frames inside it are not the user's.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_python_model(target: str, kwargs: Mapping[str, Any] | None = None) -> Any:
+    """``path/to/model.py:Net`` or ``package.module:factory`` (called with ``kwargs``) → an nn.Module."""
+    torch = import_torch()
+    where, sep, attribute = target.rpartition(":")
+    if not sep or not where or not attribute:
+        raise VerifyError(f"{target!r}: name the model as path/to/model.py:ClassName or package.module:factory")
+    module = _import_target(where)
+    obj: Any = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            choices = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+            raise VerifyError(f"{where} has no attribute {attribute!r}{_suggest(part, choices)}")
+        obj = getattr(obj, part)
+    kwargs = dict(kwargs or {})
+    if isinstance(obj, torch.nn.Module):
+        if kwargs:
+            raise VerifyError(f"{target} is already a module instance; --kwargs applies to a class or factory")
+        return obj
+    if not callable(obj):
+        raise VerifyError(f"{target} is a {type(obj).__name__}, not an nn.Module class, factory or instance")
+    try:
+        made = obj(**kwargs)
+    except Exception as error:
+        call = f"{attribute}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        raise VerifyError(f"{call} raised {type(error).__name__}: {_first_line(error)}{_user_frame(error)}") from None
+    if not isinstance(made, torch.nn.Module):
+        raise VerifyError(f"{attribute}(...) returned a {type(made).__name__}, not a torch.nn.Module")
+    return made
+
+
+def _import_target(where: str) -> Any:
+    """A module from a file path (anything with / or ending in .py) or a dotted module name."""
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        path = os.path.abspath(where)
+        if not os.path.isfile(path):
+            raise VerifyError(f"{where}: no such file")
+        name = "_convcalc_user_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise VerifyError(f"{where}: cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        folder = os.path.dirname(path)
+        sys.path.insert(0, folder)  # so that the file can import its neighbours
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            sys.modules.pop(name, None)
+            raise VerifyError(f"importing {where} raised {type(error).__name__}: {_first_line(error)}{_user_frame(error)}") from None
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
+        return module
+    here = os.getcwd()
+    added = here not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, here)  # like `python -m`: packages in the working directory import
+    try:
+        return importlib.import_module(where)
+    except ModuleNotFoundError as error:
+        raise VerifyError(f"cannot import {where!r}: {error}") from None
+    except Exception as error:
+        raise VerifyError(f"importing {where} raised {type(error).__name__}: {_first_line(error)}{_user_frame(error)}") from None
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(here)
+
+
+def layer_from_module(module: Any) -> Layer | None:
+    """The engine's layer for a torch.nn module, from its constructor attributes; None if the
+    engine does not know the type (or it is a user subclass). Raises SpecError if the engine
+    refuses the arguments."""
+    cls = type(module)
+    if not cls.__module__.startswith("torch.nn."):
+        return None
+    try:
+        name, family = lookup(cls.__name__)
+    except SpecError:
+        return None
+    if name != cls.__name__:
+        return None
+    kwargs = {}
+    for key, default in family.PARAMS.items():
+        if not hasattr(module, key):
+            continue
+        value = getattr(module, key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            value = value is not None  # bias=True leaves a Parameter, bias=False leaves None
+        kwargs[key] = _plain(value)
+    return make_layer(name, **kwargs)
+
+
+def _engine_call(module: Any, shape: Shape | None) -> _Engine | None:
+    try:
+        layer = layer_from_module(module)
+    except ConvcalcError as error:
+        return _Engine(None, error=error.message)
+    if layer is None or shape is None:
+        return None
+    try:
+        bound = layer.bind(shape)
+        return _Engine(bound, bound.output_shape(shape), bound.num_params, bound.macs(shape))
+    except ConvcalcError as error:
+        return _Engine(layer, error=error.message)
+
+
+def verify_python(
+    model: Any,
+    input_shape: Sequence[int],
+    *,
+    name: str | None = None,
+    batch: int = 1,
+    dtype: str = "float32",
+    device: str = "cpu",
+    max_memory: int | str = DEFAULT_MAX_MEMORY,
+) -> VerifyReport:
+    """Run a user's module once on ``(batch, *input_shape)`` and recompute every leaf convcalc knows."""
+    limit = parse_memory(max_memory) if isinstance(max_memory, str) else max_memory
+    torch = import_torch()
+    target, label = resolve_device(torch, device)
+    dt = torch_dtype(torch, dtype)
+    size = DTYPE_BYTES[dtype]
+    full = (batch, *input_shape)
+    name = name or type(model).__name__
+    params = list({id(p): p for p in model.parameters()}.values())
+    total_params = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    fixed = (math.prod(full) + total_params) * size
+    if device != "meta":
+        check_memory(fixed, limit, device, "input and parameters, before any activation")
+    baseline = _cuda_start(torch, device)
+    model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
+    x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
+    running = [fixed]
+
+    def before(call: _Call, _: Any) -> None:
+        call.engine = _engine_call(call.module, call.input_shape)
+        if device != "meta" and call.engine is not None and call.engine.output_shape is not None:
+            running[0] += math.prod(call.engine.output_shape) * size
+            if running[0] > limit:
+                raise _MemoryGuard(call.path)
+
+    def after(call: _Call) -> None:
+        if device != "meta" and (call.engine is None or call.engine.output_shape is None) and call.output_shape is not None:
+            running[0] += _elements(call.output_shape) * size
+            if running[0] > limit:
+                raise _MemoryGuard(call.path)
+
+    batch_label = -1 if batch == 1 else batch
+    try:
+        tracer, _, error = _run(torch, model, x, batch_label=batch_label, before_leaf=before, after_leaf=after)
+    except _MemoryGuard as guard:
+        raise VerifyError(
+            f"verifying {name} on {device} would allocate more than --max-memory {format_bytes(limit)}"
+            f" (input, parameters and the outputs up to '{guard}'); use --device meta to check the shapes"
+            " without allocating, a smaller --batch or --input, or raise --max-memory"
+        ) from None
+    if error is not None:
+        raise _model_failure(name, tracer, error)
+    peak = _cuda_peak(torch, device, baseline)
+
+    checks = []
+    for index, call in enumerate(tracer.calls):
+        checks.append(_check_call(index, call, torch))
+    totals = _totals(checks, full, dtype, total_params, trainable)
+    return VerifyReport(
+        name=name,
+        kind="module",
+        input_shape=full,
+        dtype=dtype,
+        device=label,
+        torch_version=str(torch.__version__),
+        checks=checks,
+        totals=totals,
+        estimate_bytes=fixed + sum(c.output_elements for c in checks) * size,
+        peak_bytes=peak,
+        classic=tracer.classic,
+        sequential=_why_not_sequential(tracer.calls, checks, tracer.output_is_last),
+    )
+
+
+def _check_call(index: int, call: _Call, torch: Any) -> LayerCheck:
+    module = call.module
+    type_name = type(module).__name__
+    torch_params = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    torch_macs = call.flops // 2
+    input_shape: Any = call.input_shape if call.input_shape is not None else ()
+    output = call.output_shape if call.output_shape is not None else ()
+    depth = call.path.count(".")
+    engine = call.engine
+    if engine is None:
+        return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
+                          output, torch_params, torch_macs, known=False, depth=depth)
+    if engine.error is not None or engine.output_shape is None:
+        refusal = Mismatch(call.path, type_name, "verdict", engine.error, "runs")
+        return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
+                          output, torch_params, torch_macs, mismatches=(refusal,), depth=depth, layer=engine.layer)
+    return _compare(index, call.path, type_name, input_shape, engine.output_shape, engine.params,
+                    engine.params if trainable == torch_params else trainable, engine.macs, output, torch_params, torch_macs,
+                    layer=engine.layer, depth=depth)
+
+
+
+
+def _totals(checks: Sequence[LayerCheck], full: Shape, dtype: str, params: int, trainable: int) -> Totals:
+    """torchsummary's totals over the leaf calls; parameters counted once each, over the whole model."""
+    return totals_of(
+        params=params,
+        trainable=trainable,
+        macs=sum(c.macs for c in checks),
+        output_elements=sum(c.output_elements for c in checks),
+        input_shape=full,
+        dtype=dtype,
+    )
+
+
+def _model_failure(name: str, tracer: _Tracer, error: BaseException) -> VerifyError:
+    """The user model's exception in one line: type, message, the module that raised, the user's line."""
+    path, module = tracer.stack[-1] if tracer.stack else (name, None)
+    kind = f" ({type(module).__name__})" if module is not None else ""
+    text = f"{name} raised in '{path}'{kind}: {type(error).__name__}: {_first_line(error)}{_user_frame(error)}"
+    call = tracer.calls[-1] if tracer.calls and tracer.calls[-1].module is module else None
+    if call is not None and call.engine is not None and call.engine.error:
+        text += f"; convcalc agrees: {call.engine.error}"
+    return VerifyError(text)
+
+
+def _why_not_sequential(calls: Sequence[_Call], checks: Sequence[LayerCheck], output_is_last: bool) -> str | None:
+    """None when the leaves ran as a chain convcalc can write as a spec, else the reason."""
+    if not calls:
+        return "the model has no leaf modules"
+    seen: set[int] = set()
+    for call, check in zip(calls, checks):
+        if id(call.module) in seen:
+            return f"'{call.path}' runs more than once"
+        seen.add(id(call.module))
+        if not call.chained:
+            return f"'{call.path}' does not read the previous module's output (the forward computes something between them)"
+        if not check.known:
+            return f"'{call.path}' is a {check.type}, which convcalc does not know"
+        if check.layer is None:
+            return f"convcalc refuses '{call.path}'"
+    if not output_is_last:
+        return "the model's output is not its last module's output"
+    return None
+
+
+def emit_spec(report: VerifyReport, path: str) -> str:
+    """Write the chain of ``report``'s leaves as a YAML spec; load it back and check the totals."""
+    import yaml
+
+    if report.sequential is not None:
+        raise VerifyError(f"--emit-spec needs modules that run one after another: {report.sequential}")
+    entries: list[Any] = []
+    for check in report.checks:
+        assert check.layer is not None
+        args = _spec_args(check.layer)
+        entry: Any = {check.type: args} if args else check.type
+        if check.params and not check.trainable_params:
+            entry = {check.type: args or {}, "trainable": False}
+        entries.append(entry)
+    data = {"name": report.name, "input": list(report.input_shape[1:]), "layers": entries}
+    header = f"# written by convcalc verify --emit-spec from {report.name} (torch {report.torch_version})\n"
+    text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    summary = load_model(path).summary(batch=report.input_shape[0], dtype=report.dtype)
+    mine, theirs = summary.totals, report.totals
+    if (mine.params, mine.macs, summary.output_shape) != (theirs.params, theirs.macs, report.checks[-1].output_shape):
+        raise VerifyError(
+            f"{path}: the emitted spec gives {mine.params:,} params, {mine.macs:,} MACs, output {format_shape(summary.output_shape)};"
+            f" the module has {theirs.params:,}, {theirs.macs:,}, {describe_shape(report.checks[-1].output_shape)}"
+        )
+    return path
+
+
+def _spec_args(layer: Layer) -> dict[str, Any]:
+    """The layer's torch arguments that differ from the defaults, as YAML-friendly values."""
+    _, family = lookup(layer.type_name)
+    args = {}
+    for key, value in layer.torch_kwargs().items():
+        if key in INFERRED:
+            continue
+        value = _yaml_value(value)
+        default = family.PARAMS.get(key, object())
+        if value == default or (isinstance(value, list) and len(set(map(str, value))) == 1 and value[0] == default):
+            continue
+        args[key] = value
+    return args
+
+
+def _yaml_value(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        items = [_yaml_value(v) for v in value]
+        return items[0] if items and all(i == items[0] for i in items) and all(isinstance(i, int) for i in items) else items
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """torch.Size and nested tuples → tuples of Python numbers."""
+    if isinstance(value, (tuple, list)):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def _user_frame(error: BaseException) -> str:
+    """`` (model.py:12)``: the innermost traceback frame outside torch and convcalc."""
+    torch_root = os.sep + "torch" + os.sep
+    found = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        name = frame.filename
+        if name.startswith(_PACKAGE) or torch_root in name or name.startswith("<"):
+            continue
+        found = f" ({os.path.relpath(name) if not os.path.relpath(name).startswith('..') else name}:{frame.lineno})"
+    return found
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    """``"; did you mean Net?"``, else the first classes (capitalised names) among ``choices``."""
+    close = suggest(word, choices)
+    if close:
+        return close
+    models = [c for c in choices if c[:1].isupper()]
+    return f" (it has: {', '.join(models[:8])})" if models else ""
