@@ -7,8 +7,7 @@ unbatched channel ``(C, *spatial)``. Nothing here prints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConvcalcError, SpecError
 from .jsonable import jsonable
@@ -29,15 +28,14 @@ WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class Step:
-    """One layer applied to spatial sizes."""
+class Step(NamedTuple):
+    """One layer applied to spatial sizes (a NamedTuple: cheap to define on the start-up path)."""
 
     layer: Layer
     input: tuple[int, ...]
     output: tuple[int, ...]
-    explain: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    explain: list[str]
+    warnings: list[str]
     params: int | None = None
     macs: int | None = None
     channels: int = 1  # output channels

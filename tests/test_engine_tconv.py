@@ -207,7 +207,7 @@ def test_oracle_catches_macs_over_output_positions(torch_agrees, monkeypatch):
     4× too much for a stride-2 layer) or an off-by-one output size is caught."""
     from math import prod
 
-    from convcalc.layers.conv import ConvTranspose
+    from convcalc.layers.tconv import ConvTranspose
 
     def over_outputs(self, shape):
         out = self.output_shape(shape)

@@ -29,7 +29,7 @@ from convcalc.verify import (  # noqa: E402
     summary_estimate,
     verify_model,
 )
-from convcalc.verify_cmd import classic_lines, show  # noqa: E402
+from convcalc.commands.verify import classic_lines, show  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(glob.glob(str(ROOT / "examples" / "models" / "*.yaml")))
@@ -361,7 +361,7 @@ def test_importing_the_cli_leaves_torch_out() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import convcalc.cli, convcalc.verify_cmd, convcalc.verify
+        import convcalc.cli, convcalc.commands.verify, convcalc.verify
         assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))
         """
     )

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import SpecError
-from .base import IDENTITY, REQUIRED, Layer, Shape, as_bool, as_choice, as_float, as_int, register
+from .base import (
+    IDENTITY,
+    REQUIRED,
+    Layer,
+    Shape,
+    as_bool,
+    as_choice,
+    as_float,
+    as_int,
+    register,
+)
 from .dims import as_dim, normalize_dim, number, shape_text
 
 INPLACE = {"inplace": False}

@@ -7,12 +7,11 @@ checks every keyword the way torch's constructor would, and returns a frozen ins
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from ..errors import ShapeError, SpecError
 from ..sizes import MAX_SIZE
@@ -48,9 +47,12 @@ AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 AXIS_WORDS = {"L": "positions", "D": "slices", "H": "rows", "W": "columns"}
 
 
-@dataclass(frozen=True)
-class Window:
-    """One spatial axis of a sliding window, as the receptive-field recurrence needs it."""
+class Window(NamedTuple):
+    """One spatial axis of a sliding window, as the receptive-field recurrence needs it.
+
+    (A NamedTuple rather than a dataclass: it is created at start-up, where each dataclass costs
+    about 0.4 ms and `convcalc conv` has a start-up budget.)
+    """
 
     kernel: int  # effective (dilated) kernel
     stride: int
@@ -199,6 +201,8 @@ def lookup(type_name: str) -> tuple[str, type[Layer]]:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean kernel_size?"`` or ``""``, via difflib (case-insensitive)."""
+    import difflib  # only on the error path: it costs start-up time
+
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)

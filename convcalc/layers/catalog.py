@@ -1,14 +1,13 @@
 """Which module defines each layer type, so that a family is imported only when it is used.
 
-``tests/test_catalog.py`` proves this table and the ``@register`` calls name the same layers.
+``tests/test_structure.py`` proves this table and the ``@register`` calls name the same layers.
 """
 
 from __future__ import annotations
 
 _FAMILIES: dict[str, tuple[str, ...]] = {
-    "conv": (
-        "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    ),
+    "conv": ("Conv1d", "Conv2d", "Conv3d"),
+    "tconv": ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
     "pool": (
         "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
         "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import SpecError
-from .base import IDENTITY, REQUIRED, Layer, Shape, as_bool, as_float, as_int, product, register
+from .base import (
+    IDENTITY,
+    REQUIRED,
+    Layer,
+    Shape,
+    as_bool,
+    as_float,
+    as_int,
+    product,
+    register,
+)
 from .dims import number, shape_text, times
 
 

@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import SpecError
-from .base import AXES, IDENTITY, REQUIRED, Layer, Shape, as_bool, as_choice, as_float, as_int, register
+from .base import (
+    AXES,
+    IDENTITY,
+    REQUIRED,
+    Layer,
+    Shape,
+    as_bool,
+    as_choice,
+    as_float,
+    as_int,
+    register,
+)
 from .dims import number, shape_text
 
 UPSAMPLE_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")

@@ -18,7 +18,7 @@ Three kinds of target, one report (:class:`VerifyReport`):
 
 Per layer, three numbers are compared: the output shape (forward hooks), the parameter count
 (``numel`` of the module's parameters) and MACs (``FlopCounterMode`` flops // 2, measured
-around each module call). Nothing here prints; ``verify_cmd.py`` renders the report.
+around each module call). Nothing here prints; ``commands/verify.py`` renders the report.
 
 Modules: ``report`` (what was found), ``runtime`` (torch, devices, memory, the hooked forward
 pass), ``specs`` (specs and calculator layers), ``user_models`` (a user's module, ``--emit-spec``).

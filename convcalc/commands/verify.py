@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from .options import INTS, PADDING, SIZE, json_option
+from ..options import INTS, PADDING, SIZE, json_option
 
 if TYPE_CHECKING:
-    from .verify import LayerCheck, VerifyReport
+    from ..verify import LayerCheck, VerifyReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,8 +71,8 @@ def layer_options(f: F) -> F:
 
 
 def _memory(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    from .errors import SpecError
-    from .verify import parse_memory
+    from ..errors import SpecError
+    from ..verify import parse_memory
 
     try:
         return parse_memory(value)
@@ -144,7 +144,7 @@ def verify(
     are torchsummary's (MB of 1024²); on cuda the measured peak is shown beside convcalc's estimate.
     Needs PyTorch: pip install 'convcalc[torch]'.
     """
-    from .cli import remember_json
+    from ..cli import remember_json
 
     remember_json(ctx, as_json)
     kind = "layer" if target in LAYER_TARGETS else ("python" if _is_python_target(target) else "spec")
@@ -155,7 +155,7 @@ def verify(
     if kind != "python" and (kwargs or emit_spec):
         raise click.UsageError(f"{'--kwargs' if kwargs else '--emit-spec'} applies to Python models (path/model.py:Net)")
 
-    from . import verify as engine
+    from .. import verify as engine
 
     if kind == "python":
         if input_shape is None:
@@ -171,7 +171,7 @@ def verify(
             input_shape = None
         else:
             model = _spec_model(target, input_shape)
-        from .graph import ModelError
+        from ..graph import ModelError
 
         try:
             summary = model.summary(batch=batch, dtype=dtype, input_shape=input_shape)
@@ -200,8 +200,8 @@ def _is_python_target(target: str) -> bool:
 
 
 def _spec_model(path: str, input_shape: tuple[int, ...] | None) -> Any:
-    from .graph import load_model
-    from .sizes import format_size
+    from ..graph import load_model
+    from ..sizes import format_size
 
     loaded = load_model(path)
     if input_shape is not None and len(input_shape) != len(loaded.input_shape):
@@ -215,10 +215,10 @@ def _spec_model(path: str, input_shape: tuple[int, ...] | None) -> Any:
 
 def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any]) -> Any:
     """One calculator layer as a one-node model; the calculator's verdict (and message) comes first."""
-    from . import calc
-    from .cli import spatial_size
-    from .graph import Model
-    from .spec import INPUT, ModelSpec, Node
+    from .. import calc
+    from ..graph import Model
+    from ..spec import INPUT, ModelSpec, Node
+    from .calculator import spatial_size
 
     if size is None:
         raise click.UsageError(f"verify {word} needs --in (the spatial input size, e.g. --in 227)")
@@ -257,8 +257,8 @@ def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any
 
 def _engine_failure(ctx: click.Context, error: Any, as_json: bool, device: str) -> None:
     """convcalc's own verdict (an invalid model): the rows so far, the diagnosis, exit 1; torch never ran."""
-    from .cli import use_rich
-    from .render import render_plain, render_rich, to_json
+    from ..cli import use_rich
+    from ..render import render_plain, render_rich, to_json
 
     if as_json:
         click.echo(to_json({"error": error.as_dict(), **error.summary.as_dict(), "ok": False, "device": device, "torch_version": None}))
@@ -274,7 +274,7 @@ def _engine_failure(ctx: click.Context, error: Any, as_json: bool, device: str) 
 
 def show(report: VerifyReport, *, style: str = "table", as_json: bool = False, out: TextIO | None = None, rich: bool | None = None) -> None:
     """Print ``report`` as JSON, torchsummary's classic table, or convcalc's table (rich on a terminal)."""
-    from .render import to_json
+    from ..render import to_json
 
     out = out or sys.stdout
     if as_json:
@@ -287,7 +287,7 @@ def show(report: VerifyReport, *, style: str = "table", as_json: bool = False, o
             out.write(line + "\n")
         out.write(f"Verified on {report.device} with torch {report.torch_version}: {verdict(report)}\n")
         if report.peak_bytes is not None:
-            from .verify import format_bytes
+            from ..verify import format_bytes
 
             out.write(f"Peak CUDA memory {format_bytes(report.peak_bytes)} measured; convcalc's estimate {format_bytes(report.estimate_bytes)}\n")
     else:
@@ -311,13 +311,13 @@ def _mark(check: LayerCheck) -> str:
 
 
 def _shape(shape: Any) -> str:
-    from .graph import describe_shape
+    from ..graph import describe_shape
 
     return describe_shape(shape) if shape else "?"
 
 
 def _count(value: int) -> str:
-    from .render import human_count
+    from ..render import human_count
 
     return human_count(value) if value else "0"
 
@@ -335,14 +335,14 @@ COLUMNS: list[Column] = [
 
 
 def header(report: VerifyReport) -> str:
-    from .sizes import format_shape
+    from ..sizes import format_shape
 
     return f"{report.name}: input {format_shape(report.input_shape)} ({report.dtype}) on {report.device}, torch {report.torch_version}"
 
 
 def footer(report: VerifyReport) -> list[tuple[str, str]]:
-    from .render import total_lines
-    from .verify import format_bytes
+    from ..render import total_lines
+    from ..verify import format_bytes
 
     lines = total_lines(report.totals)
     lines.append(("Memory estimate (convcalc)", format_bytes(report.estimate_bytes)))
@@ -388,7 +388,7 @@ def render_table(report: VerifyReport, out: TextIO, *, rich: bool) -> None:
         console.print(grid)
         console.print(verdict(report), style="green" if report.ok else "bold red", highlight=False)
         return
-    from .render import plain_table
+    from ..render import plain_table
 
     out.write(header(report) + "\n")
     for line in plain_table([c.title for c in COLUMNS], cells, [c.right for c in COLUMNS]):
@@ -403,7 +403,7 @@ def render_table(report: VerifyReport, out: TextIO, *, rich: bool) -> None:
 
 def write_differences(report: VerifyReport, out: TextIO) -> None:
     """The table of disagreements: layer, type, what, convcalc's value, torch's."""
-    from .render import plain_table
+    from ..render import plain_table
 
     rows = [[m.layer, m.type, m.what, _value(m.engine), _value(m.torch)] for m in report.mismatches]
     out.write("Differences between convcalc and torch:\n")
@@ -421,7 +421,7 @@ def _value(value: Any) -> str:
 
 def classic_lines(report: VerifyReport) -> list[str]:
     """torchsummary.summary's output, line for line, from the rows its hooks would record."""
-    from .graph import DTYPE_BYTES
+    from ..graph import DTYPE_BYTES
 
     size = DTYPE_BYTES[report.dtype]
     batch = -1 if report.input_shape[0] == 1 else report.input_shape[0]

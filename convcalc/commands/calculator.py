@@ -1,0 +1,202 @@
+"""The calculators: ``conv``, ``tconv``, ``pool`` and ``chain`` (the start-up-critical path)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import calc
+from ..cli import emit_json, remember_json, warn
+from ..options import (
+    INTS,
+    SIZE,
+    channel_options,
+    dims_option,
+    explain_option,
+    json_option,
+    size_option,
+    window_options,
+)
+from ..sizes import format_size
+
+# -- single-layer calculators ---------------------------------------------------------------
+
+
+def spatial_size(size: tuple[int, ...], dims: int | None) -> tuple[tuple[int, ...], bool]:
+    """The per-axis input and whether it was written as one number (a square/cube)."""
+    if len(size) > 3:
+        raise click.BadParameter(f"{format_size(size)} has {len(size)} sizes; convolutions have 1 to 3 spatial axes", param_hint="--in")
+    dims = dims or (2 if len(size) == 1 else len(size))
+    if len(size) == 1:
+        return size * dims, True
+    if len(size) != dims:
+        raise click.BadParameter(
+            f"{format_size(size)} has {len(size)} sizes, but the layer is {dims}-D; give 1 or {dims} sizes",
+            param_hint="--in",
+        )
+    return size, False
+
+
+def show_size(sizes: Sequence[int], square: bool) -> str:
+    return str(sizes[0]) if square and len(set(sizes)) == 1 else format_size(sizes)
+
+
+def run_calculator(ctx: click.Context, kind: str, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kwargs: dict[str, Any]) -> None:
+    remember_json(ctx, as_json)
+    spatial, square = spatial_size(size, dims)
+    type_name = calc.layer_type(kind, len(spatial))
+    kwargs = {key: value for key, value in kwargs.items() if value is not None}
+    step = calc.calculate(type_name, spatial, **kwargs)
+    if as_json:
+        emit_json(step.as_dict())
+        return
+    if explain:
+        click.echo(f"{type_name} {step.layer.describe()}")
+        for line in step.explain:
+            click.echo(f"  {line}")
+        for line in step.warnings:
+            click.echo(f"  note: {line}")
+        click.echo(f"{show_size(step.input, square)} → {show_size(step.output, square)}")
+        return
+    warn(step.warnings)
+    click.echo(show_size(step.output, square))
+
+
+def conv_kwargs(kernel_size: Any, stride: Any, padding: Any, dilation: Any, in_channels: int, out_channels: int, groups: int, no_bias: bool) -> dict[str, Any]:
+    return {
+        "kernel_size": kernel_size,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "in_channels": in_channels,
+        "out_channels": out_channels,
+        "groups": groups,
+        "bias": not no_bias,
+    }
+
+
+@click.command()
+@size_option
+@window_options
+@channel_options
+@click.option(
+    "--padding-mode",
+    type=click.Choice(["zeros", "reflect", "replicate", "circular"]),
+    default="zeros",
+    show_default=True,
+    help="How the border is padded.",
+)
+@dims_option
+@explain_option
+@json_option
+@click.pass_context
+def conv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, padding_mode: str, **options: Any) -> None:
+    """Output size of a convolution (Conv1d/2d/3d).
+
+    out = floor((in + 2p − d(k−1) − 1) / s) + 1 per axis.
+
+    \b
+      convcalc conv --in 227 --k 11 --s 4            # 55
+      convcalc conv --in 32x64 --k 5                 # 28x60
+      convcalc conv --in 32 --k 5 --p same --explain
+    """
+    run_calculator(ctx, "conv", size, dims, explain, as_json, {**conv_kwargs(**options), "padding_mode": padding_mode})
+
+
+@click.command()
+@size_option
+@window_options
+@click.option("--op", "--output-padding", "output_padding", type=INTS, default=None, help="Output padding (< stride or dilation).")
+@channel_options
+@dims_option
+@explain_option
+@json_option
+@click.pass_context
+def tconv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, output_padding: Any, **options: Any) -> None:
+    """Output size of a transposed convolution (ConvTranspose1d/2d/3d).
+
+    out = (in − 1)s − 2p + d(k−1) + output_padding + 1 per axis.
+
+    \b
+      convcalc tconv --in 2 --k 3                    # 4
+      convcalc tconv --in 3 --k 3 --s 3 --op 1       # 10
+    """
+    run_calculator(ctx, "tconv", size, dims, explain, as_json, {**conv_kwargs(**options), "output_padding": output_padding})
+
+
+@click.command()
+@size_option
+@window_options
+@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True, help="Max or average pooling.")
+@click.option("--ceil", "--ceil-mode", "ceil_mode", is_flag=True, help="Round up (ceil_mode=True).")
+@dims_option
+@explain_option
+@json_option
+@click.pass_context
+def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kind: str, ceil_mode: bool, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> None:
+    """Output size of max or average pooling (MaxPool/AvgPool 1d/2d/3d).
+
+    Like a convolution; the stride defaults to the kernel size, padding is at most half the
+    kernel, and --ceil keeps a last partial window unless it would start in the right padding.
+
+    \b
+      convcalc pool --in 24 --k 2                    # 12
+      convcalc pool --in 26 --k 2 --s 2 --p 1        # 14
+      convcalc pool --in 5 --k 2 --ceil              # 3
+    """
+    if isinstance(padding, str):
+        raise click.BadParameter("pooling takes a number of padding, not 'same' or 'valid'", param_hint="--p")
+    kwargs = {"kernel_size": kernel_size, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+    if kind == "max":
+        kwargs["dilation"] = dilation
+    elif dilation is not None:
+        raise click.BadParameter("average pooling has no dilation", param_hint="--d")
+    run_calculator(ctx, f"{kind}pool", size, dims, explain, as_json, kwargs)
+
+
+# -- chain ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("size", type=str)
+@click.argument("steps", nargs=-1, required=True)
+@dims_option
+@explain_option
+@json_option
+@click.pass_context
+def chain(ctx: click.Context, size: str, steps: tuple[str, ...], dims: int | None, explain: bool, as_json: bool) -> None:
+    """Follow a size through several layers in one line.
+
+    A step is LAYER[:key=value,...]. Layers: conv, tconv, maxpool, avgpool, or a torch class
+    name (Conv2d, AdaptiveAvgPool2d, ReLU …). Keys: torch's names or k s p d op g out.
+
+    \b
+      convcalc chain 28 conv:k=5 maxpool:k=2                       # 28 → 24 → 12
+      convcalc chain 28 conv:k=3 maxpool:k=2,s=2,p=1 conv:k=3 maxpool:k=2,s=2,p=1
+      convcalc chain 64x48 conv:k=3,s=2,p=1 tconv:k=4,s=2,p=1
+    """
+    remember_json(ctx, as_json)
+    parsed = SIZE.convert(size, None, ctx)
+    spatial, square = spatial_size(parsed, dims)
+    results = calc.chain(spatial, steps, dims=len(spatial))
+    if as_json:
+        emit_json(
+            {
+                "input": list(spatial),
+                "output": list(results[-1].output),
+                "steps": [step.as_dict() for step in results],
+            }
+        )
+        return
+    if explain:
+        for step in results:
+            click.echo(f"{step.layer.type_name} {step.layer.describe()}: {show_size(step.input, square)} → {show_size(step.output, square)}")
+            for line in step.explain:
+                click.echo(f"  {line}")
+            for line in step.warnings:
+                click.echo(f"  note: {line}")
+    else:
+        warn([line for step in results for line in step.warnings])
+    click.echo(" → ".join([show_size(spatial, square)] + [show_size(step.output, square) for step in results]))

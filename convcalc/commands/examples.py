@@ -1,0 +1,43 @@
+"""``convcalc examples``: solve and check the exercises of examples.yaml."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import ExitCode, emit_json, remember_json
+from ..options import json_option
+
+# -- examples -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("path", required=False, default=None, type=click.Path(dir_okay=False))
+@json_option
+@click.pass_context
+def examples(ctx: click.Context, path: str | None, as_json: bool) -> None:
+    """Solve and check every exercise in examples.yaml (or PATH, same format).
+
+    Prints question, answer, expected and ✓/✗ for each; exits 1 if any disagrees.
+    The file format is described at the top of examples.yaml.
+
+    \b
+      convcalc examples
+      convcalc examples my_homework.yaml --json
+    """
+    from ..exercises import check_file, default_path
+
+    remember_json(ctx, as_json)
+    outcomes = check_file(path or default_path())
+    if as_json:
+        emit_json({"examples": [o.as_dict() for o in outcomes], "ok": all(o.ok for o in outcomes)})
+    else:
+        for number, outcome in enumerate(outcomes, start=1):
+            mark = "✓" if outcome.ok else "✗"
+            click.echo(f"{mark} {number}. {outcome.question}")
+            click.echo(f"    answer:   {outcome.answer}")
+            if not outcome.ok:
+                click.echo(f"    expected: {outcome.expected}")
+        passed = sum(o.ok for o in outcomes)
+        click.echo(f"{passed} of {len(outcomes)} agree")
+    if not all(o.ok for o in outcomes):
+        ctx.exit(ExitCode.INVALID)
