@@ -80,29 +80,61 @@ def explain_option(f: F) -> F:
     return click.option("--explain", is_flag=True, help="Show the worked formula, one line per axis.")(f)
 
 
-def window_options(f: F) -> F:
-    """--k --s --p --d shared by conv, tconv and pool."""
-    for decorator in reversed(
+def _stacked(decorators: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def apply(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+def window_options(*, required: bool = True) -> Callable[[F], F]:
+    """--k --s --p --d of conv, tconv and pool (and of verify's layer targets, where --k is optional)."""
+    return _stacked(
         [
-            click.option("--k", "--kernel-size", "kernel_size", type=INTS, required=True, help="Kernel size: 3 or 3x5."),
+            click.option("--k", "--kernel-size", "kernel_size", type=INTS, required=required, help="Kernel size: 3 or 3x5."),
             click.option("--s", "--stride", "stride", type=INTS, default=None, help="Stride (default 1; pool: the kernel)."),
             click.option("--p", "--padding", "padding", type=PADDING, default=None, help="Padding: N, HxW, same or valid."),
             click.option("--d", "--dilation", "dilation", type=INTS, default=None, help="Dilation (default 1)."),
         ]
-    ):
-        f = decorator(f)
-    return f
+    )
 
 
-def channel_options(f: F) -> F:
-    """--in-channels/--out-channels/--g for conv and tconv (they only change params and MACs)."""
-    for decorator in reversed(
+def channel_options(*, defaults: bool = True) -> Callable[[F], F]:
+    """--in-channels/--out-channels/--g/--no-bias of conv and tconv (they change only params and MACs).
+
+    ``defaults=False`` leaves unset options None, for commands that must tell "not given" apart.
+    """
+    return _stacked(
         [
-            click.option("--in-channels", "--cin", type=click.IntRange(1), default=1, show_default=True, help="Input channels."),
-            click.option("--out-channels", "--cout", type=click.IntRange(1), default=1, show_default=True, help="Output channels."),
-            click.option("--g", "--groups", "groups", type=int, default=1, show_default=True, help="Groups."),
-            click.option("--no-bias", is_flag=True, help="Leave out the bias (bias=False)."),
+            click.option("--in-channels", "--cin", "in_channels", type=click.IntRange(1), default=1 if defaults else None, show_default=defaults, help="Input channels (1)."),
+            click.option("--out-channels", "--cout", "out_channels", type=click.IntRange(1), default=1 if defaults else None, show_default=defaults, help="Output channels (1)."),
+            click.option("--g", "--groups", "groups", type=int, default=1 if defaults else None, show_default=defaults, help="Groups (1)."),
+            click.option("--no-bias", "no_bias", is_flag=True, default=False if defaults else None, help="Leave out the bias (bias=False)."),
         ]
-    ):
-        f = decorator(f)
-    return f
+    )
+
+
+def output_padding_option(f: F) -> F:
+    return click.option("--op", "--output-padding", "output_padding", type=INTS, default=None, help="Output padding (< stride or dilation).")(f)
+
+
+def padding_mode_option(*, default: str | None = "zeros") -> Callable[[F], F]:
+    return click.option(
+        "--padding-mode",
+        type=click.Choice(["zeros", "reflect", "replicate", "circular"]),
+        default=default,
+        show_default=default is not None,
+        help="How the border is padded (zeros).",
+    )
+
+
+def pool_options(*, defaults: bool = True) -> Callable[[F], F]:
+    """--kind and --ceil of pool."""
+    return _stacked(
+        [
+            click.option("--kind", type=click.Choice(["max", "avg"]), default="max" if defaults else None, show_default=defaults, help="Max or average pooling (max)."),
+            click.option("--ceil", "--ceil-mode", "ceil_mode", is_flag=True, default=False if defaults else None, help="Round up (ceil_mode=True)."),
+        ]
+    )

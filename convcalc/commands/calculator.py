@@ -10,12 +10,14 @@ import click
 from .. import calc
 from ..cli import emit_json, remember_json, warn
 from ..options import (
-    INTS,
     SIZE,
     channel_options,
     dims_option,
     explain_option,
     json_option,
+    output_padding_option,
+    padding_mode_option,
+    pool_options,
     size_option,
     window_options,
 )
@@ -79,15 +81,9 @@ def conv_kwargs(kernel_size: Any, stride: Any, padding: Any, dilation: Any, in_c
 
 @click.command()
 @size_option
-@window_options
-@channel_options
-@click.option(
-    "--padding-mode",
-    type=click.Choice(["zeros", "reflect", "replicate", "circular"]),
-    default="zeros",
-    show_default=True,
-    help="How the border is padded.",
-)
+@window_options()
+@channel_options()
+@padding_mode_option()
 @dims_option
 @explain_option
 @json_option
@@ -107,9 +103,9 @@ def conv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: b
 
 @click.command()
 @size_option
-@window_options
-@click.option("--op", "--output-padding", "output_padding", type=INTS, default=None, help="Output padding (< stride or dilation).")
-@channel_options
+@window_options()
+@output_padding_option
+@channel_options()
 @dims_option
 @explain_option
 @json_option
@@ -128,9 +124,8 @@ def tconv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: 
 
 @click.command()
 @size_option
-@window_options
-@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True, help="Max or average pooling.")
-@click.option("--ceil", "--ceil-mode", "ceil_mode", is_flag=True, help="Round up (ceil_mode=True).")
+@window_options()
+@pool_options()
 @dims_option
 @explain_option
 @json_option

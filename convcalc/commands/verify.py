@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
-from ..options import INTS, PADDING, SIZE, json_option
+from ..options import (
+    SIZE,
+    channel_options,
+    dims_option,
+    json_option,
+    output_padding_option,
+    padding_mode_option,
+    pool_options,
+    window_options,
+)
 
 if TYPE_CHECKING:
     from ..verify import LayerCheck, VerifyReport
@@ -48,23 +57,15 @@ LAYER_DEFAULTS: dict[str, Any] = {
 
 
 def layer_options(f: F) -> F:
-    """The calculator's options (same names and types as ``conv``/``tconv``/``pool``), all optional here."""
-    for decorator in reversed(
-        [
-            click.option("--k", "--kernel-size", "kernel_size", type=INTS, default=None, help="[conv/tconv/pool] Kernel size: 3 or 3x5."),
-            click.option("--s", "--stride", "stride", type=INTS, default=None, help="[conv/tconv/pool] Stride."),
-            click.option("--p", "--padding", "padding", type=PADDING, default=None, help="[conv/tconv/pool] Padding: N, HxW, same or valid."),
-            click.option("--d", "--dilation", "dilation", type=INTS, default=None, help="[conv/tconv/pool] Dilation."),
-            click.option("--op", "--output-padding", "output_padding", type=INTS, default=None, help="[tconv] Output padding."),
-            click.option("--in-channels", "--cin", "in_channels", type=click.IntRange(1), default=None, help="[conv/tconv] Input channels (1)."),
-            click.option("--out-channels", "--cout", "out_channels", type=click.IntRange(1), default=None, help="[conv/tconv] Output channels (1)."),
-            click.option("--g", "--groups", "groups", type=int, default=None, help="[conv/tconv] Groups (1)."),
-            click.option("--no-bias", "no_bias", is_flag=True, default=None, help="[conv/tconv] No bias."),
-            click.option("--padding-mode", type=click.Choice(["zeros", "reflect", "replicate", "circular"]), default=None, help="[conv] Border padding (zeros)."),
-            click.option("--kind", type=click.Choice(["max", "avg"]), default=None, help="[pool] Max or average pooling (max)."),
-            click.option("--ceil", "--ceil-mode", "ceil_mode", is_flag=True, default=None, help="[pool] ceil_mode=True."),
-            click.option("--dims", type=click.IntRange(1, 3), default=None, help="[conv/tconv/pool] Spatial dimensions (from --in)."),
-        ]
+    """The calculator's options (defined once in ``options.py``), all optional here: they apply to
+    the conv, tconv and pool targets only."""
+    for decorator in (
+        dims_option,
+        pool_options(defaults=False),
+        padding_mode_option(default=None),
+        channel_options(defaults=False),
+        output_padding_option,
+        window_options(required=False),
     ):
         f = decorator(f)
     return f
