@@ -144,7 +144,7 @@ class Elementwise(Layer):
 
 
 @dataclass(frozen=True)
-class Dropout(Elementwise):
+class DropoutLayer(Elementwise):
     """Dropout: ``p`` in [0, 1]; the channel-wise kinds care about the rank."""
 
     SHOWN: ClassVar[tuple[str, ...]] = ("p",)
@@ -176,7 +176,7 @@ class Dropout(Elementwise):
 
 
 @dataclass(frozen=True)
-class Softmax(Elementwise):
+class SoftmaxLayer(Elementwise):
     """Softmax, LogSoftmax and Softmin over ``dim``."""
 
     def resolved_dim(self, shape: Shape) -> int:
@@ -199,14 +199,16 @@ class Softmax(Elementwise):
         shape = self.check_input(shape)
         if self.dim is None:
             return [
-                f"{self.type_name}: no dim given; torch's deprecated implicit choice takes dim"
-                f" {self.resolved_dim(shape)} for a {len(shape)}-D input — write dim explicitly"
+                (
+                    f"{self.type_name}: no dim given; torch's deprecated implicit choice takes dim"
+                    f" {self.resolved_dim(shape)} for a {len(shape)}-D input — write dim explicitly"
+                )
             ]
         return []
 
 
 @dataclass(frozen=True)
-class Softmax2d(Elementwise):
+class Softmax2dLayer(Elementwise):
     """``nn.Softmax2d``: softmax over the channels of a (C, H, W) or (N, C, H, W) input."""
 
     RANKS: ClassVar[tuple[int, ...] | None] = (3, 4)
@@ -216,7 +218,7 @@ class Softmax2d(Elementwise):
 
 
 @dataclass(frozen=True)
-class GLU(Elementwise):
+class GLULayer(Elementwise):
     """``nn.GLU``: splits ``dim`` in two halves and gates one with the other; the size halves."""
 
     def _output(self, shape: Shape) -> Shape:
@@ -255,17 +257,18 @@ def _define(base: type[Elementwise], name: str, params: dict[str, Any], ranks: t
     }
     if ranks is not None:
         namespace["RANKS"] = ranks
-    register(name)(type(name, (base,), namespace))
+    # a module attribute under torch's name, so that instances pickle like any other layer
+    globals()[name] = register(name)(type(name, (base,), namespace))
 
 
 for _name, _params in ACTIVATIONS.items():
     _define(Elementwise, _name, _params)
 for _name, _ranks in DROPOUTS.items():
-    _define(Dropout, _name, {"p": 0.5, "inplace": False}, _ranks)
+    _define(DropoutLayer, _name, {"p": 0.5, "inplace": False}, _ranks)
 for _name in SOFTMAXES:
-    _define(Softmax, _name, {"dim": None})
-_define(Softmax2d, "Softmax2d", {})
-_define(GLU, "GLU", {"dim": -1})
+    _define(SoftmaxLayer, _name, {"dim": None})
+_define(Softmax2dLayer, "Softmax2d", {})
+_define(GLULayer, "GLU", {"dim": -1})
 
 
 @register("PReLU")

@@ -86,8 +86,10 @@ class Linear(Layer):
         shape = self.check_input(shape)
         if len(shape) >= 3:
             return [
-                f"{self.type_name}: the input {shape_text(shape)} is {len(shape)}-D; nn.Linear acts on its last"
-                f" dimension ({shape[-1]}) only — add a Flatten first if you meant all {product(shape[1:])} features"
+                (
+                    f"{self.type_name}: the input {shape_text(shape)} is {len(shape)}-D; nn.Linear acts on its last"
+                    f" dimension ({shape[-1]}) only — add a Flatten first if you meant all {product(shape[1:])} features"
+                )
             ]
         return []
 

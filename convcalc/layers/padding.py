@@ -209,11 +209,9 @@ def _circular_copies_fit(out_shape: list[int], dim: int, size: int, before: int,
         dense = lead == 1  # a slice of one dimension is dense only if the dimensions before it are 1
         return not (dense and dst[0] < src[1] and src[0] < dst[1])
 
-    if before > 0 and not copy_fits(_slice(out, 0, before), _slice(out, out - before - hi, out - hi)):
-        return False
-    if after > 0 and not copy_fits(_slice(out, out - after, out), _slice(out, lo, lo + after)):
-        return False
-    return True
+    wrapped_left = before <= 0 or copy_fits(_slice(out, 0, before), _slice(out, out - before - hi, out - hi))
+    wrapped_right = after <= 0 or copy_fits(_slice(out, out - after, out), _slice(out, lo, lo + after))
+    return wrapped_left and wrapped_right
 
 
 def _broadcasts(src: tuple[int, int], dst: tuple[int, int]) -> bool:

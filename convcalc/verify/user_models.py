@@ -330,7 +330,7 @@ def _spec_args(layer: Layer) -> dict[str, Any]:
     for key, value in layer.torch_kwargs().items():
         if key in INFERRED:
             continue
-        value = _yaml_value(value)
+        value = _yaml_value(value, per_axis=key in PER_AXIS)
         default = family.PARAMS.get(key, object())
         if value == default or (isinstance(value, list) and len(set(map(str, value))) == 1 and value[0] == default):
             continue
@@ -338,10 +338,16 @@ def _spec_args(layer: Layer) -> dict[str, Any]:
     return args
 
 
-def _yaml_value(value: Any) -> Any:
+#: Arguments with one value per spatial axis: ``(3, 3)`` can be written ``3``. Others
+#: (LayerNorm's normalized_shape, Unflatten's unflattened_size) mean something else as one number.
+PER_AXIS = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding", "output_size"})
+
+
+def _yaml_value(value: Any, *, per_axis: bool = False) -> Any:
     if isinstance(value, (tuple, list)):
         items = [_yaml_value(v) for v in value]
-        return items[0] if items and all(i == items[0] for i in items) and all(isinstance(i, int) for i in items) else items
+        same = items and all(i == items[0] for i in items) and all(isinstance(i, int) for i in items)
+        return items[0] if per_axis and same else items
     return value
 
 
