@@ -7,8 +7,9 @@ Budget (DESIGN.md): ``convcalc verify`` no slower than torchinfo, i.e. a ratio �
     python benchmarks/verify.py              # MNIST CNN at 1×28×28 and VGG16 at 3×224×224
     python benchmarks/verify.py --runs 9 --device cpu
 
-The models are written out here (a spec for convcalc, the same layers as ``nn.Sequential`` for
-torchinfo) so that both sides run exactly the same network, whatever examples/models holds.
+Both sides run exactly the same network: the MNIST CNN is examples/models/mnist_cnn.yaml for convcalc
+and the same layers as ``nn.Sequential``, written out here, for torchinfo; VGG16 is written out here
+for both (a spec for convcalc, ``nn.Sequential`` for torchinfo).
 """
 
 from __future__ import annotations
@@ -21,23 +22,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from pathlib import Path
 
-MNIST_SPEC = """\
-name: MNIST CNN
-input: [1, 28, 28]
-layers:
-  - Conv2d: {out_channels: 16, kernel_size: 3}
-  - ReLU
-  - MaxPool2d: {kernel_size: 2, stride: 2, padding: 1}
-  - Conv2d: {out_channels: 32, kernel_size: 3}
-  - ReLU
-  - MaxPool2d: {kernel_size: 2, stride: 2, padding: 1}
-  - Flatten
-  - Linear: {out_features: 32}
-  - ReLU
-  - Dropout: {p: 0.3}
-  - Linear: {out_features: 10}
-"""
+MNIST_YAML = Path(__file__).resolve().parent.parent / "examples" / "models" / "mnist_cnn.yaml"
 
 MNIST_TORCH = """\
 model = nn.Sequential(
@@ -140,7 +127,7 @@ def main() -> None:
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
         if args.only in (None, "mnist"):
-            ratios.append(bench("mnist_cnn", MNIST_SPEC, MNIST_TORCH, (1, 28, 28), runs, args.device, folder))
+            ratios.append(bench("mnist_cnn", MNIST_YAML.read_text(), MNIST_TORCH, (1, 28, 28), runs, args.device, folder))
         if args.only in (None, "vgg16"):
             ratios.append(bench("vgg16", vgg16_spec(), VGG16_TORCH, (3, 224, 224), runs, args.device, folder))
     worst = max(ratios)

@@ -8,20 +8,6 @@ import sys
 
 import pytest
 
-from convcalc.cli import run
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    """Run the command line in-process: returns (exit code, stdout, stderr)."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
-
 
 @pytest.mark.parametrize(
     "args, expected",

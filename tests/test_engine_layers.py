@@ -17,10 +17,9 @@ Conventions of the comparison (see the family modules' docstrings):
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
-import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -36,79 +35,19 @@ from convcalc.layers.resize import UPSAMPLE_MODES
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 FEW = settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
 SOME = settings(deadline=None, max_examples=250, suppress_health_check=[HealthCheck.too_slow])
 
 
-# -- the two sides ----------------------------------------------------------------------------
+# -- the oracle -------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    error: BaseException | str | None = None
-    shape: tuple[int, ...] = ()
-    params: int = 0
-    macs: int = 0
-    layer: Any = None
-
-
-def run_engine(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Outcome:
-    try:
-        layer = convcalc.layer(type_name, **kwargs)
-        bound = layer.bind(shape)
-        out = bound.output_shape(shape)
-        assert layer.output_shape(shape) == out, "the unbound layer gives another shape"
-        params, macs = bound.num_params, bound.macs(shape)
-    except (ShapeError, SpecError) as exc:
-        message = str(exc)
-        assert "\n" not in message and message.startswith(f"{type_name}"), f"message not one line: {message!r}"
-        return Outcome(error=exc)
-    # the rest of the API must answer for any input the layer accepts
-    bound.window(shape)
-    bound.describe()
-    bound.warnings(shape)
-    bound.explain(shape)
-    return Outcome(shape=out, params=params, macs=macs, layer=bound)
-
-
-def run_torch(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]) -> Outcome:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            module = getattr(nn, type_name)(**kwargs)
-            module.eval()
-            counter = FlopCounterMode(display=False)
-            with torch.no_grad(), counter:
-                result = module(torch.zeros(shape))
-        except Exception as exc:  # torch refuses with RuntimeError, ValueError, TypeError, IndexError …
-            return Outcome(error=exc)
-    if result.numel() == 0:
-        return Outcome(error=f"empty output {tuple(result.shape)}")
-    params = sum(p.numel() for p in module.parameters())
-    return Outcome(shape=tuple(result.shape), params=params, macs=counter.get_total_flops() // 2, layer=module)
-
-
-def agree(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...], torch_kwargs: dict[str, Any] | None = None) -> str:
-    """Assert convcalc and torch agree on ``shape``; ``"ok"`` or ``"error"``."""
-    shape = tuple(shape)
-    torch_kwargs = kwargs if torch_kwargs is None else torch_kwargs
-    mine = run_engine(type_name, kwargs, shape)
-    theirs = run_torch(type_name, torch_kwargs, shape)
-    where = f"{type_name}(**{kwargs!r}) on {shape}" + (f" (torch: {torch_kwargs!r})" if torch_kwargs is not kwargs else "")
-    if theirs.error is not None:
-        assert mine.error is not None, f"torch raises but convcalc answers {mine.shape}: {where}\n  torch: {theirs.error!r}"
-        return "error"
-    assert mine.error is None, f"convcalc raises but torch gives {theirs.shape}: {where}\n  convcalc: {mine.error}"
-    assert mine.shape == theirs.shape, f"shape {mine.shape} ≠ torch {theirs.shape}: {where}"
-    assert mine.params == theirs.params, f"params {mine.params} ≠ torch {theirs.params}: {where}"
-    assert mine.macs == theirs.macs, f"macs {mine.macs} ≠ torch {theirs.macs}: {where}"
-    rebuilt = run_torch(type_name, mine.layer.torch_kwargs(), shape)
-    assert rebuilt.error is None and (rebuilt.shape, rebuilt.params) == (theirs.shape, theirs.params), (
-        f"torch_kwargs() {mine.layer.torch_kwargs()!r} rebuilds another module: {where}"
-    )
-    return "ok"
+@pytest.fixture(scope="session")
+def agree(torch_agrees):
+    """conftest's torch oracle with these families' contract: ``bind()``, the whole layer API,
+    ``torch_kwargs()`` rebuilding the module, and an empty torch output counted as a refusal."""
+    return functools.partial(torch_agrees, bound=True, empty_is_error=True)
 
 
 # -- strategies -----------------------------------------------------------------------------------
@@ -139,7 +78,7 @@ EPS = st.sampled_from([1e-5, 0.1, 0.0, -1e-3])
 
 @FEW
 @given(shape=shapes(1, 4, 6), out=st.integers(1, 6), bias=st.booleans(), written=st.sampled_from(["none", "right", "wrong"]), wrong=st.integers(1, 6))
-def test_linear_matches_torch(shape, out, bias, written, wrong):
+def test_linear_matches_torch(agree, shape, out, bias, written, wrong):
     kwargs = {"out_features": out, "bias": bias}
     if written == "right":
         kwargs["in_features"] = shape[-1]
@@ -150,7 +89,7 @@ def test_linear_matches_torch(shape, out, bias, written, wrong):
 
 @FEW
 @given(shape=shapes(1, 5), start=st.integers(-6, 5), end=st.integers(-6, 5), omit=st.sampled_from(["", "start", "end", "both"]))
-def test_flatten_matches_torch(shape, start, end, omit):
+def test_flatten_matches_torch(agree, shape, start, end, omit):
     kwargs = spec(start_dim=OMIT if omit in ("start", "both") else start, end_dim=OMIT if omit in ("end", "both") else end)
     agree("Flatten", kwargs, shape)
 
@@ -172,14 +111,14 @@ def unflatten_cases(draw):
 
 @FEW
 @given(unflatten_cases())
-def test_unflatten_matches_torch(case):
+def test_unflatten_matches_torch(agree, case):
     shape, dim, sizes = case
     agree("Unflatten", {"dim": dim, "unflattened_size": sizes}, shape)
 
 
 @FEW
 @given(shape=shapes(1, 5))
-def test_identity_matches_torch(shape):
+def test_identity_matches_torch(agree, shape):
     assert agree("Identity", {}, shape) == "ok"
 
 
@@ -210,13 +149,13 @@ def channel_norm_cases(draw, kind):
 
 @SOME
 @given(channel_norm_cases("BatchNorm"))
-def test_batchnorm_matches_torch(case):
+def test_batchnorm_matches_torch(agree, case):
     agree(*case[:3], case[3])
 
 
 @SOME
 @given(channel_norm_cases("InstanceNorm"))
-def test_instancenorm_matches_torch(case):
+def test_instancenorm_matches_torch(agree, case):
     agree(*case[:3], case[3])
 
 
@@ -230,7 +169,7 @@ def test_instancenorm_matches_torch(case):
     affine=st.booleans(),
     bias=st.booleans(),
 )
-def test_groupnorm_matches_torch(shape, groups, written, wrong, eps, affine, bias):
+def test_groupnorm_matches_torch(agree, shape, groups, written, wrong, eps, affine, bias):
     kwargs: dict[str, Any] = {"num_groups": groups, "eps": eps, "affine": affine, "bias": bias}
     implied = shape[1] if len(shape) > 1 else groups
     if written != "none":
@@ -251,21 +190,21 @@ def trailing_norm_cases(draw):
 
 @FEW
 @given(case=trailing_norm_cases(), eps=EPS, affine=st.booleans(), bias=st.booleans())
-def test_layernorm_matches_torch(case, eps, affine, bias):
+def test_layernorm_matches_torch(agree, case, eps, affine, bias):
     shape, normalized = case
     agree("LayerNorm", {"normalized_shape": normalized, "eps": eps, "elementwise_affine": affine, "bias": bias}, shape)
 
 
 @FEW
 @given(case=trailing_norm_cases(), eps=st.sampled_from([None, 1e-6, 0.0]), affine=st.booleans())
-def test_rmsnorm_matches_torch(case, eps, affine):
+def test_rmsnorm_matches_torch(agree, case, eps, affine):
     shape, normalized = case
     agree("RMSNorm", {"normalized_shape": normalized, "eps": eps, "elementwise_affine": affine}, shape)
 
 
 @FEW
 @given(shape=shapes(1, 5, 4), size=st.integers(1, 6), alpha=FLOATS, beta=st.sampled_from([0.75, 1.0]), k=st.sampled_from([1.0, 2.0]))
-def test_local_response_norm_matches_torch(shape, size, alpha, beta, k):
+def test_local_response_norm_matches_torch(agree, shape, size, alpha, beta, k):
     agree("LocalResponseNorm", {"size": size, "alpha": alpha, "beta": beta, "k": k}, shape)
 
 
@@ -301,13 +240,13 @@ def elementwise_cases(draw):
 
 @settings(deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(elementwise_cases())
-def test_elementwise_layers_match_torch(case):
+def test_elementwise_layers_match_torch(agree, case):
     agree(*case)
 
 
 @FEW
 @given(shape=shapes(1, 5, 4), count=st.integers(1, 5), init=FLOATS, omit=st.booleans())
-def test_prelu_matches_torch(shape, count, init, omit):
+def test_prelu_matches_torch(agree, shape, count, init, omit):
     agree("PReLU", {"init": init} if omit else {"num_parameters": count, "init": init}, shape)
 
 
@@ -341,14 +280,14 @@ def upsample_cases(draw):
 
 @SOME
 @given(upsample_cases())
-def test_upsample_matches_torch(case):
+def test_upsample_matches_torch(agree, case):
     kwargs, shape = case
     agree("Upsample", kwargs, shape)
 
 
 @FEW
 @given(case=upsample_cases(), bilinear=st.booleans())
-def test_upsampling2d_matches_torch(case, bilinear):
+def test_upsampling2d_matches_torch(agree, case, bilinear):
     kwargs, shape = case
     kwargs = {k: v for k, v in kwargs.items() if k in ("size", "scale_factor")}
     agree("UpsamplingBilinear2d" if bilinear else "UpsamplingNearest2d", kwargs, shape)
@@ -367,7 +306,7 @@ def shuffle_cases(draw):
 
 @FEW
 @given(case=shuffle_cases(), unshuffle=st.booleans())
-def test_pixel_shuffle_matches_torch(case, unshuffle):
+def test_pixel_shuffle_matches_torch(agree, case, unshuffle):
     factor, shape = case
     if unshuffle:
         agree("PixelUnshuffle", {"downscale_factor": factor}, shape)
@@ -377,7 +316,7 @@ def test_pixel_shuffle_matches_torch(case, unshuffle):
 
 @FEW
 @given(shape=shapes(1, 5, 6), groups=st.integers(1, 4))
-def test_channel_shuffle_matches_torch(shape, groups):
+def test_channel_shuffle_matches_torch(agree, shape, groups):
     agree("ChannelShuffle", {"groups": groups}, shape)
 
 
@@ -409,13 +348,13 @@ def padding_cases(draw, kinds=("Zero", "Constant", "Reflection", "Replication", 
 
 @settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(padding_cases())
-def test_padding_layers_match_torch(case):
+def test_padding_layers_match_torch(agree, case):
     agree(*case)
 
 
 @SOME
 @given(padding_cases(kinds=("Circular",), low=-6))
-def test_circular_padding_with_crops_matches_torch(case):
+def test_circular_padding_with_crops_matches_torch(agree, case):
     """Circular padding with a crop on one side and a wrap on the other: torch's copies may not fit."""
     agree(*case)
 
@@ -498,7 +437,7 @@ CORNERS = [
 
 
 @pytest.mark.parametrize("type_name, kwargs, shape, expected", CORNERS, ids=[f"{c[0]}-{i}" for i, c in enumerate(CORNERS)])
-def test_corners(type_name, kwargs, shape, expected):
+def test_corners(agree, type_name, kwargs, shape, expected):
     torch_kwargs = dict(kwargs)
     if type_name == "Linear":
         torch_kwargs.setdefault("in_features", shape[-1])

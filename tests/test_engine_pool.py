@@ -19,47 +19,17 @@ leave it False (``test_return_indices_is_refused`` pins that choice down).
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strategies import BATCHES, SCALE, check_cases, input_shapes, per_axis, values
 
 import convcalc
 from convcalc import formulas
 
-SCALE = float(os.environ.get("CONVCALC_EXAMPLES_SCALE", "1"))
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Examples per family (MaxPool1d … AvgPool3d each; ¾ of it for each adaptive family).
 EXAMPLES = int(400 * SCALE)
 
 MAX_SIZE = {1: 12, 2: 10, 3: 6}
-
-
-def per_axis(dims: int, values: st.SearchStrategy) -> st.SearchStrategy:
-    """One int for every axis, or a tuple of one per axis (torch's ``_pair``/``_triple``)."""
-    return st.one_of(values, st.tuples(*[values] * dims))
-
-
-def values(common: list, rare: list, wild: bool) -> st.SearchStrategy:
-    """``common`` values; in a ``wild`` case also ``rare`` ones (typically refused by torch)."""
-    return st.sampled_from(common + rare if wild else common)
-
-
-@st.composite
-def input_shapes(draw, dims: int, wild: bool) -> tuple[int, ...]:
-    """Batched ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; in a ``wild`` case maybe a
-    rank the layer does not take."""
-    sizes = tuple(draw(st.integers(1, MAX_SIZE[dims])) for _ in range(dims))
-    channels = draw(st.integers(1, 4))
-    rank = draw(values([dims + 2, dims + 1], [dims, dims + 3], wild))
-    if rank == dims + 2:
-        return (draw(st.integers(1, 2)), channels, *sizes)
-    if rank == dims + 1:
-        return (channels, *sizes)
-    if rank == dims:
-        return sizes if dims > 1 else (channels,)
-    return (1, 1, channels, *sizes)
 
 
 @st.composite
@@ -83,7 +53,7 @@ def pool_cases(draw, type_name: str) -> tuple[dict, tuple[int, ...]]:
     for name, strategy in optional.items():
         if draw(st.booleans()):
             kwargs[name] = draw(strategy)
-    return kwargs, draw(input_shapes(dims, wild))
+    return kwargs, draw(input_shapes(dims, MAX_SIZE[dims], wild))
 
 
 POOLS = [f"{kind}{dims}d" for kind in ("MaxPool", "AvgPool") for dims in (1, 2, 3)]
@@ -92,13 +62,7 @@ ADAPTIVE = [f"Adaptive{kind}Pool{dims}d" for kind in ("Avg", "Max") for dims in 
 
 @pytest.mark.parametrize("type_name", POOLS)
 def test_pool_agrees_with_torch(type_name, torch_agrees):
-    @settings(max_examples=EXAMPLES, **SETTINGS)
-    @given(pool_cases(type_name))
-    def check(case):
-        kwargs, shape = case
-        event(torch_agrees(type_name, kwargs, shape))
-
-    check()
+    check_cases(torch_agrees, type_name, pool_cases(type_name), EXAMPLES)
 
 
 @st.composite
@@ -113,19 +77,12 @@ def ceil_cases(draw, type_name: str) -> tuple[dict, tuple[int, ...]]:
         "ceil_mode": True,
     }
     sizes = tuple(draw(st.integers(1, MAX_SIZE[dims])) for _ in range(dims))
-    batch = draw(st.sampled_from([(), (1,), (2,)]))
-    return kwargs, (*batch, 2, *sizes)
+    return kwargs, (*draw(BATCHES), 2, *sizes)
 
 
 @pytest.mark.parametrize("type_name", POOLS)
 def test_ceil_mode_agrees_with_torch(type_name, torch_agrees):
-    @settings(max_examples=EXAMPLES // 3, **SETTINGS)
-    @given(ceil_cases(type_name))
-    def check(case):
-        kwargs, shape = case
-        event(torch_agrees(type_name, kwargs, shape))
-
-    check()
+    check_cases(torch_agrees, type_name, ceil_cases(type_name), EXAMPLES // 3)
 
 
 @st.composite
@@ -136,18 +93,12 @@ def adaptive_cases(draw, type_name: str) -> tuple[dict, tuple[int, ...]]:
     # None keeps the input's size on that axis (2-D and 3-D only; torch's 1-D layers refuse it)
     entry = size | st.none() if dims > 1 or wild else size
     output_size = draw(st.one_of(size, st.tuples(*[entry] * dims)))
-    return {"output_size": output_size}, draw(input_shapes(dims, wild))
+    return {"output_size": output_size}, draw(input_shapes(dims, MAX_SIZE[dims], wild))
 
 
 @pytest.mark.parametrize("type_name", ADAPTIVE)
 def test_adaptive_pool_agrees_with_torch(type_name, torch_agrees):
-    @settings(max_examples=EXAMPLES * 3 // 4, **SETTINGS)
-    @given(adaptive_cases(type_name))
-    def check(case):
-        kwargs, shape = case
-        event(torch_agrees(type_name, kwargs, shape))
-
-    check()
+    check_cases(torch_agrees, type_name, adaptive_cases(type_name), EXAMPLES * 3 // 4)
 
 
 # -- the course's exercises and corners ---------------------------------------------------------

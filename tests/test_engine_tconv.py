@@ -24,56 +24,20 @@ The random test with arguments torch may refuse therefore runs torch with oneDNN
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strategies import BATCHES, SCALE, channel_counts, check_cases, input_shapes, per_axis, values
 
 import convcalc
 from convcalc import formulas
 
-SCALE = float(os.environ.get("CONVCALC_EXAMPLES_SCALE", "1"))
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Examples per family (ConvTranspose1d, 2d, 3d each).
 EXAMPLES = int(700 * SCALE)
 
 MAX_SIZE = {1: 8, 2: 6, 3: 4}
 KERNELS = {1: [1, 2, 3, 4], 2: [1, 2, 3, 4], 3: [1, 2, 3]}
-
-
-def per_axis(dims: int, values: st.SearchStrategy) -> st.SearchStrategy:
-    """One int for every axis, or a tuple of one per axis (torch's ``_pair``/``_triple``)."""
-    return st.one_of(values, st.tuples(*[values] * dims))
-
-
-def values(common: list, rare: list, wild: bool) -> st.SearchStrategy:
-    """``common`` values; in a ``wild`` case also ``rare`` ones (typically refused by torch)."""
-    return st.sampled_from(common + rare if wild else common)
-
-
-@st.composite
-def input_shapes(draw, dims: int, channels: int, wild: bool) -> tuple[int, ...]:
-    """Batched ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; in a ``wild`` case maybe
-    another channel count or a rank the layer does not take."""
-    if wild and draw(st.booleans()):
-        channels = draw(st.integers(1, 6))
-    sizes = tuple(draw(st.integers(1, MAX_SIZE[dims])) for _ in range(dims))
-    rank = draw(values([dims + 2, dims + 1], [dims, dims + 3], wild))
-    if rank == dims + 2:
-        return (draw(st.integers(1, 2)), channels, *sizes)
-    if rank == dims + 1:
-        return (channels, *sizes)
-    if rank == dims:
-        return (channels, *sizes[1:])
-    return (1, 1, channels, *sizes)
-
-
-def channel_counts(groups: int, wild: bool) -> st.SearchStrategy:
-    """A multiple of ``groups``; in a ``wild`` case maybe any count 1..6 (maybe not divisible)."""
-    multiple = st.integers(1, 2).map(lambda m: m * max(groups, 1))
-    return st.one_of(multiple, st.integers(1, 6)) if wild else multiple
 
 
 @st.composite
@@ -99,7 +63,7 @@ def tconv_cases(draw, dims: int) -> tuple[dict, tuple[int, ...]]:
     for name, strategy in optional.items():
         if draw(st.integers(0, 3)) or (name == "groups" and groups != 1):
             kwargs[name] = draw(strategy)
-    return kwargs, draw(input_shapes(dims, in_channels, wild))
+    return kwargs, draw(input_shapes(dims, MAX_SIZE[dims], wild, channels=in_channels))
 
 
 @contextlib.contextmanager
@@ -115,14 +79,7 @@ def native_kernels():
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_tconv_agrees_with_torch(dims, torch_agrees):
-    @settings(max_examples=EXAMPLES, **SETTINGS)
-    @given(tconv_cases(dims))
-    def check(case):
-        kwargs, shape = case
-        with native_kernels():
-            event(torch_agrees(f"ConvTranspose{dims}d", kwargs, shape))
-
-    check()
+    check_cases(torch_agrees, f"ConvTranspose{dims}d", tconv_cases(dims), EXAMPLES, around=native_kernels)
 
 
 @st.composite
@@ -150,19 +107,12 @@ def valid_tconv_cases(draw, dims: int) -> tuple[dict, tuple[int, ...]]:
         "bias": draw(st.booleans()),
         "dilation": dilation,
     }
-    batch = draw(st.sampled_from([(), (1,), (2,)]))
-    return kwargs, (*batch, kwargs["in_channels"], *sizes)
+    return kwargs, (*draw(BATCHES), kwargs["in_channels"], *sizes)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_valid_tconv_matches_torch_numbers(dims, torch_agrees):
-    @settings(max_examples=EXAMPLES // 3, **SETTINGS)
-    @given(valid_tconv_cases(dims))
-    def check(case):
-        kwargs, shape = case
-        assert torch_agrees(f"ConvTranspose{dims}d", kwargs, shape) == "ok"
-
-    check()
+    check_cases(torch_agrees, f"ConvTranspose{dims}d", valid_tconv_cases(dims), EXAMPLES // 3, expect="ok")
 
 
 # -- the course's exercises --------------------------------------------------------------------

@@ -8,20 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from convcalc.cli import run
-
 
 @pytest.fixture
-def model(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+def model(cli, tmp_path: Path):
     """Write ``text`` to spec.yaml and run ``convcalc model`` on it: (code, stdout, stderr)."""
 
     def invoke(text: str | None, *args: str, name: str = "spec.yaml") -> tuple[int, str, str]:
         path = tmp_path / name
         if text is not None:
             path.write_text(text)
-        code = run(["model", str(path), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return cli("model", path, *args)
 
     return invoke
 
@@ -108,10 +104,10 @@ def test_bad_specs_give_one_line_errors(model, text: str, needles: list[str]) ->
         assert needle in err
 
 
-def test_missing_file_and_directory(model, tmp_path: Path) -> None:
+def test_missing_file_and_directory(model, cli, tmp_path: Path) -> None:
     code, _, err = model(None, name="nope.yaml")
     assert "no such file" in one_line_error(code, err)
-    code = run(["model", str(tmp_path)])
+    code, _, _ = cli("model", tmp_path)
     assert code == 1
 
 
@@ -135,6 +131,6 @@ def test_a_million_layers_is_refused_in_bounded_time(model) -> None:
     assert time.perf_counter() - start < 10
 
 
-def test_input_override_must_match_rank(model) -> None:
-    code = run(["model", "examples/models/lecture_cnn.yaml", "--input", "28x28"])
+def test_input_override_must_match_rank(cli) -> None:
+    code, _, _ = cli("model", "examples/models/lecture_cnn.yaml", "--input", "28x28")
     assert code == 2

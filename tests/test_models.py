@@ -34,11 +34,9 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from click.testing import CliRunner  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import convcalc  # noqa: E402
-from convcalc.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "examples" / "models"
@@ -340,18 +338,12 @@ def test_memory_formula() -> None:
 MNIST = str(MODELS / "mnist_cnn.yaml")
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    runner = CliRunner()
-    result = runner.invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
 def totals_block(text: str) -> dict[str, str]:
     return dict(re.findall(r"^([A-Z][^:\n]*):\s+(\S+)", text, flags=re.M))
 
 
-def test_cli_plain_output() -> None:
-    code, out, err = invoke("model", MNIST)
+def test_cli_plain_output(cli) -> None:
+    code, out, err = cli("model", MNIST)
     assert code == 0, err
     assert "\x1b" not in out
     assert "55,338" in out
@@ -376,8 +368,8 @@ def test_cli_piped_through_the_console_script() -> None:
     assert totals_block(done.stdout)["Estimated Total Size (MB)"] == "0.50"
 
 
-def test_cli_json() -> None:
-    code, out, err = invoke("model", MNIST, "--json")
+def test_cli_json(cli) -> None:
+    code, out, err = cli("model", MNIST, "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["name"] == "MNIST CNN"
@@ -396,21 +388,21 @@ def test_cli_json() -> None:
     assert totals["macs"] == sum(layer["macs"] for layer in data["layers"]) == 811_392
 
 
-def test_cli_batch_and_dtype() -> None:
-    code, out, err = invoke("model", MNIST, "--batch", "16", "--json")
+def test_cli_batch_and_dtype(cli) -> None:
+    code, out, err = cli("model", MNIST, "--batch", "16", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["input_shape"] == [16, 1, 28, 28]
     assert data["layers"][-1]["output_shape"] == [16, 10]
     assert data["totals"]["macs"] == 16 * 811_392
     reference = torchsummary_lines(mnist_cnn(), (1, 28, 28), batch_size=16)
-    code, out, err = invoke("model", MNIST, "--batch", "16")
+    code, out, err = cli("model", MNIST, "--batch", "16")
     assert code == 0, err
     lines = totals_block(out)
     for key in ("Input size (MB)", "Forward/backward pass size (MB)", "Params size (MB)", "Estimated Total Size (MB)"):
         assert lines[key] == reference[key], key
 
-    code, out, err = invoke("model", MNIST, "--dtype", "float16")
+    code, out, err = cli("model", MNIST, "--dtype", "float16")
     assert code == 0, err
     half = memory_lines(summary_of("mnist_cnn.yaml", dtype="float16").totals)
     assert {k: totals_block(out)[k] for k in half} == half
@@ -418,8 +410,8 @@ def test_cli_batch_and_dtype() -> None:
     assert "float16" in out
 
 
-def test_cli_input_override_on_vgg16() -> None:
-    code, out, err = invoke("model", str(MODELS / "vgg16.yaml"), "--input", "3x64x64", "--json")
+def test_cli_input_override_on_vgg16(cli) -> None:
+    code, out, err = cli("model", str(MODELS / "vgg16.yaml"), "--input", "3x64x64", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["input_shape"] == [1, 3, 64, 64]
@@ -430,13 +422,13 @@ def test_cli_input_override_on_vgg16() -> None:
     assert data["layers"][-1]["output_shape"] == [1, 1000]
     assert data["totals"]["params"] == 138_357_544
 
-    code, out, err = invoke("model", str(MODELS / "vgg16.yaml"), "--input", "3x64x64")
+    code, out, err = cli("model", str(MODELS / "vgg16.yaml"), "--input", "3x64x64")
     assert code == 0, err
     assert "1×3×64×64" in out and "1×512×2×2" in out
 
 
-def test_cli_input_override_too_small_fails_cleanly() -> None:
+def test_cli_input_override_too_small_fails_cleanly(cli) -> None:
     """AlexNet needs at least 63×63: a smaller input is a model error (exit 1), not a traceback."""
-    code, out, err = invoke("model", str(MODELS / "alexnet.yaml"), "--input", "3x32x32")
+    code, out, err = cli("model", str(MODELS / "alexnet.yaml"), "--input", "3x32x32")
     assert code == 1
     assert "error:" in err and "Traceback" not in err

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from convcalc.cli import run
 from convcalc.errors import ConvcalcError, SpecError
 from convcalc.graph import Model, load_model, model_from_text
 from convcalc.spec import MAX_NODES
@@ -31,22 +30,6 @@ def spec_error(text: str, path: str = "spec.yaml") -> SpecError:
     assert "\n" not in error.message and "Traceback" not in error.message
     assert error.message.startswith(f"{path}:{error.line}: "), error.message
     return error
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], tmp_path: Path):
-    """``cli(text_or_path, *args)`` → (code, stdout, stderr) of ``convcalc model``."""
-
-    def invoke(spec: str, *args: str) -> tuple[int, str, str]:
-        if "\n" in spec:
-            path = tmp_path / "spec.yaml"
-            path.write_text(spec)
-            spec = str(path)
-        code = run(["model", spec, *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 # -- wiring errors ---------------------------------------------------------------------------
@@ -249,11 +232,13 @@ layers:
     assert error.line == 9 and "10,000 × block 'many'" in error.message
 
 
-def test_spec_errors_on_the_command_line_are_one_line(cli) -> None:
-    code, out, err = cli(WIRING)
+def test_spec_errors_on_the_command_line_are_one_line(cli, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(WIRING)
+    code, out, err = cli("model", spec)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: ") and "spec.yaml:5: from: 'akt'" in err
-    code, out, _ = cli(WIRING, "--json")
+    code, out, _ = cli("model", spec, "--json")
     assert code == 1 and json.loads(out)["error"]["line"] == 5
 
 
@@ -314,7 +299,7 @@ def test_identical_layers_are_built_once_and_shared() -> None:
 
 
 def test_broken_unet_names_branches_difference_and_fixes(cli) -> None:
-    code, out, err = cli(UNET, "--input", "1x250x250")
+    code, out, err = cli("model", UNET, "--input", "1x250x250")
     text = Path(UNET).read_text()
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     cat4, enc4, up4 = line_of(text, "name: cat4"), line_of(text, "name: enc4"), line_of(text, "name: up4")
@@ -328,7 +313,7 @@ def test_broken_unet_names_branches_difference_and_fixes(cli) -> None:
         " or input size 240 or 256 (the nearest that fit the whole model; --find-sizes LOW..HIGH lists them all)\n"
     )
     assert "bottleneck.relu2" in out and "up4" in out and "cat4" not in out  # rows up to the failure
-    code, out, _ = cli(UNET, "--input", "1x250x250", "--json")
+    code, out, _ = cli("model", UNET, "--input", "1x250x250", "--json")
     data = json.loads(out)
     assert code == 1 and data["error"]["line"] == cat4 and data["error"]["layer"] == "cat4"
     assert data["layers"][-1]["name"] == "up4"
@@ -385,7 +370,7 @@ def test_merge_diagnosis(text: str, needles: list[str]) -> None:
 
 def test_find_sizes_piped_lists_multiples_of_16(cli) -> None:
     start = time.perf_counter()
-    code, out, err = cli(UNET, "--find-sizes", "64..1024")
+    code, out, err = cli("model", UNET, "--find-sizes", "64..1024")
     elapsed = time.perf_counter() - start
     assert code == 0 and err == ""
     assert out.splitlines() == [str(n) for n in range(64, 1025, 16)]
@@ -393,9 +378,9 @@ def test_find_sizes_piped_lists_multiples_of_16(cli) -> None:
 
 
 def test_find_sizes_json_and_nothing_found(cli) -> None:
-    code, out, _ = cli(UNET, "--find-sizes", "100..140", "--json")
+    code, out, _ = cli("model", UNET, "--find-sizes", "100..140", "--json")
     assert code == 0 and json.loads(out) == {"sizes": [112, 128]}
-    code, out, err = cli(UNET, "--find-sizes", "65..79")
+    code, out, err = cli("model", UNET, "--find-sizes", "65..79")
     assert code == 1 and out == "" and "no size in 65..79 fits" in err
 
 

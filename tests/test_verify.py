@@ -19,7 +19,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from convcalc import load_model  # noqa: E402
-from convcalc.cli import run  # noqa: E402
 from convcalc.graph import ModelError, model_from_text  # noqa: E402
 from convcalc.verify import (  # noqa: E402
     VerifyError,
@@ -34,22 +33,8 @@ from convcalc.commands.verify import classic_lines, show  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(glob.glob(str(ROOT / "examples" / "models" / "*.yaml")))
 
-MNIST_SPEC = """\
-name: MNIST CNN
-input: [1, 28, 28]
-layers:
-  - Conv2d: {out_channels: 16, kernel_size: 3}
-  - ReLU
-  - MaxPool2d: {kernel_size: 2, stride: 2, padding: 1}
-  - Conv2d: {out: 32, k: 3}
-  - ReLU
-  - MaxPool2d: {k: 2, s: 2, p: 1}
-  - Flatten
-  - Linear: {out_features: 32}
-  - ReLU
-  - Dropout: {p: 0.3}
-  - Linear: {out: 10}
-"""
+#: The course's MNIST CNN (its torch twin: ``mnist_torch``).
+MNIST = str(ROOT / "examples" / "models" / "mnist_cnn.yaml")
 
 GRAPH_SPEC = """\
 name: branches
@@ -85,29 +70,6 @@ layers:
 
 #: Specs whose arithmetic is too heavy for a unit test on CPU run on the meta device instead.
 HEAVY_MACS = 1_000_000_000
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    """Run the command line in-process: returns (exit code, stdout, stderr)."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
-
-
-@pytest.fixture
-def mnist_path(tmp_path: Path) -> str:
-    """examples/models/mnist_cnn.yaml, or the same spec written here while it does not exist."""
-    path = ROOT / "examples" / "models" / "mnist_cnn.yaml"
-    if path.exists():
-        return str(path)
-    inline = tmp_path / "mnist_cnn.yaml"
-    inline.write_text(MNIST_SPEC)
-    return str(inline)
 
 
 def mnist_torch() -> torch.nn.Module:
@@ -154,7 +116,7 @@ def test_graph_spec_with_merges_and_frozen_layers() -> None:
 
 
 def test_batch_and_dtypes() -> None:
-    model = model_from_text(MNIST_SPEC)
+    model = load_model(MNIST)
     report = verify_model(model, batch=3, dtype="bfloat16", device="cpu")
     assert report.ok, differences(report)
     assert report.checks[-1].torch_output_shape == (3, 10)
@@ -162,7 +124,7 @@ def test_batch_and_dtypes() -> None:
 
 
 def test_the_built_module_mirrors_the_spec() -> None:
-    summary = model_from_text(MNIST_SPEC).summary()
+    summary = load_model(MNIST).summary()
     net = build_module(summary)
     leaves = list(net.layers)
     assert [type(m).__name__ for m in leaves] == [row.type for row in summary.rows]
@@ -174,18 +136,18 @@ def test_the_built_module_mirrors_the_spec() -> None:
 # -- disagreements ----------------------------------------------------------------------------
 
 
-def test_a_wrong_parameter_count_is_caught(monkeypatch: pytest.MonkeyPatch, cli, mnist_path: str) -> None:
+def test_a_wrong_parameter_count_is_caught(monkeypatch: pytest.MonkeyPatch, cli) -> None:
     from convcalc.layers.conv import Conv
 
     real = Conv.num_params
     monkeypatch.setattr(Conv, "num_params", property(lambda self: real.fget(self) + 1))
-    report = verify_model(load_model(mnist_path), device="cpu")
+    report = verify_model(load_model(MNIST), device="cpu")
     assert not report.ok
     wrong = [(m.layer, m.what, m.engine, m.torch) for m in report.mismatches]
     assert wrong == [("0", "params", 161, 160), ("3", "params", 4641, 4640)]
     assert [c.confirmed for c in report.checks].count(False) == 2
 
-    code, out, err = cli("verify", mnist_path)
+    code, out, err = cli("verify", MNIST)
     assert code == 1
     assert "Differences between convcalc and torch" in out
     assert "161" in out and "160" in out
@@ -201,7 +163,7 @@ def test_a_wrong_output_shape_and_macs_are_caught(monkeypatch: pytest.MonkeyPatc
     # only the last layer (10 classes) is wrong, so that nothing downstream depends on it
     monkeypatch.setattr(Linear, "_output", lambda self, shape: (*real_output(self, shape)[:-1], self.out_features + (self.out_features == 10)))
     monkeypatch.setattr(Conv, "macs", lambda self, shape: real_macs(self, shape) * 2)
-    report = verify_model(model_from_text(MNIST_SPEC), device="cpu")
+    report = verify_model(load_model(MNIST), device="cpu")
     whats = {(m.layer, m.what) for m in report.mismatches}
     assert whats == {("10", "output shape"), ("0", "MACs"), ("3", "MACs")}
     code, out, _ = cli("verify", "conv", "--in", "32", "--k", "3", "--json")
@@ -217,7 +179,7 @@ def test_torch_refusing_what_convcalc_accepts_is_a_disagreement(monkeypatch: pyt
 
     real = Conv.torch_kwargs
     monkeypatch.setattr(Conv, "torch_kwargs", lambda self: {**real(self), "in_channels": 5})
-    report = verify_model(model_from_text(MNIST_SPEC), device="cpu")
+    report = verify_model(load_model(MNIST), device="cpu")
     assert not report.ok
     assert report.failure is not None and "RuntimeError" in str(report.failure.torch)
     assert report.checks == []  # the first layer already failed
@@ -239,11 +201,11 @@ def test_meta_never_turns_an_engine_error_into_a_check_mark(tmp_path: Path, cli)
 # -- output styles ----------------------------------------------------------------------------
 
 
-def test_classic_style_is_torchsummary_line_by_line(cli, capsys: pytest.CaptureFixture[str], mnist_path: str) -> None:
+def test_classic_style_is_torchsummary_line_by_line(cli, capsys: pytest.CaptureFixture[str]) -> None:
     torchsummary = pytest.importorskip("torchsummary")
     torchsummary.summary(mnist_torch(), (1, 28, 28), device="cpu")
     expected = capsys.readouterr().out.splitlines()
-    code, out, _ = cli("verify", mnist_path, "--style", "classic")
+    code, out, _ = cli("verify", MNIST, "--style", "classic")
     assert code == 0
     lines = out.splitlines()
     assert lines[: len(expected)] == expected
@@ -259,15 +221,15 @@ def test_classic_style_with_a_batch_and_merges(capsys: pytest.CaptureFixture[str
     assert classic_lines(report) == expected
 
 
-def test_default_table_and_json(cli, mnist_path: str) -> None:
-    code, out, err = cli("verify", mnist_path)
+def test_default_table_and_json(cli) -> None:
+    code, out, err = cli("verify", MNIST)
     assert code == 0, err
     assert f"on cpu, torch {torch.__version__}" in out
     assert out.count("✓") == 13  # the column title, eleven layers and the verdict
     assert "Total params:" in out and "55,338" in out
     assert "\x1b[" not in out and "━" not in out  # plain text when piped
 
-    code, out, _ = cli("verify", mnist_path, "--json")
+    code, out, _ = cli("verify", MNIST, "--json")
     data = json.loads(out)
     assert code == 0
     assert data["ok"] is True and data["device"] == "cpu" and data["torch_version"] == torch.__version__
@@ -280,7 +242,7 @@ def test_default_table_and_json(cli, mnist_path: str) -> None:
 
 
 def test_rich_table_names_the_device() -> None:
-    report = verify_model(model_from_text(MNIST_SPEC), device="meta")
+    report = verify_model(load_model(MNIST), device="meta")
     out = io.StringIO()
     show(report, out=out, rich=True)
     text = out.getvalue()
@@ -322,9 +284,9 @@ def test_calculator_layer_errors(cli) -> None:
 # -- devices, memory, torch's absence ---------------------------------------------------------
 
 
-def test_cuda_without_cuda_names_the_build(monkeypatch: pytest.MonkeyPatch, cli, mnist_path: str) -> None:
+def test_cuda_without_cuda_names_the_build(monkeypatch: pytest.MonkeyPatch, cli) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, out, err = cli("verify", mnist_path, "--device", "cuda")
+    code, out, err = cli("verify", MNIST, "--device", "cuda")
     assert code == 1 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1
@@ -336,23 +298,23 @@ def test_parse_memory(text: str, count: int) -> None:
     assert parse_memory(text) == count
 
 
-def test_memory_limit_refuses_and_suggests_meta(cli, mnist_path: str) -> None:
-    code, out, err = cli("verify", mnist_path, "--batch", "20000")
+def test_memory_limit_refuses_and_suggests_meta(cli) -> None:
+    code, out, err = cli("verify", MNIST, "--batch", "20000")
     assert code == 1 and out == ""
     assert "--max-memory" in err and "--device meta" in err and len(err.strip().splitlines()) == 1
-    code, _, _ = cli("verify", mnist_path, "--batch", "20000", "--device", "meta")
+    code, _, _ = cli("verify", MNIST, "--batch", "20000", "--device", "meta")
     assert code == 0
-    code, _, err = cli("verify", mnist_path, "--max-memory", "1KB")
+    code, _, err = cli("verify", MNIST, "--max-memory", "1KB")
     assert code == 1 and "1000 B" in err
-    code, _, err = cli("verify", mnist_path, "--max-memory", "plenty")
+    code, _, err = cli("verify", MNIST, "--max-memory", "plenty")
     assert code == 2
 
 
-def test_without_torch_one_line_with_the_install_command(monkeypatch: pytest.MonkeyPatch, cli, mnist_path: str) -> None:
+def test_without_torch_one_line_with_the_install_command(monkeypatch: pytest.MonkeyPatch, cli) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     with pytest.raises(VerifyError, match="pip install"):
         import_torch()
-    code, out, err = cli("verify", mnist_path)
+    code, out, err = cli("verify", MNIST)
     assert code == 1
     assert err.count("\n") == 1 and "pip install 'convcalc[torch]'" in err
 
@@ -373,14 +335,14 @@ def test_importing_the_cli_leaves_torch_out() -> None:
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_run_reports_the_gpu_and_its_peak_memory(cli, mnist_path: str) -> None:
-    code, out, err = cli("verify", mnist_path, "--device", "cuda", "--json")
+def test_cuda_run_reports_the_gpu_and_its_peak_memory(cli) -> None:
+    code, out, err = cli("verify", MNIST, "--device", "cuda", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["ok"] and data["device"] == f"cuda: {torch.cuda.get_device_name()}"
     assert data["memory"]["cuda_peak_bytes"] > 0  # cuDNN workspaces count too: no upper bound here
     assert data["memory"]["estimated_bytes"] > 0
-    code, out, _ = cli("verify", mnist_path, "--device", "cuda")
+    code, out, _ = cli("verify", MNIST, "--device", "cuda")
     assert code == 0 and "Peak CUDA memory (measured)" in out and "Memory estimate (convcalc)" in out
 
 
@@ -399,19 +361,19 @@ def test_every_example_spec_on_cuda(path: str) -> None:
 
 
 def test_estimate_counts_input_params_and_outputs() -> None:
-    summary = model_from_text(MNIST_SPEC).summary(batch=2)
+    summary = load_model(MNIST).summary(batch=2)
     outputs = sum(math.prod(r.output_shape) for r in summary.rows)
     assert summary_estimate(summary) == (2 * 28 * 28 + 55338 + outputs) * 4
 
 
-def test_a_cpu_run_skips_torch_dynamo_and_sympy(mnist_path: str) -> None:
+def test_a_cpu_run_skips_torch_dynamo_and_sympy() -> None:
     """The two one-off imports that would cost more than the whole forward pass (see
     ``verify.runtime._flop_counter`` and ``verify.specs.materialize``) stay out; the seeded cache is removed."""
     code = textwrap.dedent(
         f"""
         import sys
         from convcalc.cli import run
-        assert run(["verify", {mnist_path!r}]) == 0
+        assert run(["verify", {MNIST!r}]) == 0
         heavy = sorted({{"torch._dynamo", "sympy"}} & set(sys.modules))
         assert not heavy, heavy
         from torch.utils import flop_counter

@@ -12,7 +12,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from convcalc import load_model  # noqa: E402
-from convcalc.cli import run  # noqa: E402
 from convcalc.verify import VerifyError, emit_spec, layer_from_module, load_python_model, verify_python  # noqa: E402
 
 MODELS = '''
@@ -106,16 +105,6 @@ def models(tmp_path: Path) -> Path:
     path = tmp_path / "models.py"
     path.write_text(MODELS)
     return path
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = run([str(a) for a in args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 def no_hooks(module: torch.nn.Module) -> bool:
