@@ -278,3 +278,21 @@ def test_layer_from_module_reads_constructor_attributes() -> None:
         pass
 
     assert layer_from_module(Custom(1, 1, 1)) is None  # a user subclass may compute anything
+
+
+def test_emit_spec_keeps_shape_arguments_as_lists(tmp_path: Path, cli) -> None:
+    """(3, 3) may become 3 for a kernel, but LayerNorm([4, 4]) is not LayerNorm(4)."""
+    source = tmp_path / "shapes.py"
+    source.write_text(
+        "import torch.nn as nn\n\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Conv2d(1, 4, (3, 3), padding=1), nn.LayerNorm([4, 4]),\n"
+        "                         nn.Flatten(), nn.Unflatten(1, (4, 16)))\n"
+    )
+    out_path = tmp_path / "shapes.yaml"
+    code, _, err = cli("verify", f"{source}:make", "--input", "1x4x4", "--emit-spec", out_path)
+    assert code == 0, err
+    text = out_path.read_text()
+    assert "kernel_size: 3" in text
+    assert "normalized_shape: [4, 4]" in text and "unflattened_size: [4, 16]" in text
+    assert load_model(str(out_path)).summary().totals.params == (4 * 9 + 4) + 2 * 16
