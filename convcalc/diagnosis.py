@@ -285,7 +285,7 @@ def _projection_fixes(model: Model, names: list[str], axes: list[int], a: tuple[
     channel = names.index("channels")
     if channel not in axes:
         return []
-    (small_ref, small), (big_ref, big) = (a, b) if a[1][channel] < b[1][channel] else (b, a)
+    (small_ref, small), (_, big) = (a, b) if a[1][channel] < b[1][channel] else (b, a)
     spatial = list(range(channel + 1, len(small)))
     strides = set()
     for axis in spatial:

@@ -123,7 +123,7 @@ class Flatten(Layer):
     def create(cls, type_name: str, kw: dict[str, Any]) -> Flatten:
         start = as_dim(type_name, "start_dim", kw["start_dim"])
         end = as_dim(type_name, "end_dim", kw["end_dim"])
-        if start >= 0 and end >= 0 and start > end or start < 0 and end < 0 and start > end:
+        if start > end and (start >= 0) == (end >= 0):
             raise SpecError(
                 f"{type_name}: start_dim {start} comes after end_dim {end}; use start_dim ≤ end_dim"
                 f" (e.g. start_dim: {end})",

@@ -222,7 +222,7 @@ class AdaptivePool(Spatial):
             sizes = tuple(None if v is None else as_int(type_name, "output_size", v, minimum=0) for v in value)
         else:
             sizes = (as_int(type_name, "output_size", value, minimum=0),) * dims
-        if "return_indices" in kw and kw["return_indices"]:
+        if kw.get("return_indices"):
             raise SpecError(f"{type_name}: return_indices=True is not supported; leave it false", layer=type_name)
         return cls(type_name=type_name, dims=dims, output_size=sizes, scalar=not isinstance(value, (list, tuple)))
 
