@@ -65,13 +65,6 @@ def layer_type(word: str, dims: int) -> str:
     return lookup(word)[0]
 
 
-def dims_of(type_name: str) -> int | None:
-    """The number of spatial axes a layer type works on (``Conv2d`` → 2), or None."""
-    if type_name[-1:] == "d" and type_name[-2:-1] in "123":
-        return int(type_name[-2])
-    return None
-
-
 def apply(layer: Layer, size: Sequence[int], *, channels: int = 1) -> Step:
     """Run ``layer`` on spatial ``size`` with ``channels`` input channels (unbatched)."""
     shape = (channels, *size)

@@ -279,25 +279,6 @@ class Model:
         walk = self.walker()
         return [n for n in range(low, high + 1) if walk.fits((batch, *self._square(n, sample)), upto)]
 
-    def nearest_sizes(
-        self,
-        around: Sequence[int],
-        *,
-        upto: int | None = None,
-        reach: int = 256,
-        sample: Sequence[int] | None = None,
-        batch: int = 1,
-    ) -> tuple[int | None, int | None]:
-        """The nearest square sizes below and above ``max(around)`` that pass the first ``upto`` nodes.
-
-        ``sample`` (C, *spatial) gives the channels; the spec's input by default.
-        """
-        walk = self.walker()
-        centre = max(around)
-        below = next((n for n in range(centre - 1, max(0, centre - reach), -1) if walk.fits((batch, *self._square(n, sample)), upto)), None)
-        above = next((n for n in range(centre + 1, centre + reach) if walk.fits((batch, *self._square(n, sample)), upto)), None)
-        return below, above
-
     def _square(self, n: int, sample: Sequence[int] | None = None) -> tuple[int, ...]:
         sample = tuple(sample) if sample is not None else self.spec.input_shape
         return (sample[0], *([n] * (len(sample) - 1)))
