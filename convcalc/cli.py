@@ -23,12 +23,6 @@ COMMANDS = {
     "verify": "convcalc.commands.verify:verify",
 }
 
-COST_NOTE = (
-    "MACs are weight multiply-accumulates, bias excluded (torch's FlopCounterMode ÷ 2); FLOPs = 2 × MACs; "
-    "a transposed convolution is counted over its input positions."
-)
-
-
 class ExitCode:
     """Exit codes of every command (click itself uses 2 for usage errors)."""
 

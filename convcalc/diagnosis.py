@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import ConvcalcError
-from .layers import Shape
+from .layers import IDENTITY, Shape
 from .layers.base import AXES
 from .sizes import format_shape
 from .spec import INPUT, Node, Ref
@@ -337,6 +337,6 @@ def _producer(model: Model, name: str) -> Node | None:
     """The node that made ``name``'s tensor, looking through shape-preserving layers."""
     nodes = {n.name: n for n in model.nodes}
     node = nodes.get(name)
-    while node is not None and not node.layer.MANY_INPUTS and node.layer.window((1,)) == "identity" and node.inputs[0] in nodes:
+    while node is not None and not node.layer.MANY_INPUTS and node.layer.window((1,)) == IDENTITY and node.inputs[0] in nodes:
         node = nodes[node.inputs[0]]
     return node

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from .calc import chain
 from .errors import ConvcalcError, SpecError
-from .sizes import format_size, parse_size
+from .sizes import parse_size, show_size
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,15 @@ def solve(item: Any, number: int) -> Outcome:
         results = chain(spatial, [str(step) for step in steps])
     except ConvcalcError as error:
         return Outcome(question, item.get("source"), f"error: {error.message}", _expected_text(item), False)
-    sizes = [_show(step.output, len(size) == 1) for step in results]
+    sizes = [show_size(step.output, len(size) == 1) for step in results]
     if isinstance(expect, list):
-        answer = " → ".join([_show(spatial, len(size) == 1), *sizes])
+        answer = " → ".join([show_size(spatial, len(size) == 1), *sizes])
         ok = [str(e) for e in expect] == sizes
     else:
         answer = sizes[-1]
         ok = str(expect) == sizes[-1]
     if "expect_features" in item:
-        features = results[-1].channels * _product(results[-1].output)
+        features = results[-1].channels * math.prod(results[-1].output)
         answer += f"; features {features}"
         ok = ok and features == item["expect_features"]
     return Outcome(question, item.get("source"), answer, _expected_text(item), ok)
@@ -77,17 +78,6 @@ def _expected_text(item: dict[str, Any]) -> str:
     if "expect_features" in item:
         text += f"; features {item['expect_features']}"
     return text
-
-
-def _show(sizes: tuple[int, ...], square: bool) -> str:
-    return str(sizes[0]) if square and len(set(sizes)) == 1 else format_size(sizes)
-
-
-def _product(values: tuple[int, ...]) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
 
 
 def default_path() -> str:

@@ -12,13 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConvcalcError, ShapeError, SpecError
+from .errors import ConvcalcError, ShapeError
 from .layers import IDENTITY, Layer, Shape
-from .sizes import format_shape
+from .sizes import DTYPE_BYTES, dtype_bytes, format_shape
 from .spec import INPUT, ModelSpec, Node, load_spec, parse_spec
 
 SCHEMA_VERSION = 1
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 MB = 1024.0**2
 
 
@@ -209,8 +208,7 @@ class Model:
 
     def summary(self, *, batch: int = 1, dtype: str = "float32", input_shape: Sequence[int] | None = None) -> Summary:
         """Walk every node; raise ModelError (with the rows so far) at the first that fails."""
-        if dtype not in DTYPE_BYTES:
-            raise SpecError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+        dtype_bytes(dtype)  # an unknown dtype fails before any work
         full = self.full_input(batch, input_shape)
         size = DTYPE_BYTES[dtype]
         shapes: dict[str, Shape] = {INPUT: full}

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import SpecError
-from .sizes import parse_size
+from .sizes import DTYPE_BYTES, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,3 +138,13 @@ def pool_options(*, defaults: bool = True) -> Callable[[F], F]:
             click.option("--ceil", "--ceil-mode", "ceil_mode", is_flag=True, default=False if defaults else None, help="Round up (ceil_mode=True)."),
         ]
     )
+
+
+def batch_option(f: F) -> F:
+    return click.option("--batch", type=click.IntRange(1, 1_000_000), default=1, show_default=True, help="Batch size for shapes, MACs and memory.")(f)
+
+
+def dtype_option(f: F) -> F:
+    return click.option(
+        "--dtype", type=click.Choice(list(DTYPE_BYTES)), default="float32", show_default=True, help="Element type for the memory lines."
+    )(f)

@@ -15,8 +15,10 @@ from .graph import Row, Summary, Totals, describe_shape
 
 @dataclass(frozen=True)
 class Column:
+    """A table column: its title, how to draw one row's cell, and its alignment."""
+
     title: str
-    cell: Callable[[Row], str]
+    cell: Callable[[Any], str]  # a summary Row here; verify's table passes its LayerCheck rows
     right: bool = False
 
 

@@ -44,6 +44,22 @@ def format_size(values: tuple[int, ...] | list[int]) -> str:
     return "x".join(str(v) for v in values)
 
 
+def show_size(sizes: tuple[int, ...] | list[int], square: bool) -> str:
+    """A calculator answer in the form it was asked: ``55`` for a square asked as ``227``, else ``28x60``."""
+    return str(sizes[0]) if square and len(set(sizes)) == 1 else format_size(sizes)
+
+
+#: Element types of the memory lines, with their size in bytes.
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
+
+def dtype_bytes(dtype: str) -> int:
+    """Bytes per element of ``dtype``, or a SpecError naming the ones convcalc knows."""
+    if dtype not in DTYPE_BYTES:
+        raise SpecError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    return DTYPE_BYTES[dtype]
+
+
 def format_shape(values: tuple[int, ...] | list[int]) -> str:
     """``(1, 3, 224, 224)`` → ``"1×3×224×224"`` for tables."""
     return "×".join(str(v) for v in values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -21,7 +20,7 @@ from ..options import (
     size_option,
     window_options,
 )
-from ..sizes import format_size
+from ..sizes import format_size, show_size
 
 # -- single-layer calculators ---------------------------------------------------------------
 
@@ -39,10 +38,6 @@ def spatial_size(size: tuple[int, ...], dims: int | None) -> tuple[tuple[int, ..
             param_hint="--in",
         )
     return size, False
-
-
-def show_size(sizes: Sequence[int], square: bool) -> str:
-    return str(sizes[0]) if square and len(set(sizes)) == 1 else format_size(sizes)
 
 
 def run_calculator(ctx: click.Context, kind: str, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kwargs: dict[str, Any]) -> None:

@@ -9,12 +9,11 @@ from typing import Any
 import click
 
 from ..cli import ExitCode, remember_json, use_rich, warn
-from ..options import SIZE, json_option
+from ..options import SIZE, batch_option, dtype_option, json_option
 from ..sizes import format_size
 
 # -- model ----------------------------------------------------------------------------------
 
-DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -52,8 +51,8 @@ def layer_warnings(rows: Sequence[Any]) -> list[str]:
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--input", "input_shape", type=SIZE, default=None, help="Override the spec's input (C×H×W, no batch), e.g. 3x224x224.")
-@click.option("--batch", type=click.IntRange(1, 1_000_000), default=1, show_default=True, help="Batch size for shapes, MACs and memory.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for the memory lines.")
+@batch_option
+@dtype_option
 @click.option("--find-sizes", "find_sizes", default=None, metavar="LOW..HIGH", help="List every square input size in the range for which the model is valid.")
 @json_option
 @click.pass_context

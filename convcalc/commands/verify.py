@@ -11,20 +11,30 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
 from ..options import (
     SIZE,
+    batch_option,
     channel_options,
     dims_option,
+    dtype_option,
     json_option,
     output_padding_option,
     padding_mode_option,
     pool_options,
     window_options,
+)
+from ..render import (
+    Column,
+    human_count,
+    plain_table,
+    render_plain,
+    render_rich,
+    to_json,
+    total_lines,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +45,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 LAYER_TARGETS = ("conv", "tconv", "pool")
 STYLES = ("table", "classic")
 DEVICES = ("cpu", "cuda", "meta")
-DTYPES = ("float32", "float16", "bfloat16", "float64")
 MB = 1024.0**2
 
 #: Options that only the layer targets (conv, tconv, pool) take: name → default for them.
@@ -97,8 +106,8 @@ def _kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> di
 @click.argument("target")
 @click.option("--in", "--input", "input_shape", type=SIZE, default=None,
               help="Spec or Python model: one sample's C×H×W (no batch), e.g. 3x224x224. conv/tconv/pool: the spatial size.")
-@click.option("--batch", type=click.IntRange(1, 1_000_000), default=1, show_default=True, help="Batch size.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type of the run and the memory lines.")
+@batch_option
+@dtype_option
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Where torch runs: cpu, cuda, or meta (shapes only, no memory; convcalc's verdict still comes first).")
 @click.option("--max-memory", default="2GiB", show_default=True, callback=_memory, metavar="SIZE",
@@ -259,7 +268,6 @@ def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any
 def _engine_failure(ctx: click.Context, error: Any, as_json: bool, device: str) -> None:
     """convcalc's own verdict (an invalid model): the rows so far, the diagnosis, exit 1; torch never ran."""
     from ..cli import use_rich
-    from ..render import render_plain, render_rich, to_json
 
     if as_json:
         click.echo(to_json({"error": error.as_dict(), **error.summary.as_dict(), "ok": False, "device": device, "torch_version": None}))
@@ -275,7 +283,6 @@ def _engine_failure(ctx: click.Context, error: Any, as_json: bool, device: str) 
 
 def show(report: VerifyReport, *, style: str = "table", as_json: bool = False, out: TextIO | None = None, rich: bool | None = None) -> None:
     """Print ``report`` as JSON, torchsummary's classic table, or convcalc's table (rich on a terminal)."""
-    from ..render import to_json
 
     out = out or sys.stdout
     if as_json:
@@ -300,13 +307,6 @@ def show(report: VerifyReport, *, style: str = "table", as_json: bool = False, o
         click.echo(f"warning: {line}", err=True)
 
 
-@dataclass(frozen=True)
-class Column:
-    title: str
-    cell: Callable[[LayerCheck], str]
-    right: bool = False
-
-
 def _mark(check: LayerCheck) -> str:
     return {True: "✓", False: "✗", None: "·"}[check.confirmed]
 
@@ -318,7 +318,6 @@ def _shape(shape: Any) -> str:
 
 
 def _count(value: int) -> str:
-    from ..render import human_count
 
     return human_count(value) if value else "0"
 
@@ -342,7 +341,6 @@ def header(report: VerifyReport) -> str:
 
 
 def footer(report: VerifyReport) -> list[tuple[str, str]]:
-    from ..render import total_lines
     from ..verify import format_bytes
 
     lines = total_lines(report.totals)
@@ -389,7 +387,6 @@ def render_table(report: VerifyReport, out: TextIO, *, rich: bool) -> None:
         console.print(grid)
         console.print(verdict(report), style="green" if report.ok else "bold red", highlight=False)
         return
-    from ..render import plain_table
 
     out.write(header(report) + "\n")
     for line in plain_table([c.title for c in COLUMNS], cells, [c.right for c in COLUMNS]):
@@ -404,7 +401,6 @@ def render_table(report: VerifyReport, out: TextIO, *, rich: bool) -> None:
 
 def write_differences(report: VerifyReport, out: TextIO) -> None:
     """The table of disagreements: layer, type, what, convcalc's value, torch's."""
-    from ..render import plain_table
 
     rows = [[m.layer, m.type, m.what, _value(m.engine), _value(m.torch)] for m in report.mismatches]
     out.write("Differences between convcalc and torch:\n")
@@ -422,7 +418,7 @@ def _value(value: Any) -> str:
 
 def classic_lines(report: VerifyReport) -> list[str]:
     """torchsummary.summary's output, line for line, from the rows its hooks would record."""
-    from ..graph import DTYPE_BYTES
+    from ..sizes import DTYPE_BYTES
 
     size = DTYPE_BYTES[report.dtype]
     batch = -1 if report.input_shape[0] == 1 else report.input_shape[0]

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SpecError
-from ..graph import DTYPE_BYTES, Summary
+from ..graph import Summary
 from ..layers import Layer, Shape
+from ..sizes import DTYPE_BYTES, dtype_bytes
 from .report import ClassicRow, VerifyError
 
 DEVICES = ("cpu", "cuda", "meta")
@@ -98,8 +99,7 @@ def check_memory(estimate: int, limit: int, device: str, what: str) -> None:
 
 
 def torch_dtype(torch: Any, dtype: str) -> Any:
-    if dtype not in DTYPE_BYTES:
-        raise SpecError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {dtype!r}")
+    dtype_bytes(dtype)
     return getattr(torch, dtype)
 
 

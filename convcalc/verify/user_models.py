@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConvcalcError, SpecError
-from ..graph import DTYPE_BYTES, Totals, describe_shape, load_model, totals_of
+from ..graph import Totals, describe_shape, load_model, totals_of
 from ..layers import Layer, Shape, lookup, make_layer
 from ..layers.base import suggest
-from ..sizes import format_shape
+from ..sizes import DTYPE_BYTES, format_shape
 from .report import LayerCheck, Mismatch, VerifyError, VerifyReport, _compare, _elements
 from .runtime import (
     DEFAULT_MAX_MEMORY,
