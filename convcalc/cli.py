@@ -113,7 +113,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
       convcalc pool --in 26 --k 2 --s 2 --p 1      # 14
       convcalc tconv --in 3 --k 3 --s 3 --op 1     # 10
       convcalc chain 28 conv:k=5 maxpool:k=2       # 28 → 24 → 12
-      convcalc model examples/models/mnist_cnn.yaml
+      convcalc model mnist_cnn                     # a packaged example; --list
       convcalc examples
 
     Exit codes: 0 ok, 1 invalid geometry or model, 2 usage error.

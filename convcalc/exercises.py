@@ -81,8 +81,10 @@ def _expected_text(item: dict[str, Any]) -> str:
 
 
 def default_path() -> str:
-    """``examples.yaml`` of the current folder (the repository's top level)."""
-    return "examples.yaml"
+    """The packaged course exercises (``convcalc/data/examples.yaml``), from any folder."""
+    from .packaged import exercises_path
+
+    return exercises_path()
 
 
 def check_file(path: str) -> list[Outcome]:

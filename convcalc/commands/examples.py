@@ -12,13 +12,15 @@ from ..options import json_option
 
 @click.command()
 @click.argument("path", required=False, default=None, type=click.Path(dir_okay=False))
+@click.option("--path", "show_path", is_flag=True, help="Print where the packaged examples.yaml is, and exit.")
 @json_option
 @click.pass_context
-def examples(ctx: click.Context, path: str | None, as_json: bool) -> None:
-    """Solve and check every exercise in examples.yaml (or PATH, same format).
+def examples(ctx: click.Context, path: str | None, show_path: bool, as_json: bool) -> None:
+    """Solve and check every course exercise (the packaged examples.yaml), or those of PATH.
 
     Prints question, answer, expected and ✓/✗ for each; exits 1 if any disagrees.
-    The file format is described at the top of examples.yaml.
+    PATH has the format described at the top of the packaged examples.yaml
+    (its location: convcalc examples --path).
 
     \b
       convcalc examples
@@ -27,6 +29,9 @@ def examples(ctx: click.Context, path: str | None, as_json: bool) -> None:
     from ..exercises import check_file, default_path
 
     remember_json(ctx, as_json)
+    if show_path:
+        click.echo(default_path())
+        return
     outcomes = check_file(path or default_path())
     if as_json:
         emit_json({"examples": [o.as_dict() for o in outcomes], "ok": all(o.ok for o in outcomes)})

@@ -49,33 +49,51 @@ def layer_warnings(rows: Sequence[Any]) -> list[str]:
 
 
 @click.command()
-@click.argument("spec", type=click.Path(dir_okay=True))
+@click.argument("spec", required=False, default=None, metavar="SPEC|NAME")
 @click.option("--input", "input_shape", type=SIZE, default=None, help="Override the spec's input (C×H×W, no batch), e.g. 3x224x224.")
 @batch_option
 @dtype_option
 @click.option("--find-sizes", "find_sizes", default=None, metavar="LOW..HIGH", help="List every square input size in the range for which the model is valid.")
+@click.option("--list", "list_models", is_flag=True, help="List the packaged example models (one line each) and exit.")
 @json_option
 @click.pass_context
-def model(ctx: click.Context, spec: str, input_shape: tuple[int, ...] | None, batch: int, dtype: str, find_sizes: str | None, as_json: bool) -> None:
+def model(ctx: click.Context, spec: str | None, input_shape: tuple[int, ...] | None, batch: int, dtype: str, find_sizes: str | None, list_models: bool, as_json: bool) -> None:
     """Every layer of a YAML model: shapes, parameters, MACs, receptive field, memory.
+
+    SPEC is a YAML file, or NAME a packaged example by its stem (vgg16, mnist_cnn, resnet50 …;
+    see --list); a file of that name in the current folder wins.
 
     A model that does not fit together prints the rows up to the failing layer and says
     where (file:line), what came in, and the number that would fix it (exit 1).
 
     \b
-      convcalc model examples/models/mnist_cnn.yaml
-      convcalc model examples/models/vgg16.yaml --input 3x64x64 --batch 8 --dtype float16
-      convcalc model examples/models/unet.yaml --find-sizes 64..1024
+      convcalc model mnist_cnn
+      convcalc model vgg16 --input 3x64x64 --batch 8 --dtype float16
+      convcalc model unet --find-sizes 64..1024
+      convcalc model my_net.yaml
+      convcalc model --list
 
     MACs are weight multiply-accumulates, bias excluded (torch's FlopCounterMode ÷ 2);
     FLOPs = 2 × MACs; transposed convolutions are counted over their input positions.
     Memory lines are torchsummary's: MB of 1024², forward/backward = 2 × all layer outputs.
     """
-    from ..graph import ModelError, load_model
+    from ..graph import ModelError
+    from ..packaged import load_named_model, model_list
     from ..render import render_plain, render_rich, to_json
 
     remember_json(ctx, as_json)
-    loaded = load_model(spec)
+    if list_models:
+        listed = model_list()
+        if as_json:
+            click.echo(to_json({"models": [{"name": stem, "description": text} for stem, text in listed]}))
+        else:
+            width = max(len(stem) for stem, _ in listed)
+            for stem, text in listed:
+                click.echo(f"{stem:<{width}}  {text}")
+        return
+    if spec is None:
+        raise click.UsageError("give a spec file or a packaged example's name (convcalc model mnist_cnn; convcalc model --list)")
+    loaded = load_named_model(spec)
     if input_shape is not None and len(input_shape) != len(loaded.input_shape):
         raise click.BadParameter(
             f"{format_size(input_shape)} has {len(input_shape)} sizes; the spec's input has {len(loaded.input_shape)} (C, then the spatial sizes)",

@@ -137,15 +137,15 @@ def verify(
 ) -> None:
     """Build the real torch layers, run them once, and confirm every shape, parameter count and MAC.
 
-    TARGET is a spec (model.yaml), a calculator layer (conv, tconv, pool, with their options), or a
+    TARGET is a spec (model.yaml, or a packaged example's name: vgg16), a calculator layer (conv, tconv, pool, with their options), or a
     Python model (path/to/model.py:Net, package.module:factory) run as written — every layer of a
     type convcalc knows is recomputed on the input it really received. Any disagreement with torch
     exits 1 with a table of the differences. The report names the device and the torch version.
 
     \b
-      convcalc verify examples/models/mnist_cnn.yaml
-      convcalc verify examples/models/mnist_cnn.yaml --style classic    # torchsummary's table
-      convcalc verify examples/models/vgg16.yaml --device meta
+      convcalc verify mnist_cnn                     # a packaged example (convcalc model --list)
+      convcalc verify mnist_cnn --style classic     # torchsummary's table
+      convcalc verify vgg16 --device meta
       convcalc verify conv --in 227 --k 11 --s 4 --cin 3 --cout 96
       convcalc verify model.py:Net --input 1x28x28 --kwargs '{"num_classes": 10}'
       convcalc verify model.py:Net --input 1x28x28 --emit-spec net.yaml
@@ -210,10 +210,10 @@ def _is_python_target(target: str) -> bool:
 
 
 def _spec_model(path: str, input_shape: tuple[int, ...] | None) -> Any:
-    from ..graph import load_model
+    from ..packaged import load_named_model
     from ..sizes import format_size
 
-    loaded = load_model(path)
+    loaded = load_named_model(path)
     if input_shape is not None and len(input_shape) != len(loaded.input_shape):
         raise click.BadParameter(
             f"{format_size(input_shape)} has {len(input_shape)} sizes; the spec's input has {len(loaded.input_shape)}"

@@ -1,0 +1,1 @@
+"""The packaged course exercises (examples.yaml) and example models (models/*.yaml)."""
