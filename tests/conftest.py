@@ -115,6 +115,24 @@ def torch_agrees():
     return _torch_agrees
 
 
+def _torch_refuses_alike(type_name: str, kwargs: dict[str, Any], shape: Sequence[int]) -> str:
+    """Both convcalc and torch refuse ``type_name(**kwargs)`` on ``shape``, for the same reason
+    (tests/refusals.py); returns the reason."""
+    from refusals import same_reason
+
+    engine = _convcalc_answer(type_name, kwargs, tuple(shape), False)
+    theirs = _torch_answer(type_name, kwargs, tuple(shape), False)
+    assert isinstance(engine, Exception) and isinstance(theirs, Exception), (engine, theirs)
+    return same_reason(str(engine), str(theirs))
+
+
+@pytest.fixture(scope="session")
+def torch_refuses_alike():
+    """``torch_refuses_alike(type_name, kwargs, input_shape)``: see ``_torch_refuses_alike``."""
+    pytest.importorskip("torch")
+    return _torch_refuses_alike
+
+
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     """Run the command line in-process: ``cli(*args)`` → (exit code, stdout, stderr)."""
@@ -124,5 +142,87 @@ def cli(capsys: pytest.CaptureFixture[str]):
         code = run([str(a) for a in args])
         captured = capsys.readouterr()
         return code, captured.out, captured.err
+
+    return invoke
+
+
+# -- golden files: what users see, pinned -------------------------------------------------------
+# `python -m pytest --update-goldens` rewrites every golden file from the current output; review
+# the diff (`git diff tests/golden`) and commit it with the change that meant it.
+
+GOLDEN_DIR = __import__("pathlib").Path(__file__).resolve().parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/ from the current output instead of comparing with it",
+    )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):
+    """``golden(text)``: ``text`` must equal ``tests/golden/<test>/<parameters>.txt`` (or, with
+    ``--update-goldens``, becomes it)."""
+    import re
+
+    test = request.node.originalname
+    param = request.node.callspec.id if hasattr(request.node, "callspec") else "output"
+    path = GOLDEN_DIR / test / (re.sub(r"[^A-Za-z0-9_.+=-]+", "_", param) + ".txt")
+
+    def check(text: str) -> None:
+        if request.config.getoption("--update-goldens"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.exists(), f"no golden file {path.relative_to(GOLDEN_DIR.parent)}; run `python -m pytest --update-goldens`"
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, (
+            f"the output differs from {path.relative_to(GOLDEN_DIR.parent)}; if the change is meant, "
+            "run `python -m pytest --update-goldens` and review `git diff tests/golden`"
+        )
+
+    return check
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch):
+    """Run the command line in-process with stdout/stderr as a terminal (``rich=True``: a tty
+    120 columns wide, colourless: TERM=dumb, NO_COLOR; rich's Console honours COLUMNS there
+    only with LINES set) or as pipes: ``terminal(args, rich=...)``
+    → (exit code, stdout, stderr)."""
+    import io
+    import sys
+
+    from convcalc.cli import run
+
+    class Stream(io.TextIOWrapper):
+        def __init__(self, tty: bool) -> None:
+            super().__init__(io.BytesIO(), encoding="utf-8", newline="\n", write_through=True)
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+        def text(self) -> str:
+            self.flush()
+            return self.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("LINES", "40")  # rich takes COLUMNS on a dumb terminal only with LINES
+
+    def invoke(args: Sequence[str], *, rich: bool) -> tuple[int, str, str]:
+        out, err = Stream(rich), Stream(rich)
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stdout", out)
+            patch.setattr(sys, "stderr", err)
+            code = run([str(a) for a in args])
+        return code, out.text(), err.text()
 
     return invoke

@@ -162,11 +162,32 @@ def test_json_error_document(cli) -> None:
     assert err.startswith("error: ")
 
 
-def test_every_command_help_shows_an_example(cli) -> None:
-    for command in ("conv", "tconv", "pool", "chain", "model", "verify", "examples"):
-        code, out, _ = cli(command, "--help")
-        assert code == 0
-        assert f"convcalc {command}" in out
+def help_examples(out: str, command: str) -> list[str]:
+    """The example command lines of a --help text (not click's own ``Usage:`` line)."""
+    return [line.strip() for line in out.splitlines() if line.strip().startswith(f"convcalc {command} ")]
+
+
+@pytest.mark.parametrize("command", ["conv", "tconv", "pool", "chain", "model", "verify", "examples"])
+def test_every_command_help_shows_an_example(cli, command: str) -> None:
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    assert out.startswith(f"Usage: convcalc {command} ")
+    examples = help_examples(out, command)
+    assert examples, f"`convcalc {command} --help` shows no example besides its Usage line"
+    for example in examples:  # an example that names its answer (`# 55`) gives it
+        line, _, answer = example.partition("# ")
+        if answer and command in ("conv", "tconv", "pool", "chain"):
+            code, printed, _ = cli(*line.split()[1:])
+            assert (code, printed) == (0, answer.strip() + "\n"), f"--help says `{example}`"
+
+
+def test_the_main_help_examples_give_their_answers(cli) -> None:
+    code, out, _ = cli("--help")
+    examples = [line.strip() for line in out.splitlines() if line.strip().startswith("convcalc ") and "# " in line]
+    assert code == 0 and len(examples) >= 4
+    for example in examples:
+        line, _, answer = example.partition("# ")
+        assert cli(*line.split()[1:])[:2] == (0, answer.strip() + "\n"), f"convcalc --help says `{example}`"
 
 
 def test_piped_output_has_no_escape_codes() -> None:

@@ -154,8 +154,9 @@ REJECTED = [
 
 
 @pytest.mark.parametrize("type_name, kwargs, shape", REJECTED, ids=lambda v: str(v))
-def test_rejected_like_torch(type_name, kwargs, shape, torch_agrees):
+def test_rejected_like_torch(type_name, kwargs, shape, torch_agrees, torch_refuses_alike):
     assert torch_agrees(type_name, kwargs, shape) == "error"
+    torch_refuses_alike(type_name, kwargs, shape)  # and for the same reason
 
 
 def test_oracle_catches_a_wrong_formula(torch_agrees, monkeypatch):

@@ -541,7 +541,8 @@ def test_undefined_receptive_fields(type_name, kwargs, shape):
 
 @pytest.mark.parametrize("type_name, kwargs", [("Softmax", {"dim": 3}), ("GLU", {"dim": 2}), ("Flatten", {})])
 def test_window_never_raises_on_a_probe_shape(type_name, kwargs):
-    make_layer(type_name, **kwargs).window((1,))  # the model diagnosis probes layers this way
+    """The model diagnosis probes layers this way: a layer without a sliding window answers None."""
+    assert make_layer(type_name, **kwargs).window((1,)) is None
 
 
 def test_describe():

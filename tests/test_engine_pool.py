@@ -173,8 +173,9 @@ REJECTED = [
 
 
 @pytest.mark.parametrize("type_name, kwargs, shape", REJECTED, ids=str)
-def test_rejected_like_torch(type_name, kwargs, shape, torch_agrees):
+def test_rejected_like_torch(type_name, kwargs, shape, torch_agrees, torch_refuses_alike):
     assert torch_agrees(type_name, kwargs, shape) == "error"
+    torch_refuses_alike(type_name, kwargs, shape)  # and for the same reason
 
 
 @pytest.mark.parametrize("type_name", ["MaxPool2d", "AdaptiveMaxPool2d"])

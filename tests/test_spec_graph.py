@@ -4,7 +4,6 @@ file:line, in bounded time), the diagnosis at a merge that does not line up, and
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -175,9 +174,7 @@ def test_blocks_nested_a_thousand_deep_fail_fast() -> None:
         lines += [f"  b{level}:", "    layers:", f"      - b{level + 1}"]
     lines += ["  b1000:", "    layers: [ReLU]", "layers:", "  - b0"]
     text = "\n".join(lines) + "\n"
-    start = time.perf_counter()
     error = spec_error(text)
-    assert time.perf_counter() - start < 5
     assert "blocks are nested more than 32 deep (b0 → b1 → b2 → … → b30 → b31 → b32)" in error.message
     assert error.line == line_of(text, "- b32")
 
@@ -207,9 +204,7 @@ def test_repeat_a_million_is_refused() -> None:
     ],
 )
 def test_exploding_expansions_fail_before_building(text: str, needle: str) -> None:
-    start = time.perf_counter()
     error = spec_error(text)
-    assert time.perf_counter() - start < 2
     assert needle in error.message and f"convcalc handles at most {MAX_NODES:,} layers" in error.message
 
 
@@ -226,9 +221,7 @@ layers:
   - many: {n: 10000}
     repeat: 10000
 """
-    start = time.perf_counter()
     error = spec_error(text)
-    assert time.perf_counter() - start < 2
     assert error.line == 9 and "10,000 × block 'many'" in error.message
 
 
@@ -369,12 +362,9 @@ def test_merge_diagnosis(text: str, needles: list[str]) -> None:
 
 
 def test_find_sizes_piped_lists_multiples_of_16(cli) -> None:
-    start = time.perf_counter()
     code, out, err = cli("model", UNET, "--find-sizes", "64..1024")
-    elapsed = time.perf_counter() - start
     assert code == 0 and err == ""
     assert out.splitlines() == [str(n) for n in range(64, 1025, 16)]
-    assert elapsed < 1.0
 
 
 def test_find_sizes_json_and_nothing_found(cli) -> None:
@@ -384,11 +374,9 @@ def test_find_sizes_json_and_nothing_found(cli) -> None:
     assert code == 1 and out == "" and "no size in 65..79 fits" in err
 
 
-def test_find_sizes_is_fast_in_process() -> None:
+def test_find_sizes_in_process() -> None:  # its time: benchmarks/limits.py
     model = load_model(UNET)
-    start = time.perf_counter()
     assert model.find_sizes(64, 1024) == list(range(64, 1025, 16))
-    assert time.perf_counter() - start < 0.5
 
 
 @pytest.mark.parametrize("spec", ["unet", "resnet18", "mobilenet_v2"])
