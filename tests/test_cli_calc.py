@@ -183,7 +183,8 @@ def test_every_command_help_shows_an_example(cli, command: str) -> None:
 
 def test_the_main_help_examples_give_their_answers(cli) -> None:
     code, out, _ = cli("--help")
-    examples = [line.strip() for line in out.splitlines() if line.strip().startswith("convcalc ") and "# " in line]
+    calculators = ("convcalc conv ", "convcalc tconv ", "convcalc pool ", "convcalc chain ")
+    examples = [line.strip() for line in out.splitlines() if line.strip().startswith(calculators) and "# " in line]
     assert code == 0 and len(examples) >= 4
     for example in examples:
         line, _, answer = example.partition("# ")

@@ -63,19 +63,22 @@ CALCULATOR = {
 }
 
 MODEL_CASES = {
-    "broken": "model tests/data/broken.yaml",
-    "broken-json": "model tests/data/broken.yaml --json",
+    "broken": "model examples/models/broken_cnn.yaml",
+    "broken-json": "model examples/models/broken_cnn.yaml --json",
     "too-small": "model tests/data/too_small.yaml",
     "typo": "model tests/data/typo.yaml",
     "unet-misaligned": "model examples/models/unet.yaml --input 1x250x250",
     "vgg16-options": "model examples/models/vgg16.yaml --input 3x64x64 --batch 8 --dtype float16",
     "mnist-json": "model examples/models/mnist_cnn.yaml --json",
     "find-sizes": "model examples/models/mnist_cnn.yaml --find-sizes 1..40",
-    "find-sizes-none": "model tests/data/broken.yaml --find-sizes 20..24",
+    "find-sizes-none": "model examples/models/broken_cnn.yaml --find-sizes 20..24",
     "missing-file": "model tests/data/no_such_spec.yaml",
+    "list": "model --list",
+    "by-name": "model mnist_cnn",
 }
 
 EXAMPLES_CASES = {
+    "packaged": "examples",
     "course": "examples examples.yaml",
     "course-json": "examples examples.yaml --json",
     "wrong": "examples tests/data/wrong_examples.yaml",
@@ -88,7 +91,7 @@ VERIFY_CASES = {
     "conv": "verify conv --in 227 --k 11 --s 4 --cin 3 --cout 96",
     "tconv": "verify tconv --in 3 --k 3 --s 3 --op 1",
     "pool-ceil": "verify pool --in 5 --k 2 --s 2 --p 1 --ceil",
-    "broken": "verify tests/data/broken.yaml",
+    "broken": "verify examples/models/broken_cnn.yaml",
     "conv-error": "verify conv --in 8 --k 11",
 }
 

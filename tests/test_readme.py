@@ -7,7 +7,7 @@ The rule, for the ```` ```console ```` blocks of README.md:
 - every other line must match exactly (trailing spaces aside), in order, with nothing between;
 - the exit code is 1 when the transcript shows an ``error:`` line, else 0;
 - the command runs in a folder that holds the repository's ``examples/`` and ``examples.yaml``
-  plus the files of ``tests/data/`` (the README's ``broken.yaml``);
+  plus the files of ``tests/data/``;
 - ``torch X.Y.Z…`` is compared without the version; transcripts of ``verify`` need torch.
 """
 
