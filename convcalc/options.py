@@ -57,10 +57,10 @@ INTS = IntsType()
 PADDING = IntsType(("same", "valid"))
 
 
-def size_option(f: F) -> F:
-    return click.option(
-        "--in", "--input", "size", type=SIZE, required=True, help="Input size: 227, HxW (32x64) or DxHxW."
-    )(f)
+def size_option(f: F | None = None, *, required: bool = True, help: str = "Input size: 227, HxW (32x64) or DxHxW.") -> Any:
+    """``@size_option`` (required), or ``@size_option(required=False, help=...)``."""
+    decorator = click.option("--in", "--input", "size", type=SIZE, required=required, help=help)
+    return decorator(f) if f is not None else decorator
 
 
 def dims_option(f: F) -> F:
@@ -148,3 +148,28 @@ def dtype_option(f: F) -> F:
     return click.option(
         "--dtype", type=click.Choice(list(DTYPE_BYTES)), default="float32", show_default=True, help="Element type for the memory lines."
     )(f)
+
+
+def values_options(*, weight: bool = True) -> Callable[[F], F]:
+    """--values/--weight/--bias: compute the actual output numbers (convcalc.values)."""
+    options = [
+        click.option(
+            "--values",
+            "values",
+            metavar="MATRIX",
+            default=None,
+            help="Compute the output numbers for this input: JSON ([[1, 2], [3, 4]], a leading C or N, C axis"
+            " allowed), rows like '1 2; 3 4', or @file holding either.",
+        )
+    ]
+    if weight:
+        options += [
+            click.option(
+                "--weight",
+                metavar="MATRIX",
+                default=None,
+                help="The kernel for --values: k, kxk, or C_out×C_in/groups×k×k (tconv: C_in×C_out/groups×k×k); implies --k.",
+            ),
+            click.option("--bias", metavar="N|LIST", default=None, help="Bias for --values: a number or one per output channel (default none)."),
+        ]
+    return _stacked(options)

@@ -18,6 +18,7 @@ from ..options import (
     padding_mode_option,
     pool_options,
     size_option,
+    values_options,
     window_options,
 )
 from ..sizes import format_size, show_size
@@ -61,6 +62,24 @@ def run_calculator(ctx: click.Context, kind: str, size: tuple[int, ...], dims: i
     click.echo(show_size(step.output, square))
 
 
+IN_HELP = "Input size: 227, HxW (32x64) or DxHxW (with --values: implied by the matrix)."
+
+
+def needs(ctx: click.Context, **given: Any) -> None:
+    """Without --values, --in (and --k) are required: name the first one missing, as click does."""
+    for name, value in given.items():
+        if value is None:
+            flags = {"size": "'--in' / '--input'", "kernel_size": "'--k' / '--kernel-size'"}[name]
+            raise click.UsageError(f"Missing option {flags}.", ctx)
+
+
+def trace(ctx: click.Context, kind: str, size: Any, dims: Any, explain: bool, as_json: bool, kwargs: dict[str, Any], values: str, weight: str | None = None, bias: str | None = None) -> None:
+    """--values: the actual output numbers (imported only when asked, off the start-up path)."""
+    from .trace import run_trace
+
+    run_trace(ctx, kind, size, dims, explain, as_json, kwargs, values, weight, bias)
+
+
 def conv_kwargs(kernel_size: Any, stride: Any, padding: Any, dilation: Any, in_channels: int, out_channels: int, groups: int, no_bias: bool) -> dict[str, Any]:
     return {
         "kernel_size": kernel_size,
@@ -75,15 +94,16 @@ def conv_kwargs(kernel_size: Any, stride: Any, padding: Any, dilation: Any, in_c
 
 
 @click.command()
-@size_option
-@window_options()
+@size_option(required=False, help=IN_HELP)
+@window_options(required=False)
 @channel_options()
 @padding_mode_option()
 @dims_option
+@values_options()
 @explain_option
 @json_option
 @click.pass_context
-def conv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, padding_mode: str, **options: Any) -> None:
+def conv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, padding_mode: str, values: str | None, weight: str | None, bias: str | None, **options: Any) -> None:
     """Output size of a convolution (Conv1d/2d/3d).
 
     out = floor((in + 2p − d(k−1) − 1) / s) + 1 per axis.
@@ -92,20 +112,25 @@ def conv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: b
       convcalc conv --in 227 --k 11 --s 4            # 55
       convcalc conv --in 32x64 --k 5                 # 28x60
       convcalc conv --in 32 --k 5 --p same --explain
+      convcalc conv --values '[[1,2,3],[4,5,6],[7,8,9]]' --weight '[[1,0],[0,1]]'
     """
+    if values is not None:
+        return trace(ctx, "conv", size, dims, explain, as_json, {**conv_kwargs(**options), "padding_mode": padding_mode}, values, weight, bias)
+    needs(ctx, size=size, kernel_size=options["kernel_size"])
     run_calculator(ctx, "conv", size, dims, explain, as_json, {**conv_kwargs(**options), "padding_mode": padding_mode})
 
 
 @click.command()
-@size_option
-@window_options()
+@size_option(required=False, help=IN_HELP)
+@window_options(required=False)
 @output_padding_option
 @channel_options()
 @dims_option
+@values_options()
 @explain_option
 @json_option
 @click.pass_context
-def tconv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, output_padding: Any, **options: Any) -> None:
+def tconv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, output_padding: Any, values: str | None, weight: str | None, bias: str | None, **options: Any) -> None:
     """Output size of a transposed convolution (ConvTranspose1d/2d/3d).
 
     out = (in − 1)s − 2p + d(k−1) + output_padding + 1 per axis.
@@ -113,19 +138,26 @@ def tconv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: 
     \b
       convcalc tconv --in 2 --k 3                    # 4
       convcalc tconv --in 3 --k 3 --s 3 --op 1       # 10
+      convcalc tconv --values '[[1,1,1],[1,1,1],[1,1,1]]' --weight '[[1,2,3],[2,2,1],[3,2,1]]' --p 2   # 17
     """
+    if values is not None:
+        return trace(ctx, "tconv", size, dims, explain, as_json, {**conv_kwargs(**options), "output_padding": output_padding}, values, weight, bias)
+    needs(ctx, size=size, kernel_size=options["kernel_size"])
     run_calculator(ctx, "tconv", size, dims, explain, as_json, {**conv_kwargs(**options), "output_padding": output_padding})
 
 
 @click.command()
-@size_option
+@size_option(required=False, help=IN_HELP)
 @window_options()
 @pool_options()
+@click.option("--count-include-pad/--no-count-include-pad", "count_include_pad", default=None, help="Average pooling: count the padding in the mean (torch's default: yes).")
+@click.option("--divisor-override", type=int, default=None, help="Average pooling: divide every window's sum by this number.")
 @dims_option
+@values_options(weight=False)
 @explain_option
 @json_option
 @click.pass_context
-def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kind: str, ceil_mode: bool, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> None:
+def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kind: str, ceil_mode: bool, kernel_size: Any, stride: Any, padding: Any, dilation: Any, count_include_pad: bool | None, divisor_override: int | None, values: str | None) -> None:
     """Output size of max or average pooling (MaxPool/AvgPool 1d/2d/3d).
 
     Like a convolution; the stride defaults to the kernel size, padding is at most half the
@@ -135,6 +167,7 @@ def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: b
       convcalc pool --in 24 --k 2                    # 12
       convcalc pool --in 26 --k 2 --s 2 --p 1        # 14
       convcalc pool --in 5 --k 2 --ceil              # 3
+      convcalc pool --k 2 --kind avg --values '[[1,2],[3,4]]'   # 2.5
     """
     if isinstance(padding, str):
         raise click.BadParameter("pooling takes a number of padding, not 'same' or 'valid'", param_hint="--p")
@@ -143,6 +176,14 @@ def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: b
         kwargs["dilation"] = dilation
     elif dilation is not None:
         raise click.BadParameter("average pooling has no dilation", param_hint="--d")
+    for name, value in (("count_include_pad", count_include_pad), ("divisor_override", divisor_override)):
+        if value is not None:
+            if kind == "max":
+                raise click.BadParameter(f"max pooling has no {name}", param_hint="--" + name.replace("_", "-"))
+            kwargs[name] = value
+    if values is not None:
+        return trace(ctx, f"{kind}pool", size, dims, explain, as_json, kwargs, values)
+    needs(ctx, size=size)
     run_calculator(ctx, f"{kind}pool", size, dims, explain, as_json, kwargs)
 
 
