@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -177,7 +178,7 @@ def test_every_command_help_shows_an_example(cli, command: str) -> None:
     for example in examples:  # an example that names its answer (`# 55`) gives it
         line, _, answer = example.partition("# ")
         if answer and command in ("conv", "tconv", "pool", "chain"):
-            code, printed, _ = cli(*line.split()[1:])
+            code, printed, _ = cli(*shlex.split(line)[1:])  # shell words: examples may quote a matrix
             assert (code, printed) == (0, answer.strip() + "\n"), f"--help says `{example}`"
 
 
