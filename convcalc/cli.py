@@ -10,6 +10,16 @@ from typing import Any, NoReturn
 import click
 
 from .errors import ConvcalcError
+from .render.output import (
+    Output,
+    Settings,
+    is_terminal,
+    is_write_failure,
+    prepare_streams,
+    stderr_line,
+)
+from .render.output import warn as render_warn
+from .render.text import shorten_words
 
 #: Command name → "module:attribute"; a command's module is imported only when it runs (or for
 #: --help), which keeps `convcalc conv` quick to start.
@@ -54,51 +64,49 @@ class ConvcalcGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("convcalc: interrupted", err=True)
+            stderr_line("convcalc: interrupted")
             ctx.exit(130)
         except BrokenPipeError:  # `convcalc model … | head`: the reader left; stop quietly
             raise
         except Exception as error:  # a bug of ours: say so in one line, keep the traceback for --traceback
-            if ctx.meta.get("convcalc.traceback"):
+            if is_write_failure(error):
+                raise  # reported once, in run()
+            if settings(ctx).traceback:
                 raise
-            click.echo(
-                f"convcalc: internal error: {type(error).__name__}: {error} (rerun with --traceback and report it)",
-                err=True,
+            stderr_line(
+                shorten_words(f"convcalc: internal error: {type(error).__name__}: {error} (rerun with --traceback and report it)")
             )
             ctx.exit(ExitCode.INVALID)
 
 
-def fail(ctx: click.Context, error: ConvcalcError) -> NoReturn:
-    """Report ``error`` (stderr, and stdout JSON under --json) and exit 1."""
-    if ctx.meta.get("convcalc.json"):
-        import json
+def settings(ctx: click.Context) -> Settings:
+    """What this run asked of the output (--json, --traceback, --wide …), on the root context."""
+    return ctx.find_root().ensure_object(Settings)
 
-        click.echo(json.dumps({"error": error.as_dict()}, ensure_ascii=False))
-    where = f"{error.location}: " if error.location and not error.message.startswith(error.file or "\0") else ""
-    click.echo(f"error: {where}{error.message}", err=True)
-    if ctx.meta.get("convcalc.traceback"):
+
+def fail(ctx: click.Context, error: ConvcalcError) -> NoReturn:
+    """Report ``error`` once (stderr, and stdout JSON under --json) and exit 1."""
+    from .render.errors import report
+
+    chosen = settings(ctx)
+    report(error, Output.for_stdout(as_json=chosen.json, settings=chosen))
+    if chosen.traceback:
         raise error
     ctx.exit(ExitCode.INVALID)
 
 
 def remember_json(ctx: click.Context, as_json: bool) -> None:
-    ctx.meta["convcalc.json"] = as_json
-
-
-def emit_json(data: Any) -> None:
-    import json
-
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """Record --json for the error path (``options.json_option`` does it; kept for older callers)."""
+    settings(ctx).json = as_json
 
 
 def use_rich() -> bool:
     """Tables are drawn with rich on a terminal; piped output is plain text."""
-    return sys.stdout.isatty()
+    return is_terminal(sys.stdout)
 
 
 def warn(lines: Sequence[str]) -> None:
-    for line in lines:
-        click.echo(f"warning: {line}", err=True)
+    render_warn(lines)
 
 
 @click.group(cls=ConvcalcGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,24 +126,38 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
     Exit codes: 0 ok, 1 invalid geometry or model, 2 usage error.
     """
-    ctx.meta["convcalc.traceback"] = traceback
+    settings(ctx).traceback = traceback
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Entry point: click's handling, with usage errors shortened to one line on stderr."""
+    """Entry point: click's handling, with usage errors shortened to one line on stderr.
+
+    Output that cannot be written is handled here, once: a closed stdout (``>&-``) or a full
+    device (``>/dev/full``) is one line on stderr and exit 1; a reader that left (``| head -1``)
+    ends quietly.
+    """
+    problem = prepare_streams()
+    if problem is not None:
+        stderr_line(f"error: {problem}")
+        return ExitCode.INVALID
     try:
         code = main.main(args=argv, prog_name="convcalc", standalone_mode=False)
+        sys.stdout.flush()
     except BrokenPipeError:
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        silence_stdout()
+        return ExitCode.INVALID
+    except OSError as error:
+        if not is_write_failure(error):
+            raise
+        silence_stdout()
+        stderr_line(f"error: cannot write the output: {error.strerror or error}")
         return ExitCode.INVALID
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else error.format_message())
         return ExitCode.USAGE
     except click.UsageError as error:
         hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
-        click.echo(f"error: {error.format_message()}{hint}", err=True)
+        stderr_line(usage_line(error.format_message(), hint))
         return ExitCode.USAGE
     except click.ClickException as error:
         error.show()
@@ -143,9 +165,25 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.Abort:
-        click.echo("convcalc: aborted", err=True)
+        stderr_line("convcalc: aborted")
         return ExitCode.INVALID
     return code if isinstance(code, int) else ExitCode.OK
+
+
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so that the interpreter's last flush does not fail a second time."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def usage_line(message: str, hint: str) -> str:
+    from .render.errors import usage_line as line
+
+    return line(message, hint)
 
 
 def console() -> None:
@@ -160,10 +198,10 @@ def console() -> None:
         sys.exit(code)
     import os
 
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
     os._exit(code)
-

@@ -72,8 +72,55 @@ def dims_option(f: F) -> F:
     )(f)
 
 
+def _record_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """--json is remembered for the error path (cli.fail), which renders errors as JSON too."""
+    if value:
+        from .render.output import Settings
+
+        ctx.find_root().ensure_object(Settings).json = True
+    return value
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(f)
+    return click.option("--json", "as_json", is_flag=True, callback=_record_json, help="Print one JSON document instead of text.")(f)
+
+
+def _record_table(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from .render.output import Settings
+
+    chosen = ctx.find_root().ensure_object(Settings)
+    if param.name == "wide":
+        chosen.wide = bool(value)
+    elif param.name == "all_rows":
+        chosen.all_rows = bool(value)
+    elif value:
+        names = tuple(part.strip() for part in str(value).split(",") if part.strip())
+        chosen.columns = names
+    return value
+
+
+def table_options(titles: tuple[str, ...]) -> Callable[[F], F]:
+    """--wide, --columns and --all of commands that draw a table on the terminal (piped output
+    always has every column and row)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value:
+            known = {t.lower(): t for t in titles}
+            unknown = [p for p in (part.strip() for part in str(value).split(",")) if p and p.lower() not in known]
+            if unknown:
+                raise click.BadParameter(f"no column {unknown[0]!r}; the columns are {', '.join(titles)}")
+        return _record_table(ctx, param, value)
+
+    return _stacked(
+        [
+            click.option("--wide", "wide", is_flag=True, callback=_record_table, expose_value=False,
+                         help="On a terminal: every column, even when the table is wider than the window."),
+            click.option("--columns", "columns", default=None, metavar="NAME,...", callback=check, expose_value=False,
+                         help=f"On a terminal: only these columns ({', '.join(titles)})."),
+            click.option("--all", "all_rows", is_flag=True, callback=_record_table, expose_value=False,
+                         help="On a terminal: every row of a long table (the middle is elided otherwise)."),
+        ]
+    )
 
 
 def explain_option(f: F) -> F:

@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from .. import calc
-from ..cli import emit_json, remember_json, warn
 from ..options import (
     SIZE,
     channel_options,
@@ -21,7 +20,9 @@ from ..options import (
     values_options,
     window_options,
 )
-from ..sizes import format_size, show_size
+from ..render import calculator as render
+from ..render.output import Output
+from ..sizes import format_size
 
 # -- single-layer calculators ---------------------------------------------------------------
 
@@ -42,24 +43,11 @@ def spatial_size(size: tuple[int, ...], dims: int | None) -> tuple[tuple[int, ..
 
 
 def run_calculator(ctx: click.Context, kind: str, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kwargs: dict[str, Any]) -> None:
-    remember_json(ctx, as_json)
     spatial, square = spatial_size(size, dims)
     type_name = calc.layer_type(kind, len(spatial))
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     step = calc.calculate(type_name, spatial, **kwargs)
-    if as_json:
-        emit_json(step.as_dict())
-        return
-    if explain:
-        click.echo(f"{type_name} {step.layer.describe()}")
-        for line in step.explain:
-            click.echo(f"  {line}")
-        for line in step.warnings:
-            click.echo(f"  note: {line}")
-        click.echo(f"{show_size(step.input, square)} → {show_size(step.output, square)}")
-        return
-    warn(step.warnings)
-    click.echo(show_size(step.output, square))
+    render.answer(step, Output.for_stdout(as_json=as_json), square=square, explain=explain)
 
 
 IN_HELP = "Input size: 227, HxW (32x64) or DxHxW (with --values: implied by the matrix)."
@@ -208,26 +196,7 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], dims: int | Non
       convcalc chain 28 conv:k=3 maxpool:k=2,s=2,p=1 conv:k=3 maxpool:k=2,s=2,p=1
       convcalc chain 64x48 conv:k=3,s=2,p=1 tconv:k=4,s=2,p=1
     """
-    remember_json(ctx, as_json)
     parsed = SIZE.convert(size, None, ctx)
     spatial, square = spatial_size(parsed, dims)
     results = calc.chain(spatial, steps, dims=len(spatial))
-    if as_json:
-        emit_json(
-            {
-                "input": list(spatial),
-                "output": list(results[-1].output),
-                "steps": [step.as_dict() for step in results],
-            }
-        )
-        return
-    if explain:
-        for step in results:
-            click.echo(f"{step.layer.type_name} {step.layer.describe()}: {show_size(step.input, square)} → {show_size(step.output, square)}")
-            for line in step.explain:
-                click.echo(f"  {line}")
-            for line in step.warnings:
-                click.echo(f"  note: {line}")
-    else:
-        warn([line for step in results for line in step.warnings])
-    click.echo(" → ".join([show_size(spatial, square)] + [show_size(step.output, square) for step in results]))
+    render.chain(results, spatial, Output.for_stdout(as_json=as_json), square=square, explain=explain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import ExitCode, emit_json, remember_json
+from ..cli import ExitCode
 from ..options import json_option
 
 # -- examples -------------------------------------------------------------------------------
@@ -27,22 +27,13 @@ def examples(ctx: click.Context, path: str | None, show_path: bool, as_json: boo
       convcalc examples my_homework.yaml --json
     """
     from ..exercises import check_file, default_path
+    from ..render import examples as render
+    from ..render.output import Output
 
-    remember_json(ctx, as_json)
     if show_path:
-        click.echo(default_path())
+        Output.for_stdout().line(str(default_path()))
         return
     outcomes = check_file(path or default_path())
-    if as_json:
-        emit_json({"examples": [o.as_dict() for o in outcomes], "ok": all(o.ok for o in outcomes)})
-    else:
-        for number, outcome in enumerate(outcomes, start=1):
-            mark = "✓" if outcome.ok else "✗"
-            click.echo(f"{mark} {number}. {outcome.question}")
-            click.echo(f"    answer:   {outcome.answer}")
-            if not outcome.ok:
-                click.echo(f"    expected: {outcome.expected}")
-        passed = sum(o.ok for o in outcomes)
-        click.echo(f"{passed} of {len(outcomes)} agree")
+    render.outcomes(outcomes, Output.for_stdout(as_json=as_json))
     if not all(o.ok for o in outcomes):
         ctx.exit(ExitCode.INVALID)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from typing import Any
-
 import click
 
-from ..cli import ExitCode, remember_json, use_rich, warn
-from ..options import SIZE, batch_option, dtype_option, json_option
+from ..cli import ExitCode, settings
+from ..options import SIZE, batch_option, dtype_option, json_option, table_options
+from ..render import model as render
+from ..render.output import Output
 from ..sizes import format_size
 
 # -- model ----------------------------------------------------------------------------------
@@ -27,27 +25,6 @@ def parse_range(text: str) -> tuple[int, int]:
     return a, b
 
 
-def size_pattern(sizes: Sequence[int]) -> str:
-    """``" (the multiples of 16)"`` when the sizes are exactly that, else nothing."""
-    steps = {b - a for a, b in zip(sizes, sizes[1:])}
-    if len(steps) == 1 and (step := steps.pop()) > 1 and sizes[0] % step == 0:
-        return f" (the multiples of {step})"
-    return ""
-
-
-def layer_warnings(rows: Sequence[Any]) -> list[str]:
-    """Each distinct warning once, prefixed with the rows it concerns (``layer2.0.downsample.0``)."""
-    where: dict[str, list[str]] = {}
-    for row in rows:
-        for text in row.warnings:
-            where.setdefault(text, []).append(row.name)
-    lines = []
-    for text, names in where.items():
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        lines.append(f"{shown}: {text}")
-    return lines
-
-
 @click.command()
 @click.argument("spec", required=False, default=None, metavar="SPEC|NAME")
 @click.option("--input", "input_shape", type=SIZE, default=None, help="Override the spec's input (C×H×W, no batch), e.g. 3x224x224.")
@@ -55,6 +32,7 @@ def layer_warnings(rows: Sequence[Any]) -> list[str]:
 @dtype_option
 @click.option("--find-sizes", "find_sizes", default=None, metavar="LOW..HIGH", help="List every square input size in the range for which the model is valid.")
 @click.option("--list", "list_models", is_flag=True, help="List the packaged example models (one line each) and exit.")
+@table_options(tuple(c.title for c in render.COLUMNS))
 @json_option
 @click.pass_context
 def model(ctx: click.Context, spec: str | None, input_shape: tuple[int, ...] | None, batch: int, dtype: str, find_sizes: str | None, list_models: bool, as_json: bool) -> None:
@@ -77,19 +55,11 @@ def model(ctx: click.Context, spec: str | None, input_shape: tuple[int, ...] | N
     FLOPs = 2 × MACs; transposed convolutions are counted over their input positions.
     Memory lines are torchsummary's: MB of 1024², forward/backward = 2 × all layer outputs.
     """
-    from ..graph import ModelError
     from ..packaged import load_named_model, model_list
-    from ..render import render_plain, render_rich, to_json
 
-    remember_json(ctx, as_json)
+    out = Output.for_stdout(as_json=as_json, settings=settings(ctx))
     if list_models:
-        listed = model_list()
-        if as_json:
-            click.echo(to_json({"models": [{"name": stem, "description": text} for stem, text in listed]}))
-        else:
-            width = max(len(stem) for stem, _ in listed)
-            for stem, text in listed:
-                click.echo(f"{stem:<{width}}  {text}")
+        render.model_list(model_list(), out)
         return
     if spec is None:
         raise click.UsageError("give a spec file or a packaged example's name (convcalc model mnist_cnn; convcalc model --list)")
@@ -102,29 +72,7 @@ def model(ctx: click.Context, spec: str | None, input_shape: tuple[int, ...] | N
     if find_sizes is not None:
         low, high = parse_range(find_sizes)
         sizes = loaded.find_sizes(low, high, sample=input_shape, batch=batch)
-        if as_json:
-            click.echo(to_json({"sizes": sizes}))
-        elif not sizes:
-            click.echo(f"no size in {low}..{high} fits", err=True)
-        elif use_rich():
-            click.echo(f"{len(sizes)} of {high - low + 1} sizes in {low}..{high} fit{size_pattern(sizes)}:")
-            click.echo(click.wrap_text(" ".join(map(str, sizes)), width=100))
-        else:
-            click.echo("\n".join(map(str, sizes)))  # one per line for scripts
+        render.found_sizes(sizes, low, high, out)
         ctx.exit(ExitCode.OK if sizes else ExitCode.INVALID)
-    try:
-        summary = loaded.summary(batch=batch, dtype=dtype, input_shape=input_shape)
-    except ModelError as error:
-        if as_json:
-            click.echo(to_json({"error": error.as_dict(), **error.summary.as_dict()}))
-        elif error.summary.rows:
-            render_rich(error.summary, totals=False) if use_rich() else render_plain(error.summary, sys.stdout, totals=False)
-        click.echo(f"error: {error.message}", err=True)
-        ctx.exit(ExitCode.INVALID)
-    if as_json:
-        click.echo(to_json(summary.as_dict()))
-    elif use_rich():
-        render_rich(summary)
-    else:
-        render_plain(summary, sys.stdout)
-    warn(layer_warnings(summary.rows))
+    # a ModelError (the rows before the failing layer + the diagnosis) is rendered by cli.fail
+    render.summary(loaded.summary(batch=batch, dtype=dtype, input_shape=input_shape), out)

@@ -1,0 +1,49 @@
+"""The one place an error reaches the user: one line on stderr (and the JSON error object on
+stdout under ``--json``; for a model that failed part-way, the rows before the failing layer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .output import JSON, Output, stderr_line
+from .text import shorten_words, visible
+
+
+def error_line(message: str, where: str | None = None) -> str:
+    """``error: file:line: message``: echoed values shortened, control characters shown."""
+    prefix = f"{where}: " if where else ""
+    return "error: " + visible(shorten_words(prefix + message))
+
+
+def located(error: Any) -> str | None:
+    """The ``file:line`` to put before the message, unless the message already starts with it."""
+    location = getattr(error, "location", None)
+    file = getattr(error, "file", None)
+    if location and not str(error.message).startswith(file or "\0"):
+        return str(location)
+    return None
+
+
+def error_json(error: Any) -> dict[str, Any]:
+    data = dict(error.as_dict())
+    if isinstance(data.get("message"), str):
+        data["message"] = shorten_words(data["message"])
+    return data
+
+
+def report(error: Any, out: Output) -> None:
+    """Render a ConvcalcError: partial rows and JSON on ``out``, the line on stderr."""
+    summary = getattr(error, "summary", None)
+    if summary is not None:
+        from .model import partial
+
+        partial(summary, error_json(error), out)
+    elif out.format == JSON:
+        out.json({"error": error_json(error)})
+    # a model's message already says where (``Conv2d 'c1' at spec.yaml:4: …``)
+    stderr_line(error_line(str(error.message), None if summary is not None else located(error)))
+
+
+def usage_line(message: str, hint: str = "") -> str:
+    """A usage error (exit 2) as one line: the option's echoed value shortened."""
+    return error_line(message) + hint
