@@ -100,6 +100,11 @@ def remember_json(ctx: click.Context, as_json: bool) -> None:
     settings(ctx).json = as_json
 
 
+def emit_json(data: Any) -> None:
+    """Older name for ``Output.for_stdout(as_json=True).json(data)`` (the one JSON dumper)."""
+    Output.for_stdout(as_json=True).json(data)
+
+
 def use_rich() -> bool:
     """Tables are drawn with rich on a terminal; piped output is plain text."""
     return is_terminal(sys.stdout)
