@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from .errors import ConvcalcError, SpecError
 from .jsonable import jsonable
 from .layers import Layer, make_layer
-from .layers.base import layer_names, lookup, suggest
+from .layers.base import AXES, layer_names, lookup, suggest
 from .layers.catalog import module_of
 
 #: Short layer words of the calculator and chain, per number of spatial dimensions.
@@ -29,7 +29,12 @@ WORDS = {
 
 
 class Step(NamedTuple):
-    """One layer applied to spatial sizes (a NamedTuple: cheap to define on the start-up path)."""
+    """One layer applied to spatial sizes (a NamedTuple: cheap to define on the start-up path).
+
+    ``input``/``output`` are the spatial sizes (a flat output, after Flatten or Linear, is its
+    feature count); ``in_channels``/``out_channels`` are the channels when they are known
+    (None: the chain was not told). ``params``/``macs`` are None where the channels are unknown.
+    """
 
     layer: Layer
     input: tuple[int, ...]
@@ -38,7 +43,10 @@ class Step(NamedTuple):
     warnings: list[str]
     params: int | None = None
     macs: int | None = None
-    channels: int = 1  # output channels
+    channels: int = 1  # output channels (1 when unknown)
+    in_channels: int | None = None
+    out_channels: int | None = None
+    flat: bool = False  # the output is a feature vector (Flatten, Linear)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -49,10 +57,66 @@ class Step(NamedTuple):
             "explain": self.explain,
             "warnings": self.warnings,
         }
+        if self.in_channels is not None:
+            data["input_channels"] = self.in_channels
+        if self.out_channels is not None:
+            data["output_channels"] = self.out_channels
         if self.params is not None:
             data["params"] = self.params
             data["macs"] = self.macs
         return data
+
+
+class Reading(NamedTuple):
+    """How a calculator size was read: the spatial sizes, the channels written in front (or
+    None), whether one number stood for a square, and a warning when the text is ambiguous."""
+
+    spatial: tuple[int, ...]
+    channels: int | None
+    square: bool
+    warning: str | None = None
+
+
+def read_size(size: Sequence[int], dims: int | None = None, *, in_channels: int | None = None, layer: str = "conv") -> Reading:
+    """Read ``--in`` of a calculator: ``227``, ``HxW``, ``DxHxW``, or ``CxHxW`` (``--dims 2``).
+
+    One more number than ``dims`` is channels first (C×H×W). Three numbers without ``--dims``
+    are D×H×W, unless ``in_channels`` equals the first (then C×H×W); with neither, the
+    reading comes with a warning that names both readings and how to pick one. ``layer`` is the
+    calculator's word (conv, tconv, maxpool …), for the message. Raises SpecError (a usage error).
+    """
+    from .sizes import format_size
+
+    size = tuple(size)
+    text = format_size(size)
+    if len(size) == 1:
+        return Reading(size * (dims or 2), None, True)
+    if dims is None:
+        if len(size) > 3:
+            raise SpecError(f"{text} has {len(size)} sizes; convolutions have 1 to 3 spatial axes (C×D×H×W needs --dims 3)")
+        if len(size) == 3 and in_channels == size[0]:
+            return Reading(size[1:], size[0], False)
+        warning = None
+        if len(size) == 3 and in_channels is None:
+            as_3d, as_2d = layer_type(layer, 3), layer_type(layer, 2)
+            warning = (
+                f"{text} is read as D×H×W, the input of a {as_3d}; if it is C×H×W"
+                f" ({size[0]} channel{'s' if size[0] != 1 else ''} of {format_size(size[1:])}, a {as_2d}), add --dims 2"
+                f" (or --in-channels {size[0]}); --dims 3 keeps the 3-D reading without this warning"
+            )
+        return Reading(size, None, False, warning)
+    if len(size) == dims:
+        return Reading(size, None, False)
+    if len(size) == dims + 1:
+        if in_channels is not None and in_channels != size[0]:
+            raise SpecError(
+                f"{text} with --dims {dims} is C×{'×'.join(AXES[dims])} with {size[0]} channels, but --in-channels says {in_channels};"
+                f" drop one of them, or write --in {format_size(size[1:])}"
+            )
+        return Reading(size[1:], size[0], False)
+    raise SpecError(
+        f"{text} has {len(size)} sizes, but the layer is {dims}-D; give 1 or {dims} sizes (or {dims + 1}: channels first)"
+    )
 
 
 def layer_type(word: str, dims: int) -> str:
@@ -88,19 +152,27 @@ def apply(layer: Layer, size: Sequence[int], *, channels: int = 1) -> Step:
 
 def calculate(type_name: str, size: Sequence[int], *, in_channels: int = 1, **kwargs: Any) -> Step:
     """One layer on spatial ``size``: ``calculate("Conv2d", (227, 227), kernel_size=11, stride=4)``."""
-    if _takes(type_name, "in_channels"):
+    if takes(type_name, "in_channels"):
         kwargs["in_channels"] = in_channels
-    if _takes(type_name, "out_channels") and "out" not in kwargs:
+    if takes(type_name, "out_channels") and "out" not in kwargs:
         kwargs.setdefault("out_channels", 1)
     return apply(make_layer(type_name, **kwargs), size, channels=in_channels)
 
 
-def _takes(type_name: str, name: str) -> bool:
+def takes(type_name: str, name: str) -> bool:
     return name in lookup(type_name)[1].PARAMS
 
 
 def parse_step(text: str, dims: int) -> tuple[str, dict[str, Any]]:
-    """``"conv:k=5,s=2"`` → ``("Conv2d", {"k": 5, "s": 2})``. Values: ints, ``3x5``, same/valid, true/false."""
+    """``"conv:k=5,s=2"`` → ``("Conv2d", {"k": 5, "s": 2})``. Values: ints, ``3x5``, same/valid, true/false.
+
+    A step in torch's call syntax, ``"Conv2d(1, 16, 3)"`` or ``"nn.MaxPool2d(2)"``, is read by
+    :mod:`convcalc.torchcall` (with ``ast``, never ``eval``).
+    """
+    if "(" in text:
+        from .torchcall import parse_call
+
+        return parse_call(text)
     word, _, rest = text.partition(":")
     if not word:
         raise SpecError(f"chain step {text!r} has no layer name; write it like conv:k=5 or maxpool:k=2")
@@ -132,22 +204,78 @@ def parse_value(text: str) -> Any:
     return numbers[0] if len(numbers) == 1 else numbers
 
 
-def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None) -> list[Step]:
-    """Apply chain steps one after another: ``chain((28, 28), ["conv:k=5", "maxpool:k=2"])``."""
+#: Layer families whose output shape does not depend on the channel count (a chain may run them
+#: before it knows the channels); every other layer needs the channels (Flatten, Linear, GroupNorm …).
+_CHANNEL_FREE_MODULES = ("conv", "tconv", "pool", "activation", "padding")
+_CHANNEL_FREE_TYPES = ("batchnorm", "instancenorm", "upsampl", "identity")
+
+
+def _needs_channels(layer: Layer) -> bool:
+    name = layer.type_name.lower()
+    if module_of(name) in _CHANNEL_FREE_MODULES or name.startswith(_CHANNEL_FREE_TYPES):
+        return getattr(layer, "groups", 1) != 1 or name in ("prelu", "glu", "softmax2d")
+    return True
+
+
+def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None, channels: int | None = None) -> list[Step]:
+    """Apply chain steps one after another: ``chain((28, 28), ["conv:k=5", "maxpool:k=2"])``.
+
+    ``channels`` are the input's channels when known (C×H×W, ``--in-channels``); a step's
+    ``out_channels``/``in_channels`` make them known from there on. Each step runs on one
+    sample with a batch axis (``(1, C, *spatial)``), as torch would, so that Flatten hands
+    Linear channels × spatial features. A layer whose result depends on unknown channels is
+    refused with the way to give them.
+    """
     dims = dims or len(size)
     results: list[Step] = []
-    current = tuple(size)
-    channels = 1
+    shape: tuple[int, ...] = (channels or 1, *size)  # one sample; shape[0] is the channel count
+    known = channels is not None
+    flat = False
     for number, text in enumerate(steps, start=1):
         try:
             type_name, kwargs = parse_step(text, dims)
-            if _takes(type_name, "out_channels") and "out" not in kwargs:
-                kwargs.setdefault("out_channels", channels)
-            step = apply(make_layer(type_name, **kwargs), current, channels=channels)
+            makes = "out" in kwargs or "out_channels" in kwargs
+            if takes(type_name, "out_channels") and not makes:
+                kwargs["out_channels"] = shape[0]
+            layer = make_layer(type_name, **kwargs)
+            given = getattr(layer, "in_channels", None)
+            if not known and isinstance(given, int) and not flat:
+                shape, known = (given, *shape[1:]), True
+            if not known and _needs_channels(layer):
+                raise SpecError(
+                    f"{layer.type_name} needs the number of channels, which the chain does not know here;"
+                    " give --in-channels N (or the input as C×H×W with --dims), or out= on the layer that makes them"
+                )
+            step = _run(layer, shape, known, makes)
         except ConvcalcError as error:
             error.message = f"step {number} ({text}): {error.message}"
             raise
         results.append(step)
-        current = step.output
-        channels = step.channels
+        flat = step.flat
+        shape = (step.output[0],) if flat else (step.channels, *step.output)
+        known = known or step.out_channels is not None
     return results
+
+
+def _run(layer: Layer, shape: tuple[int, ...], known: bool, makes: bool) -> Step:
+    """One chain step on one sample ``shape`` (channels first, or a flat feature vector);
+    ``known``: the channels of ``shape`` are known; ``makes``: the step sets its out_channels."""
+    batched = (1, *shape)
+    bound = layer.bind(batched)
+    out = bound.output_shape(batched)
+    flat = len(out) == 2
+    out_known = known or makes
+    params = bound.num_params if known else None
+    return Step(
+        layer=bound,
+        input=tuple(shape) if len(shape) == 1 else tuple(shape[1:]),
+        output=tuple(out[1:]) if flat else tuple(out[2:]),
+        explain=bound.explain(batched),
+        warnings=bound.warnings(batched),
+        params=params,
+        macs=bound.macs(batched) if params is not None else None,
+        channels=1 if flat else out[1],
+        in_channels=shape[0] if known and len(shape) > 1 else None,
+        out_channels=out[1] if out_known and not flat else None,
+        flat=flat,
+    )

@@ -37,6 +37,9 @@ class IntsType(click.ParamType):
         if words:
             self.name = "N|HxW|" + "|".join(words)
 
+    def get_metavar(self, param: click.Parameter, *args: Any, **kwargs: Any) -> str:  # click 8.2 adds ctx
+        return self.name  # as written (N|HxW), not upper-cased by click
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value
@@ -68,7 +71,8 @@ def dims_option(f: F) -> F:
         "--dims",
         type=click.IntRange(1, 3),
         default=None,
-        help="Spatial dimensions (1, 2 or 3). Default: from --in (a single number means 2-D, square).",
+        help="Spatial dimensions (1, 2 or 3); one more number in the size than this is channels first (CxHxW)."
+        " Default: from the size (a single number means 2-D, square).",
     )(f)
 
 

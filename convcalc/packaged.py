@@ -31,7 +31,7 @@ def packaged_model(target: str) -> str | None:
     """The packaged file ``target`` names (``vgg16`` or ``vgg16.yaml``), or None."""
     if os.sep in target or "/" in target:
         return None
-    stem = target[:-5] if target.endswith(".yaml") else target
+    stem = target.removesuffix(".yaml")
     path = os.path.join(MODELS, f"{stem}.yaml")
     return path if stem and os.path.isfile(path) else None
 

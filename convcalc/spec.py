@@ -344,6 +344,13 @@ class _Builder:
     def split_entry(self, entry: Any, line: int | None, params: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any]]:
         """(layer or block name, its value, sibling keys) of one list entry."""
         if isinstance(entry, str):
+            if "(" in entry:  # torch's call syntax: - Conv2d(1, 16, kernel_size=3)
+                from .torchcall import parse_call
+
+                try:
+                    return parse_call(entry) + ({},)
+                except SpecError as error:
+                    raise self.fail(error.message, line) from None
             return self.check_kind(entry, line), None, {}
         if not isinstance(entry, dict) or not entry:
             raise self.fail(f"a layer entry must be a name like ReLU or a mapping like Conv2d: {{...}}, got {entry!r}", line)

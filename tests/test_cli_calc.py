@@ -137,7 +137,7 @@ def test_geometry_errors_exit_1_with_one_line(cli, args: str, needle: str) -> No
         "conv --in abc --k 3",
         "conv --in 3x --k 3",
         "conv --in 3x4x5x6 --k 3",
-        "conv --in 3x4x5 --k 3 --dims 2",
+        "conv --in 3x4x5x6 --k 3 --dims 2",  # 3x4x5 with --dims 2 is C×H×W (issue 14)
         "conv --in 8 --k x",
         "conv --in 8",
         "conv --in 8 --k 3 --bogus",

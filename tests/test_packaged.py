@@ -96,7 +96,7 @@ def test_a_non_editable_install_works_from_another_folder(tmp_path: Path) -> Non
     binary = venv / ("Scripts" if os.name == "nt" else "bin")
     install = subprocess.run(
         [str(binary / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )
     assert install.returncode == 0, install.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
@@ -104,10 +104,10 @@ def test_a_non_editable_install_works_from_another_folder(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
     def convcalc(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(binary / "convcalc"), *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run([str(binary / "convcalc"), *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120, check=False)
 
     where = subprocess.run([str(binary / "python"), "-c", "import convcalc; print(convcalc.__file__)"],
-                           cwd=elsewhere, env=env, capture_output=True, text=True)
+                           cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
     assert str(venv) in where.stdout, "the test must run the installed copy, not the source tree"
     done = convcalc("examples")
     assert done.returncode == 0 and done.stdout.endswith("12 of 12 agree\n"), done.stderr

@@ -21,7 +21,7 @@ from ..options import (
     window_options,
 )
 from ..render import calculator as render
-from ..render.output import Output
+from ..render.output import Output, warn
 from ..sizes import format_size
 
 # -- single-layer calculators ---------------------------------------------------------------
@@ -29,25 +29,43 @@ from ..sizes import format_size
 
 def spatial_size(size: tuple[int, ...], dims: int | None) -> tuple[tuple[int, ...], bool]:
     """The per-axis input and whether it was written as one number (a square/cube)."""
-    if len(size) > 3:
-        raise click.BadParameter(f"{format_size(size)} has {len(size)} sizes; convolutions have 1 to 3 spatial axes", param_hint="--in")
-    dims = dims or (2 if len(size) == 1 else len(size))
-    if len(size) == 1:
-        return size * dims, True
-    if len(size) != dims:
-        raise click.BadParameter(
-            f"{format_size(size)} has {len(size)} sizes, but the layer is {dims}-D; give 1 or {dims} sizes",
-            param_hint="--in",
-        )
-    return size, False
+    reading = read_input(size, dims)
+    return reading.spatial, reading.square
+
+
+def read_input(size: tuple[int, ...], dims: int | None, *, in_channels: int | None = None, layer: str = "conv") -> calc.Reading:
+    """:func:`calc.read_size`, its refusals as usage errors of ``--in`` (exit 2)."""
+    from ..errors import SpecError
+
+    try:
+        return calc.read_size(size, dims, in_channels=in_channels, layer=layer)
+    except SpecError as error:
+        raise click.BadParameter(error.message, param_hint="--in") from None
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was written on the command line (not its default)."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 def run_calculator(ctx: click.Context, kind: str, size: tuple[int, ...], dims: int | None, explain: bool, as_json: bool, kwargs: dict[str, Any]) -> None:
-    spatial, square = spatial_size(size, dims)
-    type_name = calc.layer_type(kind, len(spatial))
+    channels_given = given(ctx, "in_channels")
+    reading = read_input(size, dims, in_channels=kwargs.get("in_channels") if channels_given else None, layer=kind)
+    if reading.warning:
+        warn([reading.warning])
+    type_name = calc.layer_type(kind, len(reading.spatial))
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
-    step = calc.calculate(type_name, spatial, **kwargs)
-    render.answer(step, Output.for_stdout(as_json=as_json), square=square, explain=explain)
+    if reading.channels is not None:
+        kwargs["in_channels"] = reading.channels
+    step = calc.calculate(type_name, reading.spatial, **kwargs)
+    if reading.channels is not None or channels_given or given(ctx, "out_channels"):
+        step = step._replace(in_channels=kwargs.get("in_channels", 1), out_channels=step.channels)
+    render.answer(
+        step, Output.for_stdout(as_json=as_json), square=reading.square, explain=explain,
+        channels_first=reading.channels is not None, notes=[reading.warning] if reading.warning else [],
+    )
 
 
 IN_HELP = "Input size: 227, HxW (32x64) or DxHxW (with --values: implied by the matrix)."
@@ -179,24 +197,41 @@ def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: b
 
 
 @click.command()
-@click.argument("size", type=str)
-@click.argument("steps", nargs=-1, required=True)
+@click.argument("size", type=str, metavar="SIZE")
+@click.argument("steps", nargs=-1, required=True, metavar="STEP...")
+@click.option("--in-channels", "--cin", "in_channels", type=click.IntRange(1), default=None,
+              help="Channels of the input (for Flatten/Linear and parameter counts); or write SIZE as CxHxW with --dims 2.")
 @dims_option
 @explain_option
 @json_option
 @click.pass_context
-def chain(ctx: click.Context, size: str, steps: tuple[str, ...], dims: int | None, explain: bool, as_json: bool) -> None:
+def chain(ctx: click.Context, size: str, steps: tuple[str, ...], in_channels: int | None, dims: int | None, explain: bool, as_json: bool) -> None:
     """Follow a size through several layers in one line.
 
-    A step is LAYER[:key=value,...]. Layers: conv, tconv, maxpool, avgpool, or a torch class
-    name (Conv2d, AdaptiveAvgPool2d, ReLU …). Keys: torch's names or k s p d op g out.
+    SIZE is 28, HxW, DxHxW, or CxHxW with --dims 2. A STEP is LAYER[:key=value,...] — layers
+    conv, tconv, maxpool, avgpool or a torch class name (Conv2d, AdaptiveAvgPool2d, Flatten,
+    Linear …), keys torch's names or k s p d op g out — or torch's own call, "Conv2d(1, 16, 3)".
+    Channels are followed from out= (and --in-channels) and shown as CxHxW once known.
 
     \b
       convcalc chain 28 conv:k=5 maxpool:k=2                       # 28 → 24 → 12
       convcalc chain 28 conv:k=3 maxpool:k=2,s=2,p=1 conv:k=3 maxpool:k=2,s=2,p=1
+      convcalc chain 28 "Conv2d(1, 16, 3)" "MaxPool2d(2)" Flatten "Linear(2704, 10)"
+      convcalc chain 1x28x28 --dims 2 conv:k=5,out=5 maxpool:k=2   # 1x28x28 → 5x24x24 → 5x12x12
       convcalc chain 64x48 conv:k=3,s=2,p=1 tconv:k=4,s=2,p=1
     """
     parsed = SIZE.convert(size, None, ctx)
-    spatial, square = spatial_size(parsed, dims)
-    results = calc.chain(spatial, steps, dims=len(spatial))
-    render.chain(results, spatial, Output.for_stdout(as_json=as_json), square=square, explain=explain)
+    first = steps[0].split(":")[0].split("(")[0].rsplit(".", 1)[-1].strip()
+    word = first.lower().replace("_", "").replace("-", "") in calc.WORDS
+    if dims is None and len(parsed) == 3 and not word and first[-2:].lower() in ("2d", "3d"):
+        dims = int(first[-2])  # Conv2d, MaxPool2d(2) …: the layer says how to read the size
+    reading = read_input(parsed, dims, in_channels=in_channels, layer=first if word else "conv")
+    if reading.warning:
+        warn([reading.warning])
+    spatial, square = reading.spatial, reading.square
+    channels = reading.channels if reading.channels is not None else in_channels
+    results = calc.chain(spatial, steps, dims=len(spatial), channels=channels)
+    render.chain(
+        results, spatial, Output.for_stdout(as_json=as_json), square=square, explain=explain,
+        channels=channels, notes=[reading.warning] if reading.warning else [],
+    )
