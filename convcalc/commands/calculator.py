@@ -217,7 +217,8 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], in_channels: in
       convcalc chain 28 conv:k=5 maxpool:k=2                       # 28 → 24 → 12
       convcalc chain 28 conv:k=3 maxpool:k=2,s=2,p=1 conv:k=3 maxpool:k=2,s=2,p=1
       convcalc chain 28 "Conv2d(1, 16, 3)" "MaxPool2d(2)" Flatten "Linear(2704, 10)"
-      convcalc chain 1x28x28 --dims 2 conv:k=5,out=5 maxpool:k=2   # 1x28x28 → 5x24x24 → 5x12x12
+      convcalc chain 3x32x32 --dims 2 maxpool:k=2 avgpool:k=2      # 3x32x32 → 3x16x16 → 3x8x8
+      convcalc chain 28 conv:k=3,out=16 maxpool:k=2,s=2,p=1 Flatten Linear:out=10
       convcalc chain 64x48 conv:k=3,s=2,p=1 tconv:k=4,s=2,p=1
     """
     parsed = SIZE.convert(size, None, ctx)
