@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import ConvcalcError
-from .layers import IDENTITY, Shape
+from .layers import Layer, Shape
 from .layers.base import AXES
 from .sizes import format_shape
 from .spec import INPUT, Node, Ref
@@ -104,8 +104,7 @@ def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape]
         if spatial_only and not causes:
             causes = _rounding_cause(model, shapes, node.inputs[0], node.inputs[position])
         sides = [(first_ref, first, node.inputs[0]), (ref, shape, node.inputs[position])]
-        fixes += _tconv_fixes(model, sides, axes)
-        fixes += _conv_fixes(model, sides, axes)
+        fixes += _padding_fixes(model, shapes, sides, axes)
         fixes += _projection_fixes(model, names, axes, (first_ref, first), (ref, shape), kind)
     if not parts:
         return f"{head}; {detail}"
@@ -131,8 +130,8 @@ def _rounding_cause(model: Model, shapes: dict[str, Shape], a: str, b: str) -> l
         shape = shapes[candidate.inputs[0]]
         try:
             bound = candidate.layer.bind(shape)
-            dropped = any("never covered" in text for text in bound.warnings(shape))
             out = bound.output_shape(shape)
+            dropped = bound.SLIDING_WINDOW and any(axis.uncovered for axis in bound.geometry(shape))  # type: ignore[attr-defined]
         except ConvcalcError:
             continue
         if dropped:
@@ -195,78 +194,35 @@ def _concat_dim(node: Node, rank: int) -> int | None:
     return dim % rank if -rank <= dim < rank else None
 
 
-def _conv_fixes(model: Model, sides: list[tuple[Ref, Shape, str]], axes: list[int]) -> list[str]:
-    """If a branch ends in a stride-1 Conv with numeric padding, the padding that makes it match."""
+def _padding_fixes(model: Model, shapes: dict[str, Shape], sides: list[tuple[Ref, Shape, str]], axes: list[int]) -> list[str]:
+    """If a branch ends in a layer that can be solved for its padding (a ConvTranspose's
+    padding/output_padding, a stride-1 Conv's padding), the arguments that make it match the other."""
     fixes = []
-    for (ref, have, name), (_, want, _) in (sides, sides[::-1]):
-        producer = _producer(model, name)
-        layer = producer.layer if producer is not None else None
-        if layer is None or not layer.type_name.startswith("Conv") or layer.type_name.startswith("ConvTranspose"):
-            continue
-        padding = getattr(layer, "padding", None)
-        dims: int = layer.dims  # type: ignore[attr-defined]
-        first_spatial = len(have) - dims
-        if isinstance(padding, str) or any(axis < first_spatial for axis in axes):
-            continue
-        new_pad = list(padding)
-        for axis in axes:
-            spatial = axis - first_spatial
-            diff = want[axis] - have[axis]
-            if layer.stride[spatial] != 1 or diff % 2 or padding[spatial] + diff // 2 < 0:  # type: ignore[attr-defined]
-                break
-            new_pad[spatial] = padding[spatial] + diff // 2
-        else:
-            target = "×".join(str(want[axis]) for axis in range(first_spatial, len(want)))
-            where = f"'{_written(producer, ref)}'" + (f" (line {producer.line})" if producer.line else "")  # type: ignore[union-attr]
-            fixes.append(f"padding: {_compact(new_pad)} on {where} makes it {target}")
-    return fixes
-
-
-def _tconv_fixes(model: Model, sides: list[tuple[Ref, Shape, str]], axes: list[int]) -> list[str]:
-    """If a branch ends in a ConvTranspose, the padding/output_padding that makes it match the other."""
-    fixes = []
-    for (ref, have, name), (_, want, _) in (sides, sides[::-1]):
-        producer = _producer(model, name)
-        if producer is None or not producer.layer.type_name.startswith("ConvTranspose"):
-            continue
-        layer = producer.layer
-        dims: int = layer.dims  # type: ignore[attr-defined]
-        first_spatial = len(have) - dims
-        if any(axis < first_spatial for axis in axes):
-            continue  # channels or batch differ: no padding fixes that
-        new_pad = list(layer.padding)  # type: ignore[attr-defined]
-        new_op = list(layer.output_padding)  # type: ignore[attr-defined]
-        for axis in axes:
-            spatial = axis - first_spatial
-            found = _solve_tconv(
-                want[axis] - have[axis],
-                layer.padding[spatial],  # type: ignore[attr-defined]
-                layer.output_padding[spatial],  # type: ignore[attr-defined]
-                max(layer.stride[spatial], layer.dilation[spatial]),  # type: ignore[attr-defined]
-            )
-            if found is None:
-                break
-            new_pad[spatial], new_op[spatial] = found
-        else:
-            changes = []
-            if new_pad != list(layer.padding):  # type: ignore[attr-defined]
-                changes.append(f"padding: {_compact(new_pad)}")
-            if new_op != list(layer.output_padding):  # type: ignore[attr-defined]
-                changes.append(f"output_padding: {_compact(new_op)}")
-            target = "×".join(str(want[axis]) for axis in range(first_spatial, len(want)))
+    for transposed in (True, False):  # transposed convolutions first, as the message has always listed them
+        for (ref, have, name), (_, want, _) in (sides, sides[::-1]):
+            producer = _producer(model, name)
+            if producer is None or producer.layer.MANY_INPUTS or producer.inputs[0] not in shapes:
+                continue
+            layer = producer.layer
+            if not layer.SLIDING_WINDOW or ("output_padding" in layer.PARAMS) != transposed:
+                continue
+            first_spatial = len(have) - _spatial(layer, have)
+            if any(axis < first_spatial for axis in axes):
+                continue  # channels or batch differ: no padding fixes that
+            target = [want[axis] if axis in axes else have[axis] for axis in range(first_spatial, len(have))]
+            solved = layer.solve_padding(shapes[producer.inputs[0]], target)
+            if solved is None:
+                continue
+            changes = [f"{key}: {_compact(list(value))}" for key, value in solved.items() if tuple(value) != tuple(getattr(layer, key))]
+            wanted = "×".join(str(want[axis]) for axis in range(first_spatial, len(want)))
             where = f"'{_written(producer, ref)}'" + (f" (line {producer.line})" if producer.line else "")
-            fixes.append(f"{', '.join(changes)} on {where} makes it {target}")
+            fixes.append(f"{', '.join(changes)} on {where} makes it {wanted}")
     return fixes
 
 
-def _solve_tconv(diff: int, pad: int, op: int, limit: int) -> tuple[int, int] | None:
-    """(padding, output_padding) closest to the current ones that change the output by ``diff``:
-    the output grows by output_padding − 2·padding, output_padding < max(stride, dilation)."""
-    target = op - 2 * pad + diff
-    options = [(p, target + 2 * p) for p in range(0, max(pad, 0) + abs(diff) + 2) if 0 <= target + 2 * p < limit]
-    if not options:
-        return None
-    return min(options, key=lambda o: (abs(o[0] - pad) + abs(o[1] - op), o[0]))
+def _spatial(layer: Layer, shape: Shape) -> int:
+    """How many trailing axes of ``shape`` a sliding-window layer slides over."""
+    return len(layer.geometry(shape))  # type: ignore[attr-defined]
 
 
 def _compact(values: list[int]) -> str:
@@ -337,6 +293,6 @@ def _producer(model: Model, name: str) -> Node | None:
     """The node that made ``name``'s tensor, looking through shape-preserving layers."""
     nodes = {n.name: n for n in model.nodes}
     node = nodes.get(name)
-    while node is not None and not node.layer.MANY_INPUTS and node.layer.window((1,)) == IDENTITY and node.inputs[0] in nodes:
+    while node is not None and node.layer.PRESERVES_SHAPE and node.inputs[0] in nodes:
         node = nodes[node.inputs[0]]
     return node

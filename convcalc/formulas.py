@@ -1,10 +1,15 @@
-"""Pure per-axis arithmetic of sliding windows, and its worked explanation.
+"""Pure per-axis arithmetic of sliding windows, its inverses, and its worked explanation.
 
-Every function takes one spatial axis. The layer classes in ``convcalc.layers`` apply them
-axis by axis and decide which rule an impossible result breaks.
+Every function takes one spatial axis. ``SlidingAxis`` (conv, pooling) and ``ScatterAxis``
+(transposed conv) hold one axis's whole geometry, computed once per layer and input by the
+layer's ``geometry(shape)``; the output shape, explanation, picture, warnings, receptive field
+and the model diagnosis all read it. The inverses ("smallest input that fits", "padding that
+gives this size") sit next to the forward formulas they undo.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:
@@ -36,6 +41,17 @@ def pool_out(size: int, kernel: int, stride: int, padding: int, dilation: int, c
 def tconv_out(size: int, kernel: int, stride: int, padding: int, dilation: int, output_padding: int) -> int:
     """``(in − 1)s − 2p + d(k−1) + output_padding + 1``."""
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def pad_limit(mode: str, size: int, before: int, after: int) -> int | None:
+    """The largest padding ``mode`` allows on an input of ``size`` when (before, after) exceeds it,
+    else None: reflect needs padding < size, circular wraps at most once (padding ≤ size)."""
+    largest = max(before, after)
+    if mode == "reflect" and largest >= size:
+        return size - 1
+    if mode == "circular" and largest > size:
+        return size
+    return None
 
 
 def uncovered(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int) -> int:
@@ -127,3 +143,136 @@ def picture(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, 
         marks = " " * (pad_left + size - missed) + "^" * missed
         lines.append(f"{' ' * len(label)}unread   {marks}")
     return lines
+
+
+# -- one axis's geometry, computed once -------------------------------------------------------
+
+
+class SlidingAxis(NamedTuple):
+    """One spatial axis of a sliding window (conv, pooling) on one input size.
+
+    Window ``i`` starts at input index ``i·stride − pad_left`` and its taps read every
+    ``dilation``-th index from there (indices < 0 or ≥ size are padding). ``output`` < 1 means
+    the window does not fit. (A NamedTuple: cheap to define on the start-up path.)
+    """
+
+    name: str  # "H", "W", "L", "D"
+    size: int
+    kernel: int
+    stride: int
+    pad_left: int
+    pad_right: int
+    dilation: int
+    ceil_mode: bool
+    output: int
+
+    @property
+    def span(self) -> int:
+        """The dilated kernel, ``d(k−1) + 1``."""
+        return effective_kernel(self.kernel, self.dilation)
+
+    @property
+    def padded(self) -> int:
+        return self.size + self.pad_left + self.pad_right
+
+    def taps(self, window: int) -> list[int]:
+        """The input index each tap of window ``window`` (0-based) reads."""
+        start = window * self.stride - self.pad_left
+        return [start + tap * self.dilation for tap in range(self.kernel)]
+
+    @property
+    def uncovered(self) -> int:
+        """Trailing input positions no window reads (0 under ceil_mode, whose last window reaches them)."""
+        if self.ceil_mode or self.output < 1:
+            return 0
+        return uncovered(self.size, self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation, self.output)
+
+    def explain(self) -> str:
+        if self.ceil_mode:
+            return explain_pool(self.name, self.size, self.kernel, self.stride, self.pad_left, self.dilation, True)
+        return explain_conv(self.name, self.size, self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation)
+
+    def picture(self) -> list[str]:
+        return picture(self.size, self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation, self.output, self.name)
+
+    # -- inverses ---------------------------------------------------------------------------
+    def smallest_input(self) -> int:
+        """The smallest input size with at least one window, at this kernel, stride and padding."""
+        return smallest_input(self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation, self.ceil_mode)
+
+    def padding_to_fit(self) -> int:
+        """The smallest symmetric padding that lets one window fit this input."""
+        return -(-(self.span - self.size) // 2)
+
+    def padding_for(self, want: int) -> int | None:
+        """The symmetric padding that makes a stride-1 window give ``want`` outputs, or None."""
+        if self.stride != 1 or self.ceil_mode:
+            return None
+        twice = want - 1 + self.span - self.size
+        return twice // 2 if twice % 2 == 0 and twice >= 0 else None
+
+
+def sliding_axis(name: str, size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, ceil_mode: bool = False) -> SlidingAxis:
+    """The geometry of one axis: conv arithmetic, or pooling's with ``ceil_mode``."""
+    if ceil_mode:
+        out = pool_out(size, kernel, stride, pad_left, dilation, True)
+    else:
+        out = conv_out(size, kernel, stride, pad_left, pad_right, dilation)
+    return SlidingAxis(name, size, kernel, stride, pad_left, pad_right, dilation, ceil_mode, out)
+
+
+def smallest_input(kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, ceil_mode: bool = False) -> int:
+    """Inverse of :func:`conv_out`/:func:`pool_out` at 1: floor mode needs ``in + pl + pr ≥ span``;
+    ceil mode lets the one window hang over the right padding by ``s − 1``."""
+    span = effective_kernel(kernel, dilation)
+    return max(1, span - pad_left - pad_right - (stride - 1 if ceil_mode else 0))
+
+
+class ScatterAxis(NamedTuple):
+    """One spatial axis of a transposed convolution: input ``i`` scatters its taps to the
+    outputs ``i·stride − padding + tap·dilation`` (those < 0 or ≥ output are cropped)."""
+
+    name: str
+    size: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    output_padding: int
+    output: int
+
+    @property
+    def uncovered(self) -> int:
+        """Every input is scattered somewhere: nothing is left unread."""
+        return 0
+
+    def targets(self, index: int) -> list[int]:
+        """The output index each tap of input ``index`` (0-based) writes."""
+        start = index * self.stride - self.padding
+        return [start + tap * self.dilation for tap in range(self.kernel)]
+
+    def explain(self) -> str:
+        return explain_tconv(self.name, self.size, self.kernel, self.stride, self.padding, self.dilation, self.output_padding)
+
+    # -- inverses ---------------------------------------------------------------------------
+    def max_padding(self) -> int:
+        """The largest padding that leaves an output of at least 1:
+        (in−1)s + d(k−1) + op + 1 − 2p ≥ 1  ⇔  p ≤ ((in−1)s + d(k−1) + op) / 2."""
+        return ((self.size - 1) * self.stride + self.dilation * (self.kernel - 1) + self.output_padding) // 2
+
+    def adjust(self, diff: int) -> tuple[int, int] | None:
+        """(padding, output_padding) closest to the current ones that change the output by ``diff``:
+        the output grows by output_padding − 2·padding, output_padding < max(stride, dilation)."""
+        limit = max(self.stride, self.dilation)
+        pad, op = self.padding, self.output_padding
+        target = op - 2 * pad + diff
+        options = [(p, target + 2 * p) for p in range(0, max(pad, 0) + abs(diff) + 2) if 0 <= target + 2 * p < limit]
+        if not options:
+            return None
+        return min(options, key=lambda o: (abs(o[0] - pad) + abs(o[1] - op), o[0]))
+
+
+def scatter_axis(name: str, size: int, kernel: int, stride: int, padding: int, dilation: int, output_padding: int) -> ScatterAxis:
+    """The geometry of one axis of a transposed convolution."""
+    out = tconv_out(size, kernel, stride, padding, dilation, output_padding)
+    return ScatterAxis(name, size, kernel, stride, padding, dilation, output_padding, out)

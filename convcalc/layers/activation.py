@@ -109,6 +109,8 @@ def _check_rules(type_name: str, values: dict[str, Any]) -> None:
 class Elementwise(Layer):
     """A shape-preserving layer without parameters; its torch arguments live in ``args``."""
 
+    PRESERVES_SHAPE: ClassVar[bool] = True
+
     args: tuple[tuple[str, Any], ...] = ()
 
     #: Arguments shown by ``describe()`` even at their default.
@@ -221,6 +223,8 @@ class Softmax2dLayer(Elementwise):
 class GLULayer(Elementwise):
     """``nn.GLU``: splits ``dim`` in two halves and gates one with the other; the size halves."""
 
+    PRESERVES_SHAPE: ClassVar[bool] = False
+
     def _output(self, shape: Shape) -> Shape:
         dim = normalize_dim(self, "dim", self.dim, shape)
         if shape[dim] % 2:
@@ -275,6 +279,8 @@ _define(GLULayer, "GLU", {"dim": -1})
 @dataclass(frozen=True)
 class PReLU(Layer):
     """``nn.PReLU``: a learnt negative slope, one shared (num_parameters=1) or one per channel."""
+
+    PRESERVES_SHAPE: ClassVar[bool] = True
 
     num_parameters: int = 1
     init: float = 0.25

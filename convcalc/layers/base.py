@@ -74,6 +74,13 @@ class Layer:
     MANY_INPUTS: ClassVar[bool] = False
     #: Ranks of input accepted, relative to nothing: None means any rank ≥ 1.
     RANKS: ClassVar[tuple[int, ...] | None] = None
+    # What the family can do, declared by the family (never guessed from its type name):
+    #: ``geometry(shape)`` gives one per-axis window geometry (conv, pooling, transposed conv).
+    SLIDING_WINDOW: ClassVar[bool] = False
+    #: The output shape is the input shape (activations, norms, Identity).
+    PRESERVES_SHAPE: ClassVar[bool] = False
+    #: ``in_channels`` (or the like) is read from the input's channel axis.
+    TAKES_CHANNELS: ClassVar[bool] = False
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -115,6 +122,11 @@ class Layer:
     def warnings(self, shape: Sequence[int]) -> list[str]:
         """Things that are valid but probably not intended (uncovered input rows)."""
         return []
+
+    def solve_padding(self, shape: Shape, want: Sequence[int]) -> dict[str, tuple[int, ...]] | None:
+        """Arguments (``padding``, ``output_padding`` …) that make the layer give the spatial size
+        ``want`` on ``shape``, or None where the family cannot be solved for that."""
+        return None
 
     def torch_kwargs(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this layer as ``getattr(torch.nn, type_name)``."""
@@ -298,6 +310,11 @@ def as_choice(type_name: str, name: str, value: Any, choices: Sequence[str]) -> 
             layer=type_name,
         )
     return str(value)
+
+
+def spatial_dims(type_name: str) -> int:
+    """The number of spatial axes of a ``…1d``/``…2d``/``…3d`` torch class name."""
+    return int(type_name[-2])
 
 
 def channels_of(shape: Shape, dims: int) -> tuple[int | None, int]:

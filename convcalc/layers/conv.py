@@ -12,7 +12,6 @@ from .base import (
     REQUIRED,
     Layer,
     Shape,
-    Window,
     as_bool,
     as_choice,
     as_int,
@@ -21,19 +20,18 @@ from .base import (
     channels_of,
     product,
     register,
+    spatial_dims,
 )
-from .spatial import Spatial, compact
+from .spatial import Sliding, Spatial, compact
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _dims(type_name: str) -> int:
-    return int(type_name[-2])
 
 
 @dataclass(frozen=True)
 class _ConvBase(Spatial):
     """What Conv and ConvTranspose share: channels, groups, bias, kernel."""
+
+    TAKES_CHANNELS: ClassVar[bool] = True
 
     in_channels: int | None = None
     out_channels: int = 1
@@ -45,7 +43,7 @@ class _ConvBase(Spatial):
 
     @classmethod
     def _common(cls, type_name: str, kw: dict[str, Any]) -> dict[str, Any]:
-        dims = _dims(type_name)
+        dims = spatial_dims(type_name)
         groups = kw["groups"]
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
             raise SpecError(f"{type_name}: groups must be a positive integer, got {groups!r}", layer=type_name)
@@ -114,7 +112,7 @@ class _ConvBase(Spatial):
 
 @register("Conv1d", "Conv2d", "Conv3d")
 @dataclass(frozen=True)
-class Conv(_ConvBase):
+class Conv(_ConvBase, Sliding):
     """``nn.Conv{1,2,3}d``: out = floor((in + 2p − d(k−1) − 1)/s) + 1 per axis."""
 
     padding: tuple[int, ...] | str = (0,)
@@ -157,6 +155,11 @@ class Conv(_ConvBase):
     def padding_value(self) -> tuple[int, ...] | str:
         return self.padding
 
+    def explain_head(self) -> list[str]:
+        if self.padding == "same":
+            return ["padding='same': total padding d×(k−1) per axis, the odd one on the right/bottom"]
+        return []
+
     def pads(self) -> list[tuple[int, int]]:
         """(left, right) padding per axis, with 'same' and 'valid' resolved."""
         if self.padding == "same":
@@ -167,42 +170,50 @@ class Conv(_ConvBase):
 
     def _output(self, shape: Shape) -> Shape:
         self._check_channels(shape)
-        sizes = []
-        for axis, size, k, s, d, (pl, pr) in zip(
-            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads()
-        ):
-            self._check_padding_mode(axis, size, pl, pr)
-            span = formulas.effective_kernel(k, d)
-            padded = size + pl + pr
-            if padded < span:
-                raise self.error(self._too_small(axis, size, k, d, pl, pr))
-            sizes.append(formulas.conv_out(size, k, s, pl, pr, d))
-        return self.replace_spatial(shape, tuple(sizes), self.out_channels)
+        axes = self.geometry(shape)
+        for axis in axes:
+            self._check_padding_mode(axis)
+            if axis.padded < axis.span:
+                raise self.error(self._too_small(axis))
+        return self.replace_spatial(shape, tuple(axis.output for axis in axes), self.out_channels)
 
-    def _check_padding_mode(self, axis: str, size: int, pl: int, pr: int) -> None:
-        where = self.axis_prefix(axis)
-        if self.padding_mode == "reflect" and max(pl, pr) >= size:
+    def _check_padding_mode(self, axis: formulas.SlidingAxis) -> None:
+        limit = formulas.pad_limit(self.padding_mode, axis.size, axis.pad_left, axis.pad_right)
+        if limit is None:
+            return
+        where, pad = self.axis_prefix(axis.name), max(axis.pad_left, axis.pad_right)
+        if self.padding_mode == "reflect":
             raise self.error(
-                f"{where}reflect padding {max(pl, pr)} must be smaller than the input size {size};"
-                f" use padding ≤ {size - 1} or an input of at least {max(pl, pr) + 1}"
+                f"{where}reflect padding {pad} must be smaller than the input size {axis.size};"
+                f" use padding ≤ {limit} or an input of at least {pad + 1}"
             )
-        if self.padding_mode == "circular" and max(pl, pr) > size:
-            raise self.error(
-                f"{where}circular padding {max(pl, pr)} wraps around the input {size} more than once;"
-                f" use padding ≤ {size} or an input of at least {max(pl, pr)}"
-            )
-
-    def _too_small(self, axis: str, size: int, k: int, d: int, pl: int, pr: int) -> str:
-        span = formulas.effective_kernel(k, d)
-        pad_text = f"2×{pl}" if pl == pr else f"{pl}+{pr}"
-        need_pad = -(-(span - size) // 2)
-        fix = f"use an input of at least {span - pl - pr}"
-        if self.padding not in ("same", "valid"):
-            fix += f" or padding ≥ {need_pad}"
-        return (
-            f"{self.axis_prefix(axis)}kernel {k} (dilated: {span}) is larger than the padded input {size + pl + pr}"
-            f" (input {size} + {pad_text} padding); {fix}"
+        raise self.error(
+            f"{where}circular padding {pad} wraps around the input {axis.size} more than once;"
+            f" use padding ≤ {limit} or an input of at least {pad}"
         )
+
+    def _too_small(self, axis: formulas.SlidingAxis) -> str:
+        pl, pr = axis.pad_left, axis.pad_right
+        pad_text = f"2×{pl}" if pl == pr else f"{pl}+{pr}"
+        fix = f"use an input of at least {axis.smallest_input()}"
+        if self.padding not in ("same", "valid"):
+            fix += f" or padding ≥ {axis.padding_to_fit()}"
+        return (
+            f"{self.axis_prefix(axis.name)}kernel {axis.kernel} (dilated: {axis.span}) is larger than the padded input"
+            f" {axis.padded} (input {axis.size} + {pad_text} padding); {fix}"
+        )
+
+    def solve_padding(self, shape: Shape, want: Sequence[int]) -> dict[str, tuple[int, ...]] | None:
+        """The numeric padding that makes this stride-1 conv give the spatial size ``want``, or None."""
+        if isinstance(self.padding, str):
+            return None
+        padding = []
+        for axis, size in zip(self.geometry(shape), want):
+            found = axis.padding_for(size) if axis.output != size else axis.pad_left
+            if found is None:
+                return None
+            padding.append(found)
+        return {"padding": tuple(padding)}
 
     @property
     def num_params(self) -> int:
@@ -220,35 +231,3 @@ class Conv(_ConvBase):
             * (c_in // self.groups)
             * product(self.kernel_size)
         )
-
-    def window(self, shape: Shape) -> list[Window]:
-        return [
-            Window(formulas.effective_kernel(k, d), s, pl)
-            for k, s, d, (pl, _) in zip(self.kernel_size, self.stride, self.dilation, self.pads())
-        ]
-
-    def explain(self, shape: Sequence[int]) -> list[str]:
-        shape = self.check_input(shape)
-        lines = []
-        if self.padding == "same":
-            lines.append("padding='same': total padding d×(k−1) per axis, the odd one on the right/bottom")
-        pictures = []
-        for axis, size, k, s, d, (pl, pr) in zip(
-            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads()
-        ):
-            lines.append(formulas.explain_conv(axis, size, k, s, pl, pr, d))
-            if not pictures or pictures[-1][0] != (size, k, s, d, pl, pr):
-                out = formulas.conv_out(size, k, s, pl, pr, d)
-                pictures.append(((size, k, s, d, pl, pr), formulas.picture(size, k, s, pl, pr, d, out, axis)))
-        return lines + [line for _, drawn in pictures for line in drawn]
-
-    def warnings(self, shape: Sequence[int]) -> list[str]:
-        shape = self.check_input(shape)
-        out = self.spatial(self.output_shape(shape))
-        counts = [
-            formulas.uncovered(size, k, s, pl, pr, d, o)
-            for size, k, s, d, (pl, pr), o in zip(
-                self.spatial(shape), self.kernel_size, self.stride, self.dilation, self.pads(), out
-            )
-        ]
-        return self.uncovered_warnings(shape, counts)

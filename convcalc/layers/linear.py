@@ -99,6 +99,8 @@ class Linear(Layer):
 class Identity(Layer):
     """``nn.Identity``: the input, unchanged."""
 
+    PRESERVES_SHAPE: ClassVar[bool] = True
+
     PARAMS: ClassVar[dict[str, Any]] = {}
 
     @classmethod

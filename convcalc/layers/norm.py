@@ -27,6 +27,7 @@ from .base import (
     as_int,
     product,
     register,
+    spatial_dims,
 )
 from .dims import number, shape_text, times
 
@@ -47,6 +48,10 @@ def _features(type_name: str, name: str, value: Any) -> int | None:
 class _ChannelNorm(Layer):
     """What BatchNorm and InstanceNorm share: per-channel affine weights and running statistics."""
 
+    TAKES_CHANNELS: ClassVar[bool] = True
+
+    PRESERVES_SHAPE: ClassVar[bool] = True
+
     dims: int = 2
     num_features: int | None = None
     eps: float = 1e-5
@@ -59,7 +64,7 @@ class _ChannelNorm(Layer):
     def _values(cls, type_name: str, kw: dict[str, Any]) -> dict[str, Any]:
         return {
             "type_name": type_name,
-            "dims": int(type_name[-2]),
+            "dims": spatial_dims(type_name),
             "num_features": _features(type_name, "num_features", kw["num_features"]),
             "eps": _eps(type_name, kw["eps"]),
             "momentum": _momentum(type_name, kw["momentum"]),
@@ -252,6 +257,10 @@ class InstanceNorm(_ChannelNorm):
 class GroupNorm(Layer):
     """``nn.GroupNorm``: channels (dimension 1) in ``num_groups`` groups, statistics per sample and group."""
 
+    TAKES_CHANNELS: ClassVar[bool] = True
+
+    PRESERVES_SHAPE: ClassVar[bool] = True
+
     num_groups: int = 1
     num_channels: int | None = None
     eps: float = 1e-5
@@ -350,6 +359,8 @@ def _normalized_shape(type_name: str, value: Any) -> tuple[int, ...]:
 class _TrailingNorm(Layer):
     """Normalization over the trailing dimensions given by ``normalized_shape``."""
 
+    PRESERVES_SHAPE: ClassVar[bool] = True
+
     normalized_shape: tuple[int, ...] = (1,)
     elementwise_affine: bool = True
 
@@ -435,6 +446,8 @@ class RMSNorm(_TrailingNorm):
 @dataclass(frozen=True)
 class LocalResponseNorm(Layer):
     """``nn.LocalResponseNorm`` (AlexNet): normalizes over ``size`` neighbouring channels of dimension 1."""
+
+    PRESERVES_SHAPE: ClassVar[bool] = True
 
     size: int = 1
     alpha: float = 1e-4

@@ -18,8 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .. import formulas
 from ..errors import SpecError
-from .base import AXES, REQUIRED, Layer, Shape, Window, as_float, as_int, register
+from .base import (
+    AXES,
+    REQUIRED,
+    Layer,
+    Shape,
+    Window,
+    as_float,
+    as_int,
+    register,
+    spatial_dims,
+)
 from .dims import number, shape_text
 
 #: Class-name prefix → F.pad mode.
@@ -48,7 +59,7 @@ class Pad(Layer):
 
     @classmethod
     def _values(cls, type_name: str, kw: dict[str, Any]) -> dict[str, Any]:
-        dims = int(type_name[-2])
+        dims = spatial_dims(type_name)
         mode = KINDS[type_name[: -len("Pad1d")]]
         value = kw["padding"]
         count = 2 * dims
@@ -117,15 +128,16 @@ class Pad(Layer):
                 f"{where}cropping {-min(before, 0) - min(after, 0)} from an input of {size} removes more than it has;"
                 f" crop at most {size}"
             )
-        if self.mode == "reflect" and max(before, after) >= size:
+        limit = formulas.pad_limit(self.mode, size, before, after)
+        if limit is not None and self.mode == "reflect":
             raise self.error(
                 f"{where}reflection padding {max(before, after)} must be smaller than the input size {size};"
-                f" use padding ≤ {size - 1} or an input of at least {max(before, after) + 1}"
+                f" use padding ≤ {limit} or an input of at least {max(before, after) + 1}"
             )
-        if self.mode == "circular" and max(before, after) > size:
+        if limit is not None:
             raise self.error(
                 f"{where}circular padding {max(before, after)} wraps around the input {size} more than once;"
-                f" use padding ≤ {size} or an input of at least {max(before, after)}"
+                f" use padding ≤ {limit} or an input of at least {max(before, after)}"
             )
 
     def _check_circular(self, shape: Shape, sizes: list[int]) -> None:

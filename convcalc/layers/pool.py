@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .. import formulas
 from ..errors import SpecError
-from .base import REQUIRED, Shape, Window, as_bool, as_int, as_tuple, register
-from .spatial import Spatial, compact
-
-
-def _dims(type_name: str) -> int:
-    return int(type_name[-2])
+from .base import REQUIRED, Shape, as_bool, as_int, as_tuple, register, spatial_dims
+from .spatial import Sliding, Spatial, compact
 
 
 @dataclass(frozen=True)
-class Pool(Spatial):
+class Pool(Sliding):
     """Max and average pooling: conv arithmetic, ceil_mode, padding at most half the kernel."""
 
-    kernel_size: tuple[int, ...] = (1,)
-    stride: tuple[int, ...] = (1,)
     padding: tuple[int, ...] = (0,)
-    dilation: tuple[int, ...] = (1,)
     ceil_mode: bool = False
     extra: tuple[tuple[str, Any], ...] = ()  # return_indices, count_include_pad, divisor_override
 
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> Pool:
-        dims = _dims(type_name)
+        dims = spatial_dims(type_name)
         kernel = as_tuple(type_name, "kernel_size", kw["kernel_size"], dims)
         stride = kernel if kw["stride"] is None else as_tuple(type_name, "stride", kw["stride"], dims)
         padding = as_tuple(type_name, "padding", kw["padding"], dims, minimum=0)
@@ -81,32 +72,26 @@ class Pool(Spatial):
         kwargs.update(self.extra)
         return kwargs
 
-    def _output(self, shape: Shape) -> Shape:
-        sizes = []
-        for axis, size, k, s, p, d in zip(
-            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation
-        ):
-            out = formulas.pool_out(size, k, s, p, d, self.ceil_mode)
-            if out < 1:
-                span = formulas.effective_kernel(k, d)
-                # floor mode needs in + 2p ≥ span; ceil mode lets the one window hang over by s − 1
-                smallest = max(1, span - 2 * p - (s - 1 if self.ceil_mode else 0))
-                fix = f"use an input of at least {smallest}"
-                if 2 * (k // 2) + size >= span and p < k // 2:
-                    fix += f" or padding ≥ {-(-(span - size) // 2)}"
-                dilated = f" (dilated: {span})" if d != 1 else ""
-                raise self.error(
-                    f"{self.axis_prefix(axis)}kernel {k}{dilated} is larger than the padded input {size + 2 * p}"
-                    f" (input {size} + 2×{p} padding); {fix}"
-                )
-            sizes.append(out)
-        return self.replace_spatial(shape, tuple(sizes))
+    @property
+    def ceil(self) -> bool:
+        return self.ceil_mode
 
-    def window(self, shape: Shape) -> list[Window]:
-        return [
-            Window(formulas.effective_kernel(k, d), s, p)
-            for k, s, p, d in zip(self.kernel_size, self.stride, self.padding, self.dilation)
-        ]
+    def pads(self) -> list[tuple[int, int]]:
+        return [(p, p) for p in self.padding]
+
+    def _output(self, shape: Shape) -> Shape:
+        axes = self.geometry(shape)
+        for axis, k, p in zip(axes, self.kernel_size, self.padding):
+            if axis.output < 1:
+                fix = f"use an input of at least {axis.smallest_input()}"
+                if 2 * (k // 2) + axis.size >= axis.span and p < k // 2:
+                    fix += f" or padding ≥ {axis.padding_to_fit()}"
+                dilated = f" (dilated: {axis.span})" if axis.dilation != 1 else ""
+                raise self.error(
+                    f"{self.axis_prefix(axis.name)}kernel {k}{dilated} is larger than the padded input {axis.padded}"
+                    f" (input {axis.size} + 2×{p} padding); {fix}"
+                )
+        return self.replace_spatial(shape, tuple(axis.output for axis in axes))
 
     def describe(self) -> str:
         parts = [f"k={compact(self.kernel_size)}", f"s={compact(self.stride)}", f"p={compact(self.padding)}"]
@@ -115,29 +100,6 @@ class Pool(Spatial):
         if self.ceil_mode:
             parts.append("ceil")
         return " ".join(parts)
-
-    def explain(self, shape: Sequence[int]) -> list[str]:
-        shape = self.check_input(shape)
-        lines, pictures = [], []
-        for axis, size, k, s, p, d in zip(self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation):
-            lines.append(formulas.explain_pool(axis, size, k, s, p, d, self.ceil_mode))
-            if not pictures or pictures[-1][0] != (size, k, s, p, d):
-                out = formulas.pool_out(size, k, s, p, d, self.ceil_mode)
-                pictures.append(((size, k, s, p, d), formulas.picture(size, k, s, p, p, d, out, axis)))
-        return lines + [line for _, drawn in pictures for line in drawn]
-
-    def warnings(self, shape: Sequence[int]) -> list[str]:
-        shape = self.check_input(shape)
-        if self.ceil_mode:
-            return []
-        out = self.spatial(self.output_shape(shape))
-        counts = [
-            formulas.uncovered(size, k, s, p, p, d, o)
-            for size, k, s, p, d, o in zip(
-                self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation, out
-            )
-        ]
-        return self.uncovered_warnings(shape, counts)
 
 
 @register("MaxPool1d", "MaxPool2d", "MaxPool3d")
@@ -205,7 +167,7 @@ class AdaptivePool(Spatial):
 
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> AdaptivePool:
-        dims = _dims(type_name)
+        dims = spatial_dims(type_name)
         value = kw["output_size"]
         if isinstance(value, (list, tuple)):
             if len(value) != dims:

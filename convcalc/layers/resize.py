@@ -298,6 +298,8 @@ class PixelUnshuffle(_Shuffle):
 class ChannelShuffle(Layer):
     """``nn.ChannelShuffle`` (ShuffleNet): permutes the channels (dimension 1) across ``groups``."""
 
+    PRESERVES_SHAPE: ClassVar[bool] = True
+
     groups: int = 1
 
     PARAMS: ClassVar[dict[str, Any]] = {"groups": REQUIRED}

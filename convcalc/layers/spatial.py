@@ -1,10 +1,14 @@
-"""Shared base of the layers that slide over 1, 2 or 3 spatial axes (conv, pooling)."""
+"""Shared bases of the layers over 1, 2 or 3 spatial axes, and of those that slide a window
+over them (conv, pooling): one geometry per axis, read by every answer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
-from .base import AXES, AXIS_WORDS, Layer, Shape
+from .. import formulas
+from .base import AXES, AXIS_WORDS, Layer, Shape, Window
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,65 @@ class Spatial(Layer):
                     " by a window (the stride does not divide evenly)"
                 )
         return lines
+
+
+@dataclass(frozen=True)
+class Sliding(Spatial):
+    """A window sliding over every spatial axis (Conv, MaxPool, AvgPool).
+
+    A family gives its per-axis ``kernel_size``, ``stride``, ``dilation``, ``pads()`` and
+    ``ceil``; :meth:`geometry` turns them and an input into one :class:`formulas.SlidingAxis`
+    per axis, which the output shape, explanation, picture, warnings and receptive field read.
+    """
+
+    kernel_size: tuple[int, ...] = (1,)
+    stride: tuple[int, ...] = (1,)
+    dilation: tuple[int, ...] = (1,)
+
+    SLIDING_WINDOW: ClassVar[bool] = True
+
+    @property
+    def ceil(self) -> bool:
+        return False
+
+    def pads(self) -> list[tuple[int, int]]:
+        """(left, right) padding per spatial axis."""
+        raise NotImplementedError
+
+    def geometry(self, shape: Sequence[int]) -> tuple[formulas.SlidingAxis, ...]:
+        """One :class:`formulas.SlidingAxis` per spatial axis of ``shape`` (not yet validated)."""
+        return tuple(
+            formulas.sliding_axis(axis, size, k, s, pl, pr, d, self.ceil)
+            for axis, size, k, s, d, (pl, pr) in zip(
+                self.axes, tuple(shape)[-self.dims :], self.kernel_size, self.stride, self.dilation, self.pads()
+            )
+        )
+
+    def window(self, shape: Shape) -> list[Window]:
+        return [
+            Window(formulas.effective_kernel(k, d), s, pl)
+            for k, s, d, (pl, _) in zip(self.kernel_size, self.stride, self.dilation, self.pads())
+        ]
+
+    def explain_head(self) -> list[str]:
+        """Lines before the per-axis arithmetic (conv's note on padding='same')."""
+        return []
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        axes = self.geometry(shape)
+        pictures: list[tuple[tuple[object, ...], list[str]]] = []
+        for axis in axes:  # equal neighbouring axes share one picture
+            if not pictures or pictures[-1][0] != axis[1:]:
+                pictures.append((axis[1:], axis.picture()))
+        return self.explain_head() + [axis.explain() for axis in axes] + [line for _, drawn in pictures for line in drawn]
+
+    def warnings(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        if self.ceil:
+            return []  # ceil_mode's last window reaches the end
+        self.output_shape(shape)
+        return self.uncovered_warnings(shape, [axis.uncovered for axis in self.geometry(shape)])
 
 
 def compact(values: tuple[int, ...] | str) -> str:

@@ -71,22 +71,39 @@ class ConvTranspose(_ConvBase):
             text += f" op={compact(self.output_padding)}"
         return text
 
+    SLIDING_WINDOW: ClassVar[bool] = True
+
+    def geometry(self, shape: Sequence[int]) -> tuple[formulas.ScatterAxis, ...]:
+        """One :class:`formulas.ScatterAxis` per spatial axis of ``shape`` (the scatter view)."""
+        return tuple(
+            formulas.scatter_axis(axis, size, k, s, p, d, op)
+            for axis, size, k, s, p, d, op in zip(
+                self.axes, tuple(shape)[-self.dims :], self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding
+            )
+        )
+
     def _output(self, shape: Shape) -> Shape:
         self._check_channels(shape)
-        sizes = []
-        for axis, size, k, s, p, d, op in zip(
-            self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding
-        ):
-            out = formulas.tconv_out(size, k, s, p, d, op)
-            if out < 1:
-                # (in−1)s + d(k−1) + op + 1 − 2p ≥ 1  ⇔  p ≤ ((in−1)s + d(k−1) + op) / 2
-                max_pad = ((size - 1) * s + d * (k - 1) + op) // 2
+        axes = self.geometry(shape)
+        for axis in axes:
+            if axis.output < 1:
                 raise self.error(
-                    f"{self.axis_prefix(axis)}the output size ({size} − 1)×{s} − 2×{p} + {d}×({k}−1) + {op} + 1 = {out}"
-                    f" is too small; use padding ≤ {max_pad} or a larger input"
+                    f"{self.axis_prefix(axis.name)}the output size ({axis.size} − 1)×{axis.stride} − 2×{axis.padding}"
+                    f" + {axis.dilation}×({axis.kernel}−1) + {axis.output_padding} + 1 = {axis.output}"
+                    f" is too small; use padding ≤ {axis.max_padding()} or a larger input"
                 )
-            sizes.append(out)
-        return self.replace_spatial(shape, tuple(sizes), self.out_channels)
+        return self.replace_spatial(shape, tuple(axis.output for axis in axes), self.out_channels)
+
+    def solve_padding(self, shape: Shape, want: Sequence[int]) -> dict[str, tuple[int, ...]] | None:
+        """The padding/output_padding closest to the current ones that give the spatial size ``want``."""
+        padding, output_padding = [], []
+        for axis, size in zip(self.geometry(shape), want):
+            found = axis.adjust(size - axis.output) if size != axis.output else (axis.padding, axis.output_padding)
+            if found is None:
+                return None
+            padding.append(found[0])
+            output_padding.append(found[1])
+        return {"padding": tuple(padding), "output_padding": tuple(output_padding)}
 
     @property
     def num_params(self) -> int:
@@ -110,10 +127,4 @@ class ConvTranspose(_ConvBase):
         return None  # a fractional stride: the receptive field stops being defined
 
     def explain(self, shape: Sequence[int]) -> list[str]:
-        shape = self.check_input(shape)
-        return [
-            formulas.explain_tconv(axis, size, k, s, p, d, op)
-            for axis, size, k, s, p, d, op in zip(
-                self.axes, self.spatial(shape), self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding
-            )
-        ]
+        return [axis.explain() for axis in self.geometry(self.check_input(shape))]
