@@ -31,6 +31,7 @@ COMMANDS = {
     "model": "convcalc.commands.model:model",
     "examples": "convcalc.commands.examples:examples",
     "verify": "convcalc.commands.verify:verify",
+    "draw": "convcalc.commands.draw:draw",
 }
 
 class ExitCode:
