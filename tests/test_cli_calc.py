@@ -168,7 +168,7 @@ def help_examples(out: str, command: str) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip().startswith(f"convcalc {command} ")]
 
 
-@pytest.mark.parametrize("command", ["conv", "tconv", "pool", "chain", "model", "verify", "examples"])
+@pytest.mark.parametrize("command", ["conv", "tconv", "pool", "chain", "model", "verify", "examples", "draw"])
 def test_every_command_help_shows_an_example(cli, command: str) -> None:
     code, out, _ = cli(command, "--help")
     assert code == 0

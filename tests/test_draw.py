@@ -17,6 +17,7 @@ import pytest
 from convcalc import load_model
 from convcalc.draw import Options, draw_layout, items_from_summary, to_svg
 from convcalc.draw.layout import ASCENT, DESCENT, text_width
+from convcalc.graph import ModelError
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 EXAMPLES = sorted(MODELS.glob("*.yaml"))
@@ -47,16 +48,12 @@ def texts_of(root: ET.Element) -> list[tuple[str, tuple[float, float, float, flo
         x, y, size = float(el.get("x")), float(el.get("y")), float(el.get("font-size"))
         width = text_width(text, size)
         anchor = el.get("text-anchor", "start")
-        x0 = (
-            x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
-        )
+        x0 = x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
         found.append((text, (x0, y - ASCENT * size, x0 + width, y + DESCENT * size)))
     return found
 
 
-def overlapping(
-    boxes: list[tuple[str, tuple[float, float, float, float]]], shrink: float = 0.0
-) -> list[tuple[str, str]]:
+def overlapping(boxes: list[tuple[str, tuple[float, float, float, float]]], shrink: float = 0.0) -> list[tuple[str, str]]:
     pairs = []
     for i, (a, p) in enumerate(boxes):
         for b, q in boxes[i + 1 :]:
@@ -70,8 +67,8 @@ def overlapping(
     return pairs
 
 
-def check_svg(svg: str, summary, *, all_layers: bool, style: str) -> ET.Element:
-    """The checks a reader's eye makes, done geometrically."""
+def check_svg(svg: str, summary, *, all_layers: bool, style: str, failing=None) -> ET.Element:
+    """The checks a reader's eye makes, done geometrically (``failing``: the node that fails)."""
     root = parse(svg)
     width, height = float(root.get("width")), float(root.get("height"))
     assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
@@ -80,51 +77,37 @@ def check_svg(svg: str, summary, *, all_layers: bool, style: str) -> ET.Element:
     words = [t for t, _ in texts]
     # every layer is named in the drawing, and every shape is there
     for row in summary.rows:
-        assert any(row.type == w or w.startswith(row.type + " ") for w in words), (
-            f"{row.name} ({row.type}) is not labelled"
-        )
+        assert any(row.type == w or w.startswith(row.type + " ") for w in words), f"{row.name} ({row.type}) is not labelled"
         if all_layers:
-            assert shape_text(row.output_shape[1:]) in words, (
-                f"{row.name}'s shape is missing"
-            )
+            assert shape_text(row.output_shape[1:]) in words, f"{row.name}'s shape is missing"
             if style == "graph":
                 assert row.name in words
     assert shape_text(summary.input_shape[1:]) in words
-    assert shape_text(summary.output_shape[1:]) in words
+    if failing is None:
+        assert shape_text(summary.output_shape[1:]) in words
+    else:
+        assert "fails here" in words and any(w.startswith(failing.layer.type_name) for w in words)
     # no text over other text, all of it on the canvas
     assert overlapping(texts) == []
     for text, (x0, y0, x1, y1) in texts:
-        assert 0 <= x0 and x1 <= width and 0 <= y0 and y1 <= height, (
-            f"{text!r} is off the canvas"
-        )
+        assert 0 <= x0 and x1 <= width and 0 <= y0 and y1 <= height, f"{text!r} is off the canvas"
     for rect in root.iter(f"{NS}rect"):
         if rect.get("x") is not None:
             x, y, w, h = (float(rect.get(k)) for k in ("x", "y", "width", "height"))
-            assert (
-                w > 0
-                and h > 0
-                and x >= 0
-                and y >= 0
-                and x + w <= width
-                and y + h <= height
-            )
+            assert w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= width and y + h <= height
     return root
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-@pytest.mark.parametrize(
-    ("style", "options"), VARIANTS, ids=lambda v: v if isinstance(v, str) else ""
-)
+@pytest.mark.parametrize(("style", "options"), VARIANTS, ids=lambda v: v if isinstance(v, str) else "")
 def test_every_example_draws_readably(path: Path, style: str, options: Options) -> None:
-    summary = load_model(str(path)).summary()
-    svg = to_svg(
-        draw_layout(
-            items_from_summary(summary),
-            style,
-            Options(**{**options.__dict__, "title": summary.name}),
-        )
-    )
-    check_svg(svg, summary, all_layers=options.all_layers, style=style)
+    try:
+        summary, failing = load_model(str(path)).summary(), None
+    except ModelError as error:  # broken_cnn: drawn up to the failing layer
+        summary, failing = error.summary, error.node
+    items = items_from_summary(summary, failing)
+    svg = to_svg(draw_layout(items, style, Options(**{**options.__dict__, "title": summary.name})))
+    check_svg(svg, summary, all_layers=options.all_layers, style=style, failing=failing)
 
 
 def test_the_overlap_check_can_fail() -> None:
@@ -144,9 +127,7 @@ def test_the_overlap_check_can_fail() -> None:
 def test_vgg_boxes_are_scaled_monotonically_and_both_ends_fit() -> None:
     """224×224×64 and 7×7×512 in one picture: taller map for larger H, thicker for more channels."""
     summary = load_model(str(MODELS / "vgg16.yaml")).summary()
-    diagram = draw_layout(
-        items_from_summary(summary), "layered", Options(all_layers=True)
-    )
+    diagram = draw_layout(items_from_summary(summary), "layered", Options(all_layers=True))
     maps = {b.name: b for b in diagram.boxes if b.kind == "map"}
     rows = {r.name: r for r in summary.rows}
     pairs = [(rows[n].output_shape[1:], maps[n]) for n in maps if n in rows]
@@ -156,9 +137,7 @@ def test_vgg_boxes_are_scaled_monotonically_and_both_ends_fit() -> None:
         if sa[0] < sb[0]:
             assert a.w < b.w
     heights = [b.h for _, b in pairs]
-    assert (
-        min(heights) >= 12 and max(heights) <= 200 and max(heights) > 3 * min(heights)
-    )
+    assert min(heights) >= 12 and max(heights) <= 200 and max(heights) > 3 * min(heights)
 
 
 def test_cli_writes_the_file_and_says_so(cli, tmp_path: Path) -> None:
@@ -167,15 +146,11 @@ def test_cli_writes_the_file_and_says_so(cli, tmp_path: Path) -> None:
     assert (code, stdout) == (0, "")
     assert stderr.strip() == f"wrote {out}"
     summary = load_model(str(MODELS / "mnist_cnn.yaml")).summary()
-    check_svg(
-        out.read_text(encoding="utf-8"), summary, all_layers=False, style="layered"
-    )
+    check_svg(out.read_text(encoding="utf-8"), summary, all_layers=False, style="layered")
 
 
 def test_dash_writes_svg_to_stdout_only(cli) -> None:
-    code, stdout, stderr = cli(
-        "draw", MODELS / "lenet5.yaml", "-o", "-", "--style", "graph", "--theme", "dark"
-    )
+    code, stdout, stderr = cli("draw", MODELS / "lenet5.yaml", "-o", "-", "--style", "graph", "--theme", "dark")
     assert code == 0 and stderr == ""
     root = parse(stdout)
     assert root.tag == f"{NS}svg"
@@ -198,9 +173,7 @@ def test_input_and_batch_change_the_drawing(cli) -> None:
     words = [t for t, _ in texts_of(parse(stdout))]
     assert "1×56×56" in words and "16×28×28" in words  # conv 3 → 54, pool 2/2 p1 → 28
     assert any("batch 8" in w for w in words)
-    code, _, stderr = cli(
-        "draw", MODELS / "mnist_cnn.yaml", "-o", "-", "--input", "28x28"
-    )
+    code, _, stderr = cli("draw", MODELS / "mnist_cnn.yaml", "-o", "-", "--input", "28x28")
     assert code == 2 and "--input" in stderr
 
 
@@ -218,9 +191,7 @@ layers:
 
 
 @pytest.mark.parametrize("style", ["layered", "graph"])
-def test_a_broken_spec_draws_up_to_the_failing_layer_in_red(
-    cli, tmp_path: Path, style: str
-) -> None:
+def test_a_broken_spec_draws_up_to_the_failing_layer_in_red(cli, tmp_path: Path, style: str) -> None:
     spec = tmp_path / "broken.yaml"
     spec.write_text(BROKEN, encoding="utf-8")
     out = tmp_path / "broken.svg"
@@ -266,10 +237,7 @@ def test_png_without_cairosvg_is_a_one_line_error(cli, tmp_path: Path) -> None:
     out = tmp_path / "net.png"
     code, stdout, stderr = cli("draw", MODELS / "mnist_cnn.yaml", "-o", out)
     assert code == 1 and stdout == "" and not out.exists()
-    assert (
-        len(stderr.strip().splitlines()) == 1
-        and "pip install 'convcalc[draw]'" in stderr
-    )
+    assert len(stderr.strip().splitlines()) == 1 and "pip install 'convcalc[draw]'" in stderr
 
 
 def test_png_with_cairosvg(cli, tmp_path: Path) -> None:
@@ -280,9 +248,7 @@ def test_png_with_cairosvg(cli, tmp_path: Path) -> None:
 
 
 def test_unwritable_output_is_a_usage_error(cli, tmp_path: Path) -> None:
-    code, _, stderr = cli(
-        "draw", MODELS / "mnist_cnn.yaml", "-o", tmp_path / "no" / "such" / "dir.svg"
-    )
+    code, _, stderr = cli("draw", MODELS / "mnist_cnn.yaml", "-o", tmp_path / "no" / "such" / "dir.svg")
     assert code == 2 and "cannot write" in stderr and "Traceback" not in stderr
 
 
@@ -333,32 +299,20 @@ def test_a_torch_module_draws_with_the_shapes_torch_gives(cli, tmp_path: Path) -
 
 def test_draw_is_not_imported_at_start_up() -> None:
     code = "import sys; from convcalc.cli import run; run(['conv', '--in', '227', '--k', '11']); print(' '.join(sys.modules))"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     modules = set(done.stdout.split())
-    assert not {
-        m
-        for m in modules
-        if m.startswith("convcalc.draw") or m == "convcalc.commands.draw"
-    }
+    assert not {m for m in modules if m.startswith("convcalc.draw") or m == "convcalc.commands.draw"}
 
 
 def test_the_pure_modules_import_none_of_torch_rich_click() -> None:
     code = "import sys, convcalc.draw.layout, convcalc.draw.svg, convcalc.draw.model; print(' '.join(sys.modules))"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert not {"torch", "rich", "click"} & set(done.stdout.split())
 
 
 # -- a real browser ---------------------------------------------------------------------------
 BROWSER = next(
-    (
-        shutil.which(n)
-        for n in ("chromium", "chromium-browser", "google-chrome")
-        if shutil.which(n)
-    ),
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
     None,
 )
 SEEN = ["lenet5", "alexnet", "vgg16", "resnet18", "unet"]
@@ -370,24 +324,18 @@ def _chromium(tmp_path: Path, *args: str) -> str:
         BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars", *args,
     ]  # fmt: skip
-    done = subprocess.run(
-        command, check=False, capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
     return done.stdout
 
 
-@pytest.mark.skipif(
-    BROWSER is None, reason="no Chromium installed (apt-get install chromium)"
-)
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (apt-get install chromium)")
 @pytest.mark.parametrize("style", ["layered", "graph"])
 @pytest.mark.parametrize("stem", SEEN)
 def test_rendered_in_a_browser(tmp_path: Path, stem: str, style: str) -> None:
     """Chromium renders the SVG to PNG (the size the SVG asks for), and the text boxes it really
     measures (getBBox, with the font it really used) overlap nowhere."""
     summary = load_model(str(MODELS / f"{stem}.yaml")).summary()
-    svg = to_svg(
-        draw_layout(items_from_summary(summary), style, Options(title=summary.name))
-    )
+    svg = to_svg(draw_layout(items_from_summary(summary), style, Options(title=summary.name)))
     path = tmp_path / f"{stem}.svg"
     path.write_text(svg, encoding="utf-8")
     root = parse(svg)
@@ -420,15 +368,10 @@ def test_rendered_in_a_browser(tmp_path: Path, stem: str, style: str) -> None:
     assert found, "the browser did not run the measuring script"
     import html
 
-    measured = [
-        (t, (x0, y0, x1, y1))
-        for t, x0, y0, x1, y1 in json.loads(html.unescape(found.group(1)))
-    ]
+    measured = [(t, (x0, y0, x1, y1)) for t, x0, y0, x1, y1 in json.loads(html.unescape(found.group(1)))]
     assert len(measured) == len(texts_of(root))
     assert overlapping(measured, shrink=0.5) == []
-    for (text, real), (_, estimate) in zip(
-        measured, texts_of(root)
-    ):  # the layout's font metric holds
+    for (text, real), (_, estimate) in zip(measured, texts_of(root)):  # the layout's font metric holds
         assert real[2] - real[0] <= (estimate[2] - estimate[0]) * 1.02 + 1, text
 
 
@@ -440,3 +383,25 @@ def test_the_readme_picture_is_what_the_command_draws(cli, tmp_path: Path) -> No
     assert committed.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
     readme = (MODELS.parent.parent / "README.md").read_text(encoding="utf-8")
     assert "convcalc draw examples/models/mnist_cnn.yaml -o docs/mnist_cnn.svg" in readme
+
+
+def test_a_packaged_example_by_name(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = cli("draw", "vgg16", "-o", "-")
+    assert code == 0, stderr
+    assert "512×7×7" in [t for t, _ in texts_of(parse(stdout))]
+    code, _, stderr = cli("draw", "mnist_cnn")  # the default file: the name, .svg
+    assert code == 0 and (tmp_path / "mnist_cnn.svg").exists() and "wrote mnist_cnn.svg" in stderr
+    code, _, stderr = cli("draw", "vgg61")
+    assert code == 1 and "vgg16" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_packaged_example_by_name(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = cli("draw", "vgg16", "-o", "-")
+    assert code == 0, stderr
+    assert "512×7×7" in [t for t, _ in texts_of(parse(stdout))]
+    code, _, stderr = cli("draw", "mnist_cnn")  # the default file: the name, .svg
+    assert code == 0 and (tmp_path / "mnist_cnn.svg").exists() and "wrote mnist_cnn.svg" in stderr
+    code, _, stderr = cli("draw", "vgg61")
+    assert code == 1 and "vgg16" in stderr and len(stderr.strip().splitlines()) == 1

@@ -107,16 +107,17 @@ def draw(
 ) -> None:
     """The architecture diagram of a model, as students put it in their reports — no torch needed.
 
-    TARGET is a spec (model.yaml) or a Python model (path/model.py:Net, which needs torch and
-    --input). A model that does not fit together is drawn up to the failing layer, marked red,
-    and the diagnosis goes to stderr (exit 1).
+    TARGET is a spec (model.yaml), a packaged example's name (vgg16; convcalc model --list) or a
+    Python model (path/model.py:Net, which needs torch and --input). A model that does not fit
+    together is drawn up to the failing layer, marked red, and the diagnosis goes to stderr (exit 1).
 
     \b
-      convcalc draw examples/models/mnist_cnn.yaml -o mnist_cnn.svg
-      convcalc draw examples/models/vgg16.yaml -o vgg16.svg --flat
-      convcalc draw examples/models/resnet18.yaml --style graph -o resnet18.svg
-      convcalc draw examples/models/unet.yaml --style graph --direction lr -o unet.svg
-      convcalc draw examples/models/lenet5.yaml -o - --theme dark > lenet5.svg
+      convcalc draw mnist_cnn -o mnist_cnn.svg
+      convcalc draw vgg16 -o vgg16.svg --flat
+      convcalc draw resnet18 --style graph -o resnet18.svg
+      convcalc draw unet --style graph --direction lr -o unet.svg
+      convcalc draw lenet5 -o - --theme dark > lenet5.svg
+      convcalc draw my_model.yaml --input 3x64x64 -o my_model.png      # needs CairoSVG
       convcalc draw model.py:Net --input 1x28x28 -o net.svg
 
     Sizes are drawn on bounded scales (√ for H and W, log for channels and features), so a
@@ -135,9 +136,7 @@ def draw(
         items, name, shape = _python_items(target, input_shape, batch, kwargs)
     else:
         if kwargs:
-            raise click.UsageError(
-                "--kwargs applies to Python models (path/model.py:Net)"
-            )
+            raise click.UsageError("--kwargs applies to Python models (path/model.py:Net)")
         from ..graph import ModelError
         from .verify import _spec_model
 
@@ -150,11 +149,7 @@ def draw(
             failure = error
             items = items_from_summary(error.summary, error.node)
     batch_text = f", batch {batch}" if batch > 1 else ""
-    heading = (
-        title
-        if title is not None
-        else f"{name} · input {format_shape(shape[1:])}{batch_text}"
-    )
+    heading = title if title is not None else f"{name} · input {format_shape(shape[1:])}{batch_text}"
     options = Options(
         flat=flat,
         all_layers=all_layers,
@@ -175,13 +170,7 @@ def _format_of(output: str | None) -> str:
 
 
 def _default_output(target: str, fmt: str) -> str:
-    stem = os.path.splitext(
-        os.path.basename(
-            target.rpartition(":")[2]
-            if ":" in target and not os.path.exists(target)
-            else target
-        )
-    )[0]
+    stem = os.path.splitext(os.path.basename(target.rpartition(":")[2] if ":" in target and not os.path.exists(target) else target))[0]
     return f"{stem or 'model'}.{fmt}"
 
 
@@ -200,11 +189,7 @@ def _converter(fmt: str) -> Any:
 
 
 def _write(document: str, fmt: str, output: str) -> None:
-    data: bytes | str = (
-        document
-        if fmt == "svg"
-        else _converter(fmt)(bytestring=document.encode("utf-8"))
-    )
+    data: bytes | str = document if fmt == "svg" else _converter(fmt)(bytestring=document.encode("utf-8"))
     if output == "-":
         if isinstance(data, str):
             sys.stdout.write(data)
@@ -220,9 +205,7 @@ def _write(document: str, fmt: str, output: str) -> None:
             with open(output, "wb") as handle:
                 handle.write(data)
     except OSError as error:
-        raise click.BadParameter(
-            f"cannot write {output}: {error.strerror or error}", param_hint="-o"
-        ) from None
+        raise click.BadParameter(f"cannot write {output}: {error.strerror or error}", param_hint="-o") from None
     click.echo(f"wrote {output}", err=True)
 
 
@@ -236,17 +219,13 @@ def _python_items(
     from ..draw.model import Item, family_of, input_item
 
     if input_shape is None:
-        raise click.UsageError(
-            "a Python model needs --input, one sample's C×H×W without the batch (e.g. --input 1x28x28)"
-        )
+        raise click.UsageError("a Python model needs --input, one sample's C×H×W without the batch (e.g. --input 1x28x28)")
     try:
         arguments = json.loads(kwargs) if kwargs else {}
     except ValueError as error:
         raise click.BadParameter(f"not JSON: {error}", param_hint="--kwargs") from None
     if not isinstance(arguments, dict):
-        raise click.BadParameter(
-            "must be a JSON object like '{\"num_classes\": 10}'", param_hint="--kwargs"
-        )
+        raise click.BadParameter("must be a JSON object like '{\"num_classes\": 10}'", param_hint="--kwargs")
     engine.import_torch(freeze_gc=True)
     module = engine.load_python_model(target, arguments)
     name = target.rpartition(":")[2]
@@ -254,11 +233,7 @@ def _python_items(
     items = [input_item(input_shape)]
     previous = items[0].name
     for check in report.checks:
-        shape = (
-            check.torch_output_shape
-            if check.torch_output_shape is not None
-            else check.output_shape
-        )
+        shape = check.torch_output_shape if check.torch_output_shape is not None else check.output_shape
         first: Any = shape[0] if shape and isinstance(shape[0], tuple) else shape  # a module with several outputs: the first
         detail = check.layer.describe() if check.layer is not None else ""
         items.append(Item(check.name, check.type, family_of(check.type), tuple(first[1:]), (previous,), detail))

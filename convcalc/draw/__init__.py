@@ -36,9 +36,7 @@ def draw_svg(
 ) -> str:
     """The SVG diagram of a :class:`convcalc.graph.Summary` (``model.summary()``)."""
     return to_svg(
-        draw_layout(
-            items_from_summary(summary), style, options or Options(title=summary.name)
-        ),
+        draw_layout(items_from_summary(summary), style, options or Options(title=summary.name)),
         theme,
         title=summary.name,
     )

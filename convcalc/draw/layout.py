@@ -67,13 +67,7 @@ class Label:
     def bbox(self) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) of the text as the monospace font draws it."""
         width = text_width(self.text, self.size)
-        x0 = (
-            self.x - width / 2
-            if self.anchor == "middle"
-            else self.x - width
-            if self.anchor == "end"
-            else self.x
-        )
+        x0 = self.x - width / 2 if self.anchor == "middle" else self.x - width if self.anchor == "end" else self.x
         return (
             x0,
             self.y - ASCENT * self.size,
@@ -184,27 +178,15 @@ def fold(items: Sequence[Item], all_layers: bool = False) -> list[Stage]:
     stages: list[Stage] = []
     where: dict[str, int] = {}
     for item in items:
-        if (
-            not all_layers
-            and item.family in FOLDABLE
-            and len(item.inputs) == 1
-            and not item.failed
-        ):
+        if not all_layers and item.family in FOLDABLE and len(item.inputs) == 1 and not item.failed:
             k = where.get(item.inputs[0])
             if k is not None:
                 stage = stages[k]
-                if (
-                    stage.out.name == item.inputs[0]
-                    and readers[item.inputs[0]] == 1
-                    and stage.head.name != INPUT
-                    and not stage.failed
-                ):
+                if stage.out.name == item.inputs[0] and readers[item.inputs[0]] == 1 and stage.head.name != INPUT and not stage.failed:
                     stage.members.append(item)
                     where[item.name] = k
                     continue
-        parents = list(
-            dict.fromkeys(where[name] for name in item.inputs if name in where)
-        )
+        parents = list(dict.fromkeys(where[name] for name in item.inputs if name in where))
         where[item.name] = len(stages)
         stages.append(Stage([item], parents))
     return stages
@@ -230,9 +212,7 @@ DEPTH = 0.4  # perspective depth per unit of W's scale
 BAR_W = 10.0
 
 
-def box_size(
-    shape: tuple[int, ...] | None, flat: bool
-) -> tuple[str, float, float, float]:
+def box_size(shape: tuple[int, ...] | None, flat: bool) -> tuple[str, float, float, float]:
     """(kind, w, h, depth) of a stage's box for its output shape (batch excluded)."""
     if shape is None:
         return "fail", 24.0, 48.0, 0.0
@@ -315,9 +295,7 @@ def layered(items: Sequence[Item], options: Options = Options()) -> Diagram:
         centre = xs[i] + widths[i] / 2
         for text, size, bold, role in lines:
             y += size * LINE
-            labels.append(
-                Label(centre, y - DESCENT * size, text, size, "middle", bold, role)
-            )
+            labels.append(Label(centre, y - DESCENT * size, text, size, "middle", bold, role))
         bottom = max(bottom, y)
 
     arrows = []
@@ -333,9 +311,7 @@ def layered(items: Sequence[Item], options: Options = Options()) -> Diagram:
         bx = b.x + b.w / 2 + b.dx / 2 - 3 * used[i]
         used[p] += 1
         used[i] += 1
-        arrows.append(
-            Arrow(((ax, a.y - a.dy), (ax, y), (bx, y), (bx, b.y - b.dy - 3)), "skip")
-        )
+        arrows.append(Arrow(((ax, a.y - a.dy), (ax, y), (bx, y), (bx, b.y - b.dy - 3)), "skip"))
 
     width = max(content_right + MARGIN, 360.0)
     bottom = _footer(labels, boxes, stages, options, bottom + 8, width)
@@ -345,9 +321,7 @@ def layered(items: Sequence[Item], options: Options = Options()) -> Diagram:
 
 def _stage_texts(stage: Stage) -> list[tuple[str, float, bool, str]]:
     """(text, size, bold, role) of the lines under a stage: its shape, then each member."""
-    lines: list[tuple[str, float, bool, str]] = [
-        (shape_text(stage.out.shape), SHAPE_SIZE, True, "shape")
-    ]
+    lines: list[tuple[str, float, bool, str]] = [(shape_text(stage.out.shape), SHAPE_SIZE, True, "shape")]
     if stage.head.name == INPUT:
         lines.append(("input", TEXT_SIZE, False, "text"))
     for member in stage.members:
@@ -360,9 +334,7 @@ def _stage_texts(stage: Stage) -> list[tuple[str, float, bool, str]]:
 
 def _levels(arcs: Sequence[tuple[int, int]]) -> list[int]:
     """A height per arc so that arcs whose spans overlap never share one (shortest lowest)."""
-    order = sorted(
-        range(len(arcs)), key=lambda k: (arcs[k][1] - arcs[k][0], arcs[k][0])
-    )
+    order = sorted(range(len(arcs)), key=lambda k: (arcs[k][1] - arcs[k][0], arcs[k][0]))
     taken: list[list[tuple[int, int]]] = []
     levels = [0] * len(arcs)
     for k in order:
@@ -388,17 +360,11 @@ def _footer(
 ) -> float:
     """The error (if any) and the legend under the drawing; returns the new bottom."""
     if options.error:
-        for line in _wrap(
-            options.error, max(40, int((width - 2 * MARGIN) / (CHAR_EM * TEXT_SIZE)))
-        ):
+        for line in _wrap(options.error, max(40, int((width - 2 * MARGIN) / (CHAR_EM * TEXT_SIZE)))):
             y += TEXT_SIZE * LINE
-            labels.append(
-                Label(MARGIN, y - DESCENT * TEXT_SIZE, line, TEXT_SIZE, role="error")
-            )
+            labels.append(Label(MARGIN, y - DESCENT * TEXT_SIZE, line, TEXT_SIZE, role="error"))
         y += 4
-    families = list(
-        dict.fromkeys(("failed" if s.failed else s.head.family) for s in stages)
-    )
+    families = list(dict.fromkeys(("failed" if s.failed else s.head.family) for s in stages))
     x = float(MARGIN)
     y += 6
     row_h = LEGEND_SIZE * LINE + 2
@@ -483,9 +449,7 @@ def graph(items: Sequence[Item], options: Options = Options()) -> Diagram:
     # edges: which need a channel, and their slots in it
     occupied = {(lane[i], rank[i]) for i in range(len(stages))}
     edges = [(p, i) for i, s in enumerate(stages) for p in s.parents]
-    routed: list[
-        tuple[int, int, int]
-    ] = []  # (p, i, channel lane, or -1/-2: turn after p / before i)
+    routed: list[tuple[int, int, int]] = []  # (p, i, channel lane, or -1/-2: turn after p / before i)
     for p, i in edges:
         between = range(rank[p] + 1, rank[i])
         if all((lane[i], r) not in occupied for r in between):
@@ -540,9 +504,7 @@ def graph(items: Sequence[Item], options: Options = Options()) -> Diagram:
     for i, stage in enumerate(stages):
         x, y, w, h = place(i)
         family = "failed" if stage.failed else stage.head.family
-        boxes.append(
-            Box(x, y, w, h, family, "node", failed=stage.failed, name=stage.out.name)
-        )
+        boxes.append(Box(x, y, w, h, family, "node", failed=stage.failed, name=stage.out.name))
         line_y = y + NODE_PAD
         for text, size, bold, role in texts[i]:
             line_y += size * LINE
@@ -659,9 +621,7 @@ def _route(
         )
     a_cross += min(12.0, a_room)
     b_cross += min(12.0, b_room)
-    lane_x = (
-        lane_start[channel] + lane_size[channel] + LANE_GAP / 2 + CHANNEL_STEP * slot
-    )
+    lane_x = lane_start[channel] + lane_size[channel] + LANE_GAP / 2 + CHANNEL_STEP * slot
     shift = 3.0 * slot % 9
     return Arrow(
         (
@@ -676,9 +636,7 @@ def _route(
     )
 
 
-def draw_layout(
-    items: Sequence[Item], style: str = "layered", options: Options = Options()
-) -> Diagram:
+def draw_layout(items: Sequence[Item], style: str = "layered", options: Options = Options()) -> Diagram:
     """The diagram of ``items`` in ``style`` (``layered`` or ``graph``)."""
     if style == "graph":
         return graph(items, options)

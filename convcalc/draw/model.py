@@ -78,7 +78,5 @@ def items_from_summary(summary: Any, failing: Any = None) -> list[Item]:
 def _describe(layer: Any) -> str:
     try:
         return str(layer.describe())
-    except (
-        ConvcalcError
-    ):  # an unbound layer may not describe itself (inferred arguments missing)
+    except ConvcalcError:  # an unbound layer may not describe itself (inferred arguments missing)
         return ""

@@ -39,23 +39,15 @@ class Theme:
     line: str
     error: str
     node_text: str
-    node_mix: tuple[
-        str, float
-    ]  # graph nodes: the base colour mixed with this colour, this much
+    node_mix: tuple[str, float]  # graph nodes: the base colour mixed with this colour, this much
 
 
 THEMES = {
-    "light": Theme(
-        "#ffffff", "#1a1a1a", "#333333", FAILED, "#1a1a1a", ("#ffffff", 0.6)
-    ),
-    "dark": Theme(
-        "#1b1d21", "#e8e8e8", "#c8c8c8", "#ff7070", "#f2f2f2", ("#000000", 0.55)
-    ),
+    "light": Theme("#ffffff", "#1a1a1a", "#333333", FAILED, "#1a1a1a", ("#ffffff", 0.6)),
+    "dark": Theme("#1b1d21", "#e8e8e8", "#c8c8c8", "#ff7070", "#f2f2f2", ("#000000", 0.55)),
 }
 
-_NOT_XML = re.compile(
-    "[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_text(text: str) -> str:
@@ -103,10 +95,7 @@ def to_svg(diagram: Diagram, theme: str = "light", title: str = "") -> str:
 
 
 def _arrow(arrow: Arrow, t: Theme) -> str:
-    d = " ".join(
-        ("M" if k == 0 else "L") + f"{_num(x)},{_num(y)}"
-        for k, (x, y) in enumerate(arrow.points)
-    )
+    d = " ".join(("M" if k == 0 else "L") + f"{_num(x)},{_num(y)}" for k, (x, y) in enumerate(arrow.points))
     dash = ' stroke-dasharray="5 3"' if arrow.kind == "skip" else ""
     return f'<path d="{d}" fill="none" stroke="{t.line}" stroke-width="1.3"{dash} marker-end="url(#head)"/>'
 
@@ -114,11 +103,7 @@ def _arrow(arrow: Arrow, t: Theme) -> str:
 def _box(box: Box, t: Theme) -> str:
     base = base_colour(box.family)
     stroke = FAILED if box.failed else t.line
-    extra = (
-        ' stroke-dasharray="4 2" stroke-width="2"'
-        if box.failed
-        else ' stroke-width="0.8"'
-    )
+    extra = ' stroke-dasharray="4 2" stroke-width="2"' if box.failed else ' stroke-width="0.8"'
     name = f" data-name={quoteattr(xml_text(box.name))}" if box.name else ""
     x, y, w, h = _num(box.x), _num(box.y), _num(box.w), _num(box.h)
     if box.kind == "node":
@@ -140,13 +125,7 @@ def _box(box: Box, t: Theme) -> str:
 
 
 def _label(label: Label, t: Theme) -> str:
-    colour = (
-        t.error
-        if label.role == "error"
-        else t.node_text
-        if label.role in ("node",)
-        else t.text
-    )
+    colour = t.error if label.role == "error" else t.node_text if label.role in ("node",) else t.text
     anchor = f' text-anchor="{label.anchor}"' if label.anchor != "start" else ""
     weight = ' font-weight="bold"' if label.bold else ""
     return (
