@@ -10,6 +10,8 @@ import click
 
 from ..errors import ConvcalcError
 from ..options import SIZE, batch_option
+from ..render.output import stderr_line
+from ..render.text import visible
 
 FORMATS = ("svg", "png", "pdf")
 PNG_HINT = "pip install 'convcalc[draw]' (CairoSVG)"
@@ -159,8 +161,10 @@ def draw(
     )
     document = to_svg(draw_layout(items, style, options), theme, title=heading)
     _write(document, fmt, output or _default_output(target, fmt))
-    if failure is not None:
-        click.echo(f"error: {failure.message}", err=True)
+    if failure is not None:  # the same line as `model`; its rows are the drawing
+        from ..render.errors import error_line
+
+        stderr_line(error_line(failure.message))
         ctx.exit(1)
 
 
@@ -206,7 +210,7 @@ def _write(document: str, fmt: str, output: str) -> None:
                 handle.write(data)
     except OSError as error:
         raise click.BadParameter(f"cannot write {output}: {error.strerror or error}", param_hint="-o") from None
-    click.echo(f"wrote {output}", err=True)
+    stderr_line(f"wrote {visible(output)}")
 
 
 def _python_items(
@@ -239,13 +243,7 @@ def _python_items(
         items.append(Item(check.name, check.type, family_of(check.type), tuple(first[1:]), (previous,), detail))
         previous = check.name
     if report.sequential is not None:
-        click.echo(
-            f"note: {name} is not a plain chain of modules ({report.sequential}); drawn as its leaf modules in the order they ran",
-            err=True,
-        )
+        stderr_line(visible(f"note: {name} is not a plain chain of modules ({report.sequential}); drawn as its leaf modules in the order they ran"))
     if not report.ok:
-        click.echo(
-            f"note: convcalc and torch disagree on {len(report.mismatches)} layer(s); the shapes drawn are torch's (see convcalc verify {target})",
-            err=True,
-        )
+        stderr_line(visible(f"note: convcalc and torch disagree on {len(report.mismatches)} layer(s); the shapes drawn are torch's (see convcalc verify {target})"))
     return items, name, report.input_shape
