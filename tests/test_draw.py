@@ -396,12 +396,24 @@ def test_a_packaged_example_by_name(cli, tmp_path: Path, monkeypatch: pytest.Mon
     assert code == 1 and "vgg16" in stderr and len(stderr.strip().splitlines()) == 1
 
 
-def test_a_packaged_example_by_name(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    code, stdout, stderr = cli("draw", "vgg16", "-o", "-")
+
+@pytest.mark.parametrize(
+    ("spec", "labels"),
+    [
+        ("input: [2, 100]\nlayers:\n  - Conv1d: {out: 8, k: 5, s: 2}\n  - Flatten\n", ["2×100", "8×48", "384"]),  # C×L
+        (
+            "input: [3, 16, 112, 112]\nlayers:\n  - Conv3d: {out: 64, k: 3, p: 1}\n  - MaxPool3d: {k: [1, 2, 2]}\n",
+            ["3×16×112×112", "64×16×56×56"],  # C×D×H×W
+        ),
+    ],
+)
+@pytest.mark.parametrize("style", ["layered", "graph"])
+def test_one_and_three_dimensional_maps_are_labelled_with_every_axis(cli, tmp_path: Path, spec: str, labels: list[str], style: str) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text("name: dims\n" + spec, encoding="utf-8")
+    code, stdout, stderr = cli("draw", path, "-o", "-", "--style", style)
     assert code == 0, stderr
-    assert "512×7×7" in [t for t, _ in texts_of(parse(stdout))]
-    code, _, stderr = cli("draw", "mnist_cnn")  # the default file: the name, .svg
-    assert code == 0 and (tmp_path / "mnist_cnn.svg").exists() and "wrote mnist_cnn.svg" in stderr
-    code, _, stderr = cli("draw", "vgg61")
-    assert code == 1 and "vgg16" in stderr and len(stderr.strip().splitlines()) == 1
+    words = [t for t, _ in texts_of(parse(stdout))]
+    for label in labels:
+        assert label in words
+    assert overlapping(texts_of(parse(stdout))) == []

@@ -1,6 +1,6 @@
 """Writes a :class:`~convcalc.draw.layout.Diagram` as a standalone SVG document (stdlib only).
 
-Colours belong to layer families and step in lightness (CIELAB L* 36 … 95, at least 5 apart),
+Colours belong to layer families and step in lightness (CIELAB L* 36 … 96, at least 5 apart),
 so the families stay apart when printed in grey; the failing layer is red with a dashed outline.
 Every piece of user text is escaped and stripped of characters XML cannot hold.
 """
@@ -16,16 +16,16 @@ from .layout import Arrow, Box, Diagram, Label
 #: Base colour of each family, darkest to lightest.
 PALETTE = {
     "conv": "#2a5591",  # L* 36
-    "tconv": "#9246b7",  # L* 44
-    "padding": "#9f6f4d",  # L* 51
-    "linear": "#3b9b4b",  # L* 57
-    "pool": "#eb7f13",  # L* 64
-    "merge": "#ababab",  # L* 70
-    "resize": "#6dc8c0",  # L* 75
-    "activation": "#f4b5ca",  # L* 80
-    "other": "#d9d1e9",  # L* 85
-    "norm": "#f4e07c",  # L* 89
-    "input": "#f1f1f1",  # L* 95
+    "tconv": "#8e44b3",  # L* 43
+    "padding": "#9c6d4b",  # L* 50
+    "linear": "#3a9849",  # L* 56
+    "pool": "#e37b12",  # L* 62
+    "merge": "#a6a6a6",  # L* 68
+    "resize": "#67c5be",  # L* 74
+    "activation": "#f4b1c8",  # L* 79
+    "other": "#d6cee7",  # L* 84
+    "norm": "#f5e388",  # L* 90
+    "input": "#f3f3f3",  # L* 96
 }
 FAILED = "#c62828"
 
