@@ -275,9 +275,19 @@ def test_layer_from_module_reads_constructor_attributes() -> None:
     assert layer_from_module(cases[11]).num_params == 30
 
     class Custom(nn.Conv2d):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    class Padded(nn.Conv2d):
+        def _conv_forward(self, x, weight, bias):
+            return super()._conv_forward(nn.functional.pad(x, (1, 1, 1, 1)), weight, bias)
+
+    class Named(nn.Conv2d):  # same computation, another name (timm's Linear is an nn.Linear)
         pass
 
-    assert layer_from_module(Custom(1, 1, 1)) is None  # a user subclass may compute anything
+    assert layer_from_module(Custom(1, 1, 1)) is None  # a subclass that changes forward may compute anything
+    assert layer_from_module(Padded(1, 1, 1)) is None
+    assert layer_from_module(Named(1, 2, 3)) == layer_from_module(nn.Conv2d(1, 2, 3))
 
 
 def test_emit_spec_keeps_shape_arguments_as_lists(tmp_path: Path, cli) -> None:

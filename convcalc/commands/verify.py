@@ -6,6 +6,7 @@ start-up, and ``convcalc conv`` must stay fast. ``convcalc.verify`` is imported 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -62,6 +63,14 @@ LAYER_DEFAULTS: dict[str, Any] = {
     "kind": "max",
     "ceil_mode": False,
     "dims": None,
+}
+
+
+#: The layer options each layer target takes (the others are usage errors there, as in the calculator).
+TARGET_OPTIONS: dict[str, frozenset[str]] = {
+    "conv": frozenset({"kernel_size", "stride", "padding", "dilation", "in_channels", "out_channels", "groups", "no_bias", "padding_mode", "dims"}),
+    "tconv": frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding", "in_channels", "out_channels", "groups", "no_bias", "dims"}),
+    "pool": frozenset({"kernel_size", "stride", "padding", "dilation", "kind", "ceil_mode", "dims"}),
 }
 
 
@@ -162,6 +171,11 @@ def verify(
     if kind != "layer" and given:
         option = "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{option} applies to the layer targets (verify conv/tconv/pool ...), not to {target}")
+    if kind == "layer":
+        foreign = [name for name in given if name not in TARGET_OPTIONS[target]]
+        if foreign:
+            option = "--" + foreign[0].replace("_", "-")
+            raise click.UsageError(f"{option} does not apply to verify {target}; it takes {_option_list(target)}")
     if kind != "python" and (kwargs or emit_spec):
         raise click.UsageError(f"{'--kwargs' if kwargs else '--emit-spec'} applies to Python models (path/model.py:Net)")
 
@@ -170,11 +184,9 @@ def verify(
     if kind == "python":
         if input_shape is None:
             raise click.UsageError("a Python model needs --input, one sample's C×H×W without the batch (e.g. --input 1x28x28)")
-        engine.import_torch(freeze_gc=True)
-        module = engine.load_python_model(target, kwargs)
-        report = engine.verify_python(
-            module, input_shape, name=target.rpartition(":")[2], batch=batch, dtype=dtype, device=device, max_memory=max_memory
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not mix with the report (--json)
+            engine.import_torch(freeze_gc=True)
+            report = engine.verify_python_target(target, input_shape, kwargs, batch=batch, dtype=dtype, device=device, max_memory=max_memory)
     else:
         if kind == "layer":
             model = _layer_model(target, input_shape, {k: (LAYER_DEFAULTS[k] if v is None else v) for k, v in layer.items()})
@@ -200,6 +212,10 @@ def verify(
         count = len(report.mismatches)
         click.echo(f"error: {count} disagreement{'s' if count != 1 else ''} between convcalc and torch (see above)", err=True)
         ctx.exit(1)
+
+
+def _option_list(target: str) -> str:
+    return ", ".join("--" + name.replace("_", "-") for name in sorted(TARGET_OPTIONS[target]))
 
 
 def _is_python_target(target: str) -> bool:
@@ -351,17 +367,40 @@ def footer(report: VerifyReport) -> list[tuple[str, str]]:
 
 
 def verdict(report: VerifyReport) -> str:
+    """One line: what agrees, what disagrees, and what was not judged (never a ✓ for nothing)."""
     judged = [c for c in report.checks if c.known]
-    unknown = sorted({c.type for c in report.checks if not c.known})
-    skipped = f"; not judged (types convcalc does not know): {', '.join(unknown)}" if unknown else ""
+    skipped = _not_judged(report)
+    if report.ok and not judged:
+        return (f"· nothing compared: no layer of a type convcalc knows ran; measured by torch: {report.totals.params:,} params,"
+                f" {report.totals.macs:,} MACs{skipped}")
     if report.ok:
         agree = "the layer agrees" if len(judged) == 1 else f"all {len(judged)} layers agree"
         return f"✓ {agree} (output shape, params, MACs){skipped}"
     bad = sum(1 for c in report.checks if c.confirmed is False)
     if report.failure is not None:
+        refuses = f"✗ torch refuses {report.failure.type} '{report.failure.layer}', which convcalc accepts"
+        if not judged:
+            return refuses + skipped
         before = f"{bad} of the {len(judged)} layers before it disagree" if bad else f"the {len(judged)} layers before it agree"
-        return f"✗ torch refuses {report.failure.type} '{report.failure.layer}', which convcalc accepts; {before}{skipped}"
+        return f"{refuses}; {before}{skipped}"
     return f"✗ {bad} of {len(judged)} layers disagree{skipped}"
+
+
+def _not_judged(report: VerifyReport) -> str:
+    """``; not judged: timm.layers.linear.Linear at head.fc, …; 12.3% of MACs in own forwards``."""
+    unknown: dict[str, list[str]] = {}
+    for check in report.checks:
+        if not check.known and not check.own:
+            unknown.setdefault(check.class_path or check.type, []).append(check.name)
+    parts = []
+    for kind, names in unknown.items():
+        more = f" (+{len(names) - 2} more)" if len(names) > 2 else ""
+        parts.append(f"{kind} at {', '.join(names[:2])}{more}")
+    text = f"; not judged (types convcalc does not know): {'; '.join(parts)}" if parts else ""
+    own = sum(c.macs for c in report.checks if c.own)
+    if own and report.totals.macs:
+        text += f"; {100 * own / report.totals.macs:.1f}% of the MACs are computed in modules' own forwards (rows 'own forward', counted, not judged)"
+    return text
 
 
 def render_table(report: VerifyReport, out: TextIO, *, rich: bool) -> None:

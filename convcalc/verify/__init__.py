@@ -27,7 +27,8 @@ pass), ``specs`` (specs and calculator layers), ``user_models`` (a user's module
 from .report import ClassicRow, LayerCheck, Mismatch, VerifyError, VerifyReport
 from .runtime import format_bytes, import_torch, parse_memory, summary_estimate
 from .specs import build_module, verify_model, verify_summary
-from .user_models import emit_spec, layer_from_module, load_python_model, verify_python
+from .memory import python_estimate, spec_estimate
+from .user_models import emit_spec, layer_from_module, load_python_model, verify_python, verify_python_target
 
 __all__ = [
     "ClassicRow",
@@ -45,5 +46,8 @@ __all__ = [
     "summary_estimate",
     "verify_model",
     "verify_python",
+    "verify_python_target",
+    "python_estimate",
+    "spec_estimate",
     "verify_summary",
 ]

@@ -52,6 +52,10 @@ class LayerCheck:
     depth: int = 0
     row: Row | None = field(default=None, repr=False, compare=False)
     layer: Layer | None = field(default=None, repr=False, compare=False)
+    #: where the module's class is defined (``timm.layers.linear.Linear``); "" for spec rows
+    class_path: str = ""
+    #: the work a module did in its own forward, outside its child modules (counted, not judged)
+    own: bool = False
 
     @property
     def confirmed(self) -> bool | None:

@@ -123,7 +123,7 @@ def _cuda_peak(torch: Any, device: str, baseline: int) -> int | None:
 
 @dataclass
 class _Call:
-    """One call of a leaf module, as the hooks saw it."""
+    """One row of the walk: a call of a leaf module, or the work a module did in its own forward."""
 
     path: str
     module: Any
@@ -133,6 +133,19 @@ class _Call:
     output_shape: Shape | tuple[Shape, ...] | None = None
     flops: int = 0
     engine: _Engine | None = None
+    #: a module's own forward: what it computed outside its children (F.linear, matmuls, torch.cat …)
+    own: bool = False
+
+
+@dataclass
+class _Frame:
+    """A module call in progress: where the flop count stood, and how much its children used."""
+
+    path: str
+    module: Any
+    start: int
+    children: int = 0
+    call: _Call | None = None
 
 
 @dataclass
@@ -140,7 +153,7 @@ class _Engine:
     """convcalc's numbers for one module call (or why it refuses)."""
 
     layer: Layer | None
-    output_shape: Shape | None = None
+    output_shape: Shape | tuple[Shape, ...] | None = None
     params: int = 0
     macs: int = 0
     error: str | None = None
@@ -150,9 +163,17 @@ class _MemoryGuard(Exception):
     """Raised inside a hook to stop a user model before it allocates past --max-memory."""
 
 
+OWN = " (own forward)"
+
+
 class _Tracer:
-    """Forward hooks on every module: leaf calls (shapes, flops, chaining), torchsummary rows, and a
-    stack of the modules running, which names the one that raised. Hooks are removed in ``close``."""
+    """Forward hooks on every module: leaf calls (shapes, flops, chaining), the flops each module
+    spent in its own forward (outside its children), torchsummary rows, and a stack of the modules
+    running, which names the one that raised. Hooks are removed in ``close``.
+
+    A leaf is a module without children — the root too, when it has none. Inputs given as keywords
+    (``self.conv(input=x)``) count like positional ones.
+    """
 
     def __init__(
         self,
@@ -170,20 +191,24 @@ class _Tracer:
         self.after_leaf = after_leaf
         self.calls: list[_Call] = []
         self.classic: list[ClassicRow] = []
-        self.stack: list[tuple[str, Any]] = []
-        self.pending: dict[int, list[_Call]] = {}
+        self.stack: list[_Frame] = []
         self.last_output: Any = None
         self.output_is_last = False
         self.handles: list[Any] = []
+        #: FlopCounterMode's count over the whole forward pass, set when it returns
+        self.total_flops = 0
+
+    def flops(self) -> int:
+        return int(self.counter.get_total_flops())
 
     def attach(self, root: Any) -> None:
         """Hooks on every module; ``close`` removes whatever was attached, even halfway."""
         nn = self.torch.nn
         for path, module in root.named_modules():
-            leaf = next(iter(module.children()), None) is None and module is not root
+            leaf = next(iter(module.children()), None) is None
             listed = module is not root and not isinstance(module, (nn.Sequential, nn.ModuleList))
-            self.handles.append(module.register_forward_pre_hook(self._pre(path or type(root).__name__, module, leaf)))
-            self.handles.append(module.register_forward_hook(self._post(module, leaf, listed)))
+            self.handles.append(module.register_forward_pre_hook(self._pre(path or type(root).__name__, leaf), with_kwargs=True))
+            self.handles.append(module.register_forward_hook(self._post(listed), with_kwargs=True))
 
     def start(self, x: Any) -> None:
         self.last_output = x
@@ -194,36 +219,50 @@ class _Tracer:
         self.handles.clear()
         self.last_output = None
 
-    def _pre(self, path: str, module: Any, leaf: bool) -> Callable[..., None]:
-        def hook(mod: Any, args: tuple[Any, ...]) -> None:
-            self.stack.append((path, mod))
+    def _pre(self, path: str, leaf: bool) -> Callable[..., None]:
+        def hook(mod: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            frame = _Frame(path, mod, self.flops())
+            self.stack.append(frame)
             if not leaf:
                 return
-            first = args[0] if args else None
-            shape = tuple(first.shape) if isinstance(first, self.torch.Tensor) else None
-            call = _Call(path, mod, shape, self.counter.get_total_flops(), first is not None and first is self.last_output)
+            first = _first_tensor(self.torch, args, kwargs)
+            shape = tuple(first.shape) if first is not None else None
+            call = _Call(path, mod, shape, frame.start, first is not None and first is self.last_output)
+            frame.call = call
             self.calls.append(call)
-            self.pending.setdefault(id(mod), []).append(call)
             if self.before_leaf is not None:
                 self.before_leaf(call, first)
 
         return hook
 
-    def _post(self, module: Any, leaf: bool, listed: bool) -> Callable[..., None]:
-        def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
+    def _post(self, listed: bool) -> Callable[..., None]:
+        def hook(mod: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+            now = self.flops()
+            frame = self.stack.pop() if self.stack else _Frame(type(mod).__name__, mod, now)
+            spent = now - frame.start
             if self.stack:
-                self.stack.pop()
-            if leaf:
-                call = self.pending[id(mod)].pop()
+                self.stack[-1].children += spent
+            call = frame.call
+            if call is not None:
                 call.output_shape = _shape_of(self.torch, output)
-                call.flops = self.counter.get_total_flops() - call.flops_before
+                call.flops = spent
                 self.last_output = output
                 if self.after_leaf is not None:
                     self.after_leaf(call)
+            elif spent > frame.children:
+                self.calls.append(_Call(frame.path + OWN, mod, None, frame.start, False, None, spent - frame.children, own=True))
             if listed:
                 self.classic.append(_classic_row(self.torch, mod, output, len(self.classic), self.batch_label))
 
         return hook
+
+
+def _first_tensor(torch: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The first tensor a module was called with, positional or keyword, or None."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            return value
+    return None
 
 
 def _shape_of(torch: Any, value: Any) -> Shape | tuple[Shape, ...] | None:
@@ -256,9 +295,68 @@ def _classic_row(torch: Any, module: Any, output: Any, count: int, batch: int) -
     return ClassicRow(f"{name}-{count + 1}", shape, params, trainable)
 
 
+class _NoModuleTracker:
+    """Stands in for FlopCounterMode's ModuleTracker: convcalc tracks modules with its own hooks.
+
+    torch's tracker registers gradient hooks on module inputs that require grad, and under
+    ``no_grad`` it trips on a parameter passed to a submodule ("Expected gradient function to be
+    set", timm's PiT): a quirk of the counter, not of the model. Only the global count is kept.
+    """
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _NoModuleTracker:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+
+def _attention_flops(query: Shape, key: Shape, value: Shape) -> int:
+    """q @ kᵀ and attention @ v: 2·(leading dims)·Lq·Lk·(E + Ev), as torch's math kernel multiplies."""
+    lead = math.prod(query[:-2])
+    return 2 * lead * query[-2] * key[-2] * (query[-1] + value[-1])
+
+
+def _mha_flops(query: Shape, key: Shape, embed: int) -> int:
+    """Projections of q, k, v and the output, plus attention, for (batch, L, E) inputs."""
+    batch, lq, lk = math.prod(query[:-2]), query[-2], key[-2]
+    projections = 2 * batch * embed * embed * (2 * lq + 2 * lk)
+    return projections + _attention_flops(query, key, key)
+
+
+def _fused_formulas(torch: Any) -> dict[Any, Callable[..., int]]:
+    """Flop formulas for the CPU fused kernels FlopCounterMode does not know (on meta the same
+    work runs as the matmuls it counts): fused SDPA, MultiheadAttention's and
+    TransformerEncoderLayer's fast paths. Arguments arrive as shapes (torch's shape_wrapper)."""
+    aten = torch.ops.aten
+    formulas: dict[Any, Callable[..., int]] = {}
+
+    def sdpa(query: Shape, key: Shape, value: Shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return _attention_flops(query, key, value)
+
+    def mha(query: Shape, key: Shape, value: Shape, embed: int, heads: int, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return _mha_flops(query, key, embed)
+
+    def encoder(src: Shape, embed: int, heads: int, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        ffn = args[11] if len(args) > 11 else kwargs.get("ffn_weight_1")
+        hidden = ffn[0] if isinstance(ffn, (tuple, list)) and ffn else 0
+        return _mha_flops(src, src, embed) + 2 * 2 * math.prod(src[:-1]) * embed * hidden
+
+    for name, formula in (
+        ("_scaled_dot_product_flash_attention_for_cpu", sdpa),
+        ("_native_multi_head_attention", mha),
+        ("_transformer_encoder_layer_fwd", encoder),
+    ):
+        op = getattr(aten, name, None)
+        if op is not None:
+            formulas[op] = formula
+    return formulas
+
+
 @contextlib.contextmanager
-def _flop_counter(torch: Any) -> Iterator[Any]:
-    """``FlopCounterMode`` without its one-off import of ``torch._dynamo``.
+def seed_dynamo_disable(mode_class: Any) -> Iterator[None]:
+    """Run a TorchDispatchMode subclass without its one-off import of ``torch._dynamo``.
 
     torch wraps every dispatch mode's ``__torch_dispatch__`` in ``_disable_dynamo``, which imports
     torch._dynamo (about 1.4 s, 800 modules) on its first call only to cache a "dynamo disabled"
@@ -266,21 +364,32 @@ def _flop_counter(torch: Any) -> Iterator[Any]:
     cache is seeded with the plain function, and removed again afterwards. If torch's internals
     differ, nothing is seeded and the import simply happens.
     """
-    from torch.utils import flop_counter
-
     raw = None
-    mode = getattr(flop_counter, "_FlopCounterMode", None)
-    dispatch = getattr(mode, "__dict__", {}).get("__torch_dispatch__")
+    dispatch = getattr(mode_class, "__dict__", {}).get("__torch_dispatch__")
     candidate = getattr(dispatch, "__wrapped__", None)
     if callable(candidate) and "torch._dynamo" not in sys.modules and not hasattr(candidate, "__dynamo_disable"):
         raw = candidate
         setattr(raw, "__dynamo_disable", raw)
     try:
-        with flop_counter.FlopCounterMode(display=False) as counter:
-            yield counter
+        yield
     finally:
         if raw is not None and getattr(raw, "__dynamo_disable", None) is raw:
             delattr(raw, "__dynamo_disable")
+
+
+@contextlib.contextmanager
+def _flop_counter(torch: Any) -> Iterator[Any]:
+    """``FlopCounterMode`` counting the whole forward pass (fused CPU attention included), without
+    torch's module tracker (see :class:`_NoModuleTracker`) and without importing torch._dynamo
+    (see :func:`seed_dynamo_disable`)."""
+    from torch.utils import flop_counter
+
+    with seed_dynamo_disable(getattr(flop_counter, "_FlopCounterMode", None)):
+        counter = flop_counter.FlopCounterMode(display=False, custom_mapping=_fused_formulas(torch))
+        if hasattr(counter, "mod_tracker"):
+            counter.mod_tracker = _NoModuleTracker()
+        with counter:
+            yield counter
 
 
 @contextlib.contextmanager
@@ -332,9 +441,10 @@ def _run(
             with torch.no_grad(), _eval_mode(root):
                 output = root(x)
             tracer.output_is_last = output is tracer.last_output
+            tracer.total_flops = tracer.flops()
         except _MemoryGuard:
             raise
-        except Exception as exc:  # the model's (or torch's) failure: reported, never a traceback
+        except BaseException as exc:  # the model's (or torch's) failure, sys.exit and ^C included: one line, never a traceback
             error = exc
         finally:
             tracer.close()

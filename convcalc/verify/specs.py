@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graph import Model, Row, Summary
+from .memory import spec_estimate
 from .report import Mismatch, VerifyError, VerifyReport, _compare
 from .runtime import (
     DEFAULT_MAX_MEMORY,
@@ -19,7 +20,6 @@ from .runtime import (
     import_torch,
     parse_memory,
     resolve_device,
-    summary_estimate,
     torch_dtype,
 )
 
@@ -154,7 +154,7 @@ def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | s
     limit = parse_memory(max_memory) if isinstance(max_memory, str) else max_memory
     torch = import_torch()
     target, label = resolve_device(torch, device)
-    estimate = summary_estimate(summary)
+    estimate = spec_estimate(summary)
     if device != "meta":
         check_memory(estimate, limit, device, f"batch {summary.input_shape[0]}, {summary.dtype}: input, parameters and every layer's output")
     net = build_module(summary, torch)

@@ -4,6 +4,7 @@ and write a sequential one back as a spec (``--emit-spec``)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import math
@@ -19,13 +20,16 @@ from ..graph import Totals, describe_shape, load_model, totals_of
 from ..layers import Layer, Shape, lookup, make_layer
 from ..layers.base import suggest
 from ..sizes import DTYPE_BYTES, format_shape
+from .memory import RUNTIME_BYTES, python_estimate
 from .report import LayerCheck, Mismatch, VerifyError, VerifyReport, _compare, _elements
 from .runtime import (
     DEFAULT_MAX_MEMORY,
+    OWN,
     _Call,
     _cuda_peak,
     _cuda_start,
     _Engine,
+    _eval_mode,
     _first_line,
     _MemoryGuard,
     _run,
@@ -45,8 +49,14 @@ INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_python_model(target: str, kwargs: Mapping[str, Any] | None = None) -> Any:
-    """``path/to/model.py:Net`` or ``package.module:factory`` (called with ``kwargs``) → an nn.Module."""
+def load_python_model(target: str, kwargs: Mapping[str, Any] | None = None, *, meta: bool = False) -> Any:
+    """``path/to/model.py:Net`` or ``package.module:factory`` (called with ``kwargs``) → an nn.Module.
+
+    ``meta``: construct it under ``torch.device("meta")`` (parameters without memory, to estimate
+    what a run needs before anything is allocated); None if the constructor fails there, since some
+    models compute on their tensors while they are built. Anything the user's code raises —
+    ``sys.exit()`` and ``KeyboardInterrupt`` included — is a one-line VerifyError naming its line.
+    """
     torch = import_torch()
     where, sep, attribute = target.rpartition(":")
     if not sep or not where or not attribute:
@@ -66,13 +76,35 @@ def load_python_model(target: str, kwargs: Mapping[str, Any] | None = None) -> A
     if not callable(obj):
         raise VerifyError(f"{target} is a {type(obj).__name__}, not an nn.Module class, factory or instance")
     try:
-        made = obj(**kwargs)
-    except Exception as error:
+        if meta:
+            with torch.device("meta"):
+                made = obj(**kwargs)
+        else:
+            made = obj(**kwargs)
+    except BaseException as error:  # the user's code: sys.exit and ^C included
+        if meta and isinstance(error, Exception):
+            return None
         call = f"{attribute}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-        raise VerifyError(f"{call} raised {type(error).__name__}: {_first_line(error)}{_user_frame(error)}") from None
+        raise VerifyError(f"{call} raised {_error_text(error)}{_user_frame(error)}") from None
     if not isinstance(made, torch.nn.Module):
         raise VerifyError(f"{attribute}(...) returned a {type(made).__name__}, not a torch.nn.Module")
     return made
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _package_root(path: str) -> tuple[str, str]:
+    """(folder to put on sys.path, dotted module name) for a file, as ``python -m`` would import it:
+    a file inside packages (folders with ``__init__.py``) is imported under its full dotted name,
+    so that it can import its own package (``from tests.fixtures import …``)."""
+    folder, stem = os.path.dirname(path), os.path.splitext(os.path.basename(path))[0]
+    parts = [stem]
+    while os.path.isfile(os.path.join(folder, "__init__.py")) and os.path.dirname(folder) != folder:
+        parts.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    return folder, ".".join(parts)
 
 
 def _import_target(where: str) -> Any:
@@ -81,6 +113,9 @@ def _import_target(where: str) -> Any:
         path = os.path.abspath(where)
         if not os.path.isfile(path):
             raise VerifyError(f"{where}: no such file")
+        root, dotted = _package_root(path)
+        if "." in dotted and all(part.isidentifier() for part in dotted.split(".")):
+            return _import_module(where, dotted, [root, os.path.dirname(path)])
         name = "_convcalc_user_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
@@ -91,42 +126,69 @@ def _import_target(where: str) -> Any:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as error:
+        except BaseException as error:  # the user's code: sys.exit and ^C included
             sys.modules.pop(name, None)
-            raise VerifyError(f"importing {where} raised {type(error).__name__}: {_first_line(error)}{_user_frame(error)}") from None
+            raise VerifyError(f"importing {where} raised {_error_text(error)}{_user_frame(error)}") from None
         finally:
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
         return module
     here = os.getcwd()
-    added = here not in sys.path and "" not in sys.path
-    if added:
-        sys.path.insert(0, here)  # like `python -m`: packages in the working directory import
+    return _import_module(where, where, [] if here in sys.path or "" in sys.path else [here])
+
+
+def _import_module(where: str, dotted: str, folders: Sequence[str]) -> Any:
+    """``importlib.import_module(dotted)`` with ``folders`` on sys.path meanwhile (like ``python -m``)."""
+    added = [folder for folder in folders if folder not in sys.path]
+    for folder in reversed(added):
+        sys.path.insert(0, folder)
     try:
-        return importlib.import_module(where)
+        return importlib.import_module(dotted)
     except ModuleNotFoundError as error:
-        raise VerifyError(f"cannot import {where!r}: {error}") from None
-    except Exception as error:
-        raise VerifyError(f"importing {where} raised {type(error).__name__}: {_first_line(error)}{_user_frame(error)}") from None
+        hint = f" (imported as {dotted} from {added[0] if added else '.'})" if dotted != where else ""
+        raise VerifyError(f"cannot import {where!r}{hint}: {error}{_user_frame(error)}") from None
+    except BaseException as error:  # the user's code: sys.exit and ^C included
+        raise VerifyError(f"importing {where} raised {_error_text(error)}{_user_frame(error)}") from None
     finally:
-        if added:
+        for folder in added:
             with contextlib.suppress(ValueError):
-                sys.path.remove(here)
+                sys.path.remove(folder)
+
+
+def torch_layer_class(cls: type) -> type | None:
+    """The torch.nn class convcalc judges ``cls`` as: itself, or the torch layer it subclasses
+    when no class in between changes how it computes (timm's ``Linear`` is an ``nn.Linear``);
+    None for anything else."""
+    for base in cls.__mro__:
+        if not base.__module__.startswith("torch.nn."):
+            continue
+        try:
+            name, _ = lookup(base.__name__)
+        except SpecError:
+            return None  # the nearest torch class is one convcalc does not know
+        if name != base.__name__:
+            return None
+        for method in ("forward", "_conv_forward"):
+            if getattr(cls, method, None) is not getattr(base, method, None):
+                return None
+        return base
+    return None
+
+
+def class_path(module: Any) -> str:
+    """``timm.layers.linear.Linear``: where a module's class is defined."""
+    cls = type(module)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def layer_from_module(module: Any) -> Layer | None:
     """The engine's layer for a torch.nn module, from its constructor attributes; None if the
-    engine does not know the type (or it is a user subclass). Raises SpecError if the engine
-    refuses the arguments."""
-    cls = type(module)
-    if not cls.__module__.startswith("torch.nn."):
+    engine does not know the type (or it is a subclass that changes ``forward``). Raises SpecError
+    if the engine refuses the arguments."""
+    base = torch_layer_class(type(module))
+    if base is None:
         return None
-    try:
-        name, family = lookup(cls.__name__)
-    except SpecError:
-        return None
-    if name != cls.__name__:
-        return None
+    name, family = lookup(base.__name__)
     kwargs = {}
     for key, default in family.PARAMS.items():
         if not hasattr(module, key):
@@ -161,35 +223,52 @@ def verify_python(
     dtype: str = "float32",
     device: str = "cpu",
     max_memory: int | str = DEFAULT_MAX_MEMORY,
+    estimate: int | None = None,
 ) -> VerifyReport:
-    """Run a user's module once on ``(batch, *input_shape)`` and recompute every leaf convcalc knows."""
+    """Run a user's module once on ``(batch, *input_shape)`` and recompute every leaf convcalc knows.
+
+    The MACs total is FlopCounterMode's count over the whole forward pass (÷ 2); work a module does
+    in its own forward, outside its children, is a row of its own (``attn (own forward)``).
+    ``estimate``: the bytes a run needs, if already measured on a meta-built copy (see
+    :func:`convcalc.verify.memory.python_estimate`); else it is measured here before running.
+    """
     limit = parse_memory(max_memory) if isinstance(max_memory, str) else max_memory
     torch = import_torch()
+    name = name or type(model).__name__
+    _refuse_script(torch, model, name)
     target, label = resolve_device(torch, device)
     dt = torch_dtype(torch, dtype)
     size = DTYPE_BYTES[dtype]
     full = (batch, *input_shape)
-    name = name or type(model).__name__
+    _materialise_lazy(torch, model, full, dt, name)
     params = list({id(p): p for p in model.parameters()}.values())
     total_params = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     fixed = (math.prod(full) + total_params) * size
     if device != "meta":
-        check_memory(fixed, limit, device, "input and parameters, before any activation")
+        if estimate is None:
+            estimate = python_estimate(torch, model, full, dt)
+        if estimate is not None:
+            check_memory(estimate, limit, device, "input, parameters, every tensor the forward pass creates and torch's working buffers, measured on meta")
+        else:
+            check_memory(fixed + RUNTIME_BYTES, limit, device, "input and parameters, before any activation")
     baseline = _cuda_start(torch, device)
-    model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
-    x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
-    running = [fixed]
+    try:
+        model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
+        x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
+    except BaseException as error:
+        raise _out_of_memory(torch, error, name, device) or VerifyError(f"moving {name} to {device} raised {_error_text(error)}") from None
+    running = [fixed + RUNTIME_BYTES]
 
     def before(call: _Call, _: Any) -> None:
         call.engine = _engine_call(call.module, call.input_shape)
-        if device != "meta" and call.engine is not None and call.engine.output_shape is not None:
-            running[0] += math.prod(call.engine.output_shape) * size
+        if device != "meta" and estimate is None and call.engine is not None and call.engine.output_shape is not None:
+            running[0] += _elements(call.engine.output_shape) * size
             if running[0] > limit:
                 raise _MemoryGuard(call.path)
 
     def after(call: _Call) -> None:
-        if device != "meta" and (call.engine is None or call.engine.output_shape is None) and call.output_shape is not None:
+        if device != "meta" and estimate is None and (call.engine is None or call.engine.output_shape is None) and call.output_shape is not None:
             running[0] += _elements(call.output_shape) * size
             if running[0] > limit:
                 raise _MemoryGuard(call.path)
@@ -204,13 +283,11 @@ def verify_python(
             " without allocating, a smaller --batch or --input, or raise --max-memory"
         ) from None
     if error is not None:
-        raise _model_failure(name, tracer, error)
+        raise _out_of_memory(torch, error, name, device) or _model_failure(torch, model, x, name, tracer, error)
     peak = _cuda_peak(torch, device, baseline)
 
-    checks = []
-    for index, call in enumerate(tracer.calls):
-        checks.append(_check_call(index, call, torch))
-    totals = _totals(checks, full, dtype, total_params, trainable)
+    checks = _attribute_params(model, tracer.calls, [_check_call(index, call) for index, call in enumerate(tracer.calls)])
+    totals = _totals(checks, full, dtype, total_params, trainable, tracer.total_flops // 2)
     return VerifyReport(
         name=name,
         kind="module",
@@ -220,58 +297,163 @@ def verify_python(
         torch_version=str(torch.__version__),
         checks=checks,
         totals=totals,
-        estimate_bytes=fixed + sum(c.output_elements for c in checks) * size,
+        estimate_bytes=estimate if estimate is not None else fixed + sum(c.output_elements for c in checks) * size,
         peak_bytes=peak,
         classic=tracer.classic,
         sequential=_why_not_sequential(tracer.calls, checks, tracer.output_is_last),
     )
 
 
-def _check_call(index: int, call: _Call, torch: Any) -> LayerCheck:
+def verify_python_target(
+    target: str,
+    input_shape: Sequence[int],
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    batch: int = 1,
+    dtype: str = "float32",
+    device: str = "cpu",
+    max_memory: int | str = DEFAULT_MAX_MEMORY,
+) -> VerifyReport:
+    """``verify path/model.py:Net``: build the model on ``meta`` first and estimate what a run needs
+    (parameters, every tensor of the forward pass, torch's working buffers), refuse above
+    ``max_memory`` before anything is allocated, then build it for real and verify it."""
+    limit = parse_memory(max_memory) if isinstance(max_memory, str) else max_memory
+    torch = import_torch()
+    full = (batch, *input_shape)
+    estimate = None
+    if device != "meta":
+        sketch = load_python_model(target, kwargs, meta=True)
+        if sketch is not None and not isinstance(sketch, torch.jit.ScriptModule):
+            estimate = python_estimate(torch, sketch, full, torch_dtype(torch, dtype))
+            del sketch
+        if estimate is not None:
+            check_memory(estimate, limit, device, "input, parameters, every tensor the forward pass creates and torch's working buffers, measured on meta")
+    model = load_python_model(target, kwargs)
+    return verify_python(model, input_shape, batch=batch, dtype=dtype, device=device, max_memory=limit, estimate=estimate)
+
+
+def _refuse_script(torch: Any, model: Any, name: str) -> None:
+    """A TorchScript module runs no Python hooks, so no layer of it can be judged: say so."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise VerifyError(
+            f"{name} is a TorchScript module ({type(model).__name__}): TorchScript runs no Python forward hooks,"
+            " so verify cannot see its layers; verify the Python module before torch.jit.script / torch.jit.trace"
+        )
+
+
+def _materialise_lazy(torch: Any, model: Any, full: Shape, dt: Any, name: str) -> None:
+    """``nn.Lazy*`` modules get their parameters from their first forward: run one on a one-sample
+    zero input on the CPU, then they are ordinary layers (``LazyConv2d`` becomes ``Conv2d``)."""
+    lazy = torch.nn.parameter.is_lazy
+    if not any(lazy(t) for t in (*model.parameters(), *model.buffers())):
+        return
+    try:
+        with torch.no_grad(), _eval_mode(model):
+            model(torch.zeros((1, *full[1:]), dtype=dt))
+    except BaseException as error:  # the user's code: sys.exit and ^C included
+        raise VerifyError(f"{name}: the first forward pass, which gives its Lazy modules their parameters, raised {_error_text(error)}{_user_frame(error)}") from None
+
+
+def _out_of_memory(torch: Any, error: BaseException, name: str, device: str) -> VerifyError | None:
+    """An allocation failure as what it is (never a disagreement), or None for any other error."""
+    oom = getattr(torch, "OutOfMemoryError", ())
+    text = str(error)
+    if isinstance(error, MemoryError) or (oom and isinstance(error, oom)) or "DefaultCPUAllocator: can't allocate memory" in text or "out of memory" in text.lower():
+        return VerifyError(
+            f"{name} ran out of memory on {device} ({_error_text(error)}); use --device meta to check the shapes"
+            " without allocating, or a smaller --batch or --input"
+        )
+    return None
+
+
+def _check_call(index: int, call: _Call) -> LayerCheck:
     module = call.module
     type_name = type(module).__name__
+    torch_macs = call.flops // 2
+    depth = call.path.count(".")
+    if call.own:  # work outside the children: counted, not judged
+        return LayerCheck(index, call.path, type_name, (), (), 0, 0, torch_macs, None, None, torch_macs,
+                          known=False, depth=depth, class_path=class_path(module), own=True)
     torch_params = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    torch_macs = call.flops // 2
     input_shape: Any = call.input_shape if call.input_shape is not None else ()
     output = call.output_shape if call.output_shape is not None else ()
-    depth = call.path.count(".")
     engine = call.engine
     if engine is None:
         return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
-                          output, torch_params, torch_macs, known=False, depth=depth)
+                          output, torch_params, torch_macs, known=False, depth=depth, class_path=class_path(module))
     if engine.error is not None or engine.output_shape is None:
         refusal = Mismatch(call.path, type_name, "verdict", engine.error, "runs")
         return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
-                          output, torch_params, torch_macs, mismatches=(refusal,), depth=depth, layer=engine.layer)
-    return _compare(index, call.path, type_name, input_shape, engine.output_shape, engine.params,
-                    engine.params if trainable == torch_params else trainable, engine.macs, output, torch_params, torch_macs,
-                    layer=engine.layer, depth=depth)
+                          output, torch_params, torch_macs, mismatches=(refusal,), depth=depth, layer=engine.layer,
+                          class_path=class_path(module))
+    check = _compare(index, call.path, type_name, input_shape, engine.output_shape, engine.params,
+                     engine.params if trainable == torch_params else trainable, engine.macs, output, torch_params, torch_macs,
+                     layer=engine.layer, depth=depth)
+    return dataclasses.replace(check, class_path=class_path(module))
 
 
+def _attribute_params(model: Any, calls: Sequence[_Call], checks: list[LayerCheck]) -> list[LayerCheck]:
+    """Give each own-forward row the parameters its module used without calling the module that
+    holds them (``F.linear(x, self.qkv.weight)``): those of no leaf that ran, under the innermost
+    own-forward module. Then the rows' parameters, like their MACs, add up to the total."""
+    owners = [index for index, c in enumerate(checks) if c.own]
+    if not owners:
+        return checks
+    ran = {id(p) for call in calls if not call.own for p in call.module.parameters()}
+    paths = {id(m): path for path, m in model.named_modules()}
+    innermost_first = sorted(((paths.get(id(calls[i].module), ""), i) for i in owners), key=lambda item: -len(item[0]))
+    extra = {i: [0, 0] for i in owners}
+    for name, param in model.named_parameters():  # each shared parameter once
+        if id(param) in ran:
+            continue
+        for path, index in innermost_first:
+            if not path or name.startswith(path + "."):
+                extra[index][0] += param.numel()
+                extra[index][1] += param.numel() if param.requires_grad else 0
+                break
+    return [dataclasses.replace(c, params=extra[i][0], trainable_params=extra[i][1]) if i in extra else c for i, c in enumerate(checks)]
 
 
-def _totals(checks: Sequence[LayerCheck], full: Shape, dtype: str, params: int, trainable: int) -> Totals:
-    """torchsummary's totals over the leaf calls; parameters counted once each, over the whole model."""
+def _totals(checks: Sequence[LayerCheck], full: Shape, dtype: str, params: int, trainable: int, macs: int) -> Totals:
+    """torchsummary's totals over the leaf calls; parameters counted once each, over the whole model;
+    MACs: FlopCounterMode's whole forward pass (the rows, own forwards included, add up to it)."""
     return totals_of(
         params=params,
         trainable=trainable,
-        macs=sum(c.macs for c in checks),
+        macs=macs,
         output_elements=sum(c.output_elements for c in checks),
         input_shape=full,
         dtype=dtype,
     )
 
 
-def _model_failure(name: str, tracer: _Tracer, error: BaseException) -> VerifyError:
-    """The user model's exception in one line: type, message, the module that raised, the user's line."""
-    path, module = tracer.stack[-1] if tracer.stack else (name, None)
+def _model_failure(torch: Any, model: Any, x: Any, name: str, tracer: _Tracer, error: BaseException) -> VerifyError:
+    """The user model's exception in one line: type, message, the module that raised, the user's line.
+
+    If the forward pass runs without FlopCounterMode, the counter is at fault, not the model: say that."""
+    if isinstance(error, Exception) and _runs_plainly(torch, model, x):
+        return VerifyError(
+            f"torch's FlopCounterMode fails on {name} ({_error_text(error)}) although its forward pass runs without it:"
+            " a torch limitation, not an error in the model; MACs cannot be measured"
+        )
+    frame = tracer.stack[-1] if tracer.stack else None
+    path, module = (frame.path, frame.module) if frame is not None else (name, None)
     kind = f" ({type(module).__name__})" if module is not None else ""
-    text = f"{name} raised in '{path}'{kind}: {type(error).__name__}: {_first_line(error)}{_user_frame(error)}"
+    text = f"{name} raised in '{path}'{kind}: {_error_text(error)}{_user_frame(error)}"
     call = tracer.calls[-1] if tracer.calls and tracer.calls[-1].module is module else None
     if call is not None and call.engine is not None and call.engine.error:
         text += f"; convcalc agrees: {call.engine.error}"
     return VerifyError(text)
+
+
+def _runs_plainly(torch: Any, model: Any, x: Any) -> bool:
+    try:
+        with torch.no_grad(), _eval_mode(model):
+            model(x)
+    except BaseException:
+        return False
+    return True
 
 
 def _why_not_sequential(calls: Sequence[_Call], checks: Sequence[LayerCheck], output_is_last: bool) -> str | None:
@@ -280,13 +462,16 @@ def _why_not_sequential(calls: Sequence[_Call], checks: Sequence[LayerCheck], ou
         return "the model has no leaf modules"
     seen: set[int] = set()
     for call, check in zip(calls, checks):
+        if call.own:
+            path = call.path[: -len(OWN)]
+            return f"'{path}' ({check.class_path}) computes in its own forward, outside its child modules"
         if id(call.module) in seen:
             return f"'{call.path}' runs more than once"
         seen.add(id(call.module))
         if not call.chained:
             return f"'{call.path}' does not read the previous module's output (the forward computes something between them)"
         if not check.known:
-            return f"'{call.path}' is a {check.type}, which convcalc does not know"
+            return f"'{call.path}' is a {check.class_path}, which convcalc does not know"
         if check.layer is None:
             return f"convcalc refuses '{call.path}'"
     if not output_is_last:

@@ -1,0 +1,135 @@
+"""What a verify run allocates, estimated before anything is allocated.
+
+The estimate is meant to be an upper bound of the resident memory a run adds above ``import
+torch``: the input, the parameters, every tensor the forward pass creates (none is counted as
+freed), the largest working buffer torch takes for one convolution or matrix product on CPU, and
+verify's own fixed cost (:data:`RUNTIME_BYTES`). ``benchmarks/verify_memory.py`` measures the real
+peak against it.
+
+- For a spec or a calculator layer, the rows give every output (:func:`spec_estimate`).
+- For a Python model, the forward pass runs on ``meta`` under :class:`_Allocations`, a dispatch
+  mode that adds up the bytes of every tensor an operator returns (views and in-place results
+  share memory and are skipped) and sizes the working buffers of the convolutions it sees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..graph import Summary
+from ..sizes import DTYPE_BYTES
+
+#: What running verify costs whatever the model: convcalc's modules, FlopCounterMode, torch's
+#: first operator calls and CPU thread pools (measured: see benchmarks/verify_memory.py).
+RUNTIME_BYTES = 48 * 1024**2
+
+
+def conv_workspace(batch: int, channels: int, kernel: Sequence[int], positions: int, input_elements: int, output_elements: int, size: int) -> int:
+    """Bytes of torch's working buffers for one convolution on CPU, at most: the unfolded input
+    (im2col: ``channels × kernel`` values per output position, for the whole batch — for a
+    transposed convolution, per input position), counted twice (the unfold and its packed copy), and a
+    reordered copy of the input and of the output (oneDNN's blocked layouts)."""
+    columns = batch * channels * math.prod(kernel) * positions
+    return (2 * columns + input_elements + output_elements) * size
+
+
+def row_workspace(row: Any, size: int) -> int:
+    """The working buffers of one spec row: convolutions only (see :func:`conv_workspace`)."""
+    if not row.type.startswith(("Conv", "ConvTranspose")) or not hasattr(row.layer, "kernel_size"):
+        return 0
+    shape, out = tuple(row.input_shape), tuple(row.output_shape)
+    dims = len(row.layer.kernel_size)
+    if row.type.startswith("ConvTranspose"):
+        channels, positions = out[-dims - 1], math.prod(shape[-dims:])
+    else:
+        channels, positions = shape[-dims - 1], math.prod(out[-dims:])
+    batch = math.prod(shape[: -dims - 1]) or 1
+    return conv_workspace(batch, channels, row.layer.kernel_size, positions, math.prod(shape), math.prod(out), size)
+
+
+def spec_estimate(summary: Summary) -> int:
+    """Bytes a spec's run adds at most: input, parameters, every layer's output, the largest
+    convolution working buffer, and verify's fixed cost."""
+    size = DTYPE_BYTES[summary.dtype]
+    tensors = (math.prod(summary.input_shape) + summary.totals.params) * size + sum(r.output_bytes for r in summary.rows)
+    return tensors + max((row_workspace(row, size) for row in summary.rows), default=0) + RUNTIME_BYTES
+
+
+def _allocations_mode(torch: Any) -> Any:
+    """The dispatch mode class (created once: torch wraps each subclass's dispatch on creation)."""
+    cached = getattr(_allocations_mode, "cache", None)
+    if cached is not None:
+        return cached
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    convolution = torch.ops.aten.convolution.default
+
+    class _Allocations(TorchDispatchMode):  # type: ignore[misc]
+        """Adds up the bytes of every new tensor an operator returns, and the largest working buffer."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.created = 0
+            self.workspace = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            returns = getattr(getattr(func, "_schema", None), "returns", ())
+            aliased = any(r.alias_info is not None for r in returns)
+            if not aliased:
+                for value in tree_flatten(out)[0]:
+                    if isinstance(value, torch.Tensor):
+                        self.created += value.numel() * value.element_size()
+            if func is convolution:
+                self.workspace = max(self.workspace, _conv_call_workspace(args, out))
+            return out
+
+    _allocations_mode.cache = _Allocations  # type: ignore[attr-defined]
+    return _Allocations
+
+
+def _conv_call_workspace(args: Sequence[Any], out: Any) -> int:
+    """:func:`conv_workspace` for one ``aten.convolution`` call (input, weight, …, transposed, …, groups)."""
+    x, weight = args[0], args[1]
+    transposed, groups = bool(args[6]), int(args[8])
+    dims = weight.dim() - 2
+    kernel = tuple(weight.shape[2:])
+    channels = weight.shape[1] * groups if transposed else x.shape[-dims - 1]
+    positions = math.prod(x.shape[-dims:]) if transposed else math.prod(out.shape[-dims:])
+    batch = math.prod(x.shape[: -dims - 1]) or 1
+    return conv_workspace(batch, channels, kernel, positions, x.numel(), out.numel(), x.element_size())
+
+
+def python_estimate(torch: Any, model: Any, full: Sequence[int], dtype: Any) -> int | None:
+    """Bytes a real run of ``model`` on ``full`` adds at most, measured by running it on ``meta``
+    (its parameters and buffers swapped for meta tensors: nothing is allocated); None if the
+    model cannot run on meta (it computes with tensors it creates on the CPU, calls ``.item()`` …)."""
+    from .runtime import _eval_mode, seed_dynamo_disable
+
+    tensors = _unique(list(model.parameters()) + list(model.buffers()))
+    fixed = sum(t.numel() for t in tensors) * torch.empty((), dtype=dtype).element_size()
+    fixed += math.prod(full) * torch.empty((), dtype=dtype).element_size()
+    mode_class = _allocations_mode(torch)
+    try:
+        x = torch.empty(tuple(full), dtype=dtype, device="meta")
+        swapped = _meta_state(torch, model, dtype)
+        with seed_dynamo_disable(mode_class), torch.no_grad(), _eval_mode(model), mode_class() as mode:
+            torch.func.functional_call(model, swapped, (x,), strict=False)
+    except BaseException:  # noqa: BLE001  the real run reports the model's own failures (sys.exit included)
+        return None
+    return fixed + mode.created + mode.workspace + RUNTIME_BYTES
+
+
+def _meta_state(torch: Any, model: Any, dtype: Any) -> dict[str, Any]:
+    state = {}
+    for key, value in (*model.named_parameters(), *model.named_buffers()):
+        kind = dtype if value.is_floating_point() else value.dtype
+        state[key] = torch.empty(tuple(value.shape), dtype=kind, device="meta")
+    return state
+
+
+def _unique(tensors: Iterable[Any]) -> list[Any]:
+    return list({id(t): t for t in tensors}.values())
