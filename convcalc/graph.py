@@ -8,7 +8,7 @@ up to the failing layer and a message naming the layer, its ``file:line`` and a 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,10 +272,21 @@ class Model:
             self._walker = ShapeWalk(self.spec.nodes)
         return self._walker
 
-    def find_sizes(self, low: int, high: int, *, upto: int | None = None, sample: Sequence[int] | None = None, batch: int = 1) -> list[int]:
-        """Every square (or cubic) spatial size in ``low..high`` for which the model is valid."""
+    def find_sizes(
+        self,
+        low: int,
+        high: int,
+        *,
+        upto: int | None = None,
+        sample: Sequence[int] | None = None,
+        batch: int = 1,
+        track: Callable[[range], Iterable[int]] = iter,
+    ) -> list[int]:
+        """Every square (or cubic) spatial size in ``low..high`` for which the model is valid.
+
+        ``track`` wraps the sizes tried (a progress indicator, for the command line)."""
         walk = self.walker()
-        return [n for n in range(low, high + 1) if walk.fits((batch, *self._square(n, sample)), upto)]
+        return [n for n in track(range(low, high + 1)) if walk.fits((batch, *self._square(n, sample)), upto)]
 
     def _square(self, n: int, sample: Sequence[int] | None = None) -> tuple[int, ...]:
         sample = tuple(sample) if sample is not None else self.spec.input_shape

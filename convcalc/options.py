@@ -95,8 +95,6 @@ def _record_table(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     chosen = ctx.find_root().ensure_object(Settings)
     if param.name == "wide":
         chosen.wide = bool(value)
-    elif param.name == "all_rows":
-        chosen.all_rows = bool(value)
     elif value:
         names = tuple(part.strip() for part in str(value).split(",") if part.strip())
         chosen.columns = names
@@ -104,8 +102,8 @@ def _record_table(ctx: click.Context, param: click.Parameter, value: Any) -> Any
 
 
 def table_options(titles: tuple[str, ...]) -> Callable[[F], F]:
-    """--wide, --columns and --all of commands that draw a table on the terminal (piped output
-    always has every column and row)."""
+    """--wide and --columns of commands that draw a table on the terminal (piped output always
+    has every column)."""
 
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value:
@@ -121,8 +119,6 @@ def table_options(titles: tuple[str, ...]) -> Callable[[F], F]:
                          help="On a terminal: every column, even when the table is wider than the window."),
             click.option("--columns", "columns", default=None, metavar="NAME,...", callback=check, expose_value=False,
                          help=f"On a terminal: only these columns ({', '.join(titles)})."),
-            click.option("--all", "all_rows", is_flag=True, callback=_record_table, expose_value=False,
-                         help="On a terminal: every row of a long table (the middle is elided otherwise)."),
         ]
     )
 
@@ -224,3 +220,14 @@ def values_options(*, weight: bool = True) -> Callable[[F], F]:
             click.option("--bias", metavar="N|LIST", default=None, help="Bias for --values: a number or one per output channel (default none)."),
         ]
     return _stacked(options)
+
+
+def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of a SPEC|NAME argument: files, and the packaged models' names (the
+    file item first: click's bash script starts over at a file item, then adds the names)."""
+    from click.shell_completion import CompletionItem
+
+    from .packaged import model_names
+
+    names = [CompletionItem(name) for name in model_names() if name.startswith(incomplete)]
+    return [CompletionItem(incomplete, type="file"), *names]

@@ -40,7 +40,7 @@ def environment(**extra: str) -> dict[str, str]:
 def convcalc(args: list[str], *, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
     """Run the script; stdout and stderr are pipes unless ``kwargs`` says otherwise."""
     streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
-    return subprocess.run([*script(), *args], env=env or environment(), timeout=120, **streams)  # type: ignore[call-overload, no-any-return]
+    return subprocess.run([*script(), *args], env=env or environment(), timeout=120, check=False, **streams)  # type: ignore[call-overload, no-any-return]
 
 
 def assert_clean(stderr: bytes) -> str:
@@ -89,7 +89,7 @@ def test_closed_stderr_still_answers() -> None:
 def test_a_reader_that_leaves_is_quiet() -> None:
     """``convcalc model … | head -1``: no error line, no traceback."""
     command = f"{' '.join(script())} model {model_path('resnet50')} | head -1"
-    done = subprocess.run(["sh", "-c", command], env=environment(), capture_output=True, timeout=120)
+    done = subprocess.run(["sh", "-c", command], env=environment(), capture_output=True, timeout=120, check=False)
     assert done.stdout.decode().startswith("ResNet-50")
     assert done.stderr == b""
 

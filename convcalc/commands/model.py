@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from ..cli import ExitCode, settings
-from ..options import SIZE, batch_option, dtype_option, json_option, table_options
+from ..options import (
+    SIZE,
+    batch_option,
+    complete_spec,
+    dtype_option,
+    json_option,
+    table_options,
+)
 from ..render import model as render
 from ..render.output import Output
 from ..sizes import format_size
@@ -26,7 +33,7 @@ def parse_range(text: str) -> tuple[int, int]:
 
 
 @click.command()
-@click.argument("spec", required=False, default=None, metavar="SPEC|NAME")
+@click.argument("spec", required=False, default=None, metavar="SPEC|NAME", shell_complete=complete_spec)
 @click.option("--input", "input_shape", type=SIZE, default=None, help="Override the spec's input (C×H×W, no batch), e.g. 3x224x224.")
 @batch_option
 @dtype_option
@@ -71,7 +78,9 @@ def model(ctx: click.Context, spec: str | None, input_shape: tuple[int, ...] | N
         )
     if find_sizes is not None:
         low, high = parse_range(find_sizes)
-        sizes = loaded.find_sizes(low, high, sample=input_shape, batch=batch)
+        from ..render.progress import track
+
+        sizes = loaded.find_sizes(low, high, sample=input_shape, batch=batch, track=lambda tried: track(tried, "trying sizes"))
         render.found_sizes(sizes, low, high, out)
         ctx.exit(ExitCode.OK if sizes else ExitCode.INVALID)
     # a ModelError (the rows before the failing layer + the diagnosis) is rendered by cli.fail

@@ -11,7 +11,14 @@ from typing import Any
 from ..graph import Row, Summary, Totals, describe_shape
 from .numbers import human_bytes, human_count
 from .output import JSON, PLAIN, Output, warn
-from .table import Column, cells_of, plain_pairs, plain_table, rich_grid, rich_table
+from .table import (
+    Column,
+    cells_of,
+    plain_pairs,
+    plain_table,
+    terminal_pairs,
+    terminal_table,
+)
 from .text import one_line
 
 
@@ -87,9 +94,9 @@ def render_rich(summary: Summary, *, totals: bool = True, file: Any = None, out:
 
     out = out or Output(format=RICH, stream=file)
     styles = ["dim" if row.is_merge else None for row in summary.rows]
-    rich_table(out, header_line(summary), COLUMNS, summary.rows, styles=styles, what="layers")
+    terminal_table(out, header_line(summary), COLUMNS, summary.rows, styles=styles)
     if totals:
-        rich_grid(out, total_lines(summary.totals))
+        terminal_pairs(out, total_lines(summary.totals))
 
 
 def summary(summary: Summary, out: Output, *, totals: bool = True) -> None:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 JSON, RICH, PLAIN = "json", "rich", "plain"
 
+#: The styles renderers may ask for, as terminal escape codes (SGR); none without colour.
+STYLES = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "bold red": "1;31", "yellow": "33"}
+
 
 @dataclass
 class Settings:
@@ -29,7 +32,6 @@ class Settings:
     json: bool = False
     traceback: bool = False
     wide: bool = False
-    all_rows: bool = False
     columns: tuple[str, ...] | None = None
 
 
@@ -84,7 +86,7 @@ class Output:
     format: str = PLAIN
     stream: TextIO | None = None
     width: int | None = None  # None: the terminal's (rich asks), else fixed
-    color: bool = True
+    color: bool = field(default_factory=lambda: not no_escape_codes())
     settings: Settings = field(default_factory=Settings)
     _console: Any = None
 
@@ -103,6 +105,20 @@ class Output:
     def unicode(self) -> bool:
         """Whether the stream can encode convcalc's symbols (else they come out in ASCII)."""
         return text.can_encode(getattr(self.file, "encoding", None) or "utf-8")
+
+    def terminal_width(self) -> int:
+        """The width to lay out for: fixed, else the terminal's (``COLUMNS`` wins), else 80."""
+        if self.width is not None:
+            return self.width
+        import shutil
+
+        return shutil.get_terminal_size((80, 24)).columns
+
+    def styled(self, text: str, style: str | None) -> str:
+        """``text`` in ``style`` (bold, dim, italic, red, green …) on a colour terminal, else as is."""
+        if style is None or not self.color or self.format != RICH or not text:
+            return text
+        return f"\x1b[{STYLES[style]}m{text}\x1b[0m"
 
     def write(self, data: str) -> None:
         self.file.write(data)
