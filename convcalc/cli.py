@@ -32,6 +32,7 @@ COMMANDS = {
     "examples": "convcalc.commands.examples:examples",
     "verify": "convcalc.commands.verify:verify",
     "draw": "convcalc.commands.draw:draw",
+    "why": "convcalc.commands.why:why",
 }
 
 class ExitCode:
