@@ -229,8 +229,10 @@ def _linear(m: re.Match[str], before: str) -> Explanation:
         )
     formula = (
         f"(rows × in) @ (in × out): ({rows}×{features}) @ ({in_features}×{out_features}) needs {features} = {in_features}",
-        f"nn.Linear({features}, {out_features}) holds {features}×{out_features} + {out_features} ="
-        f" {features * out_features + out_features:,} parameters",
+        (
+            f"nn.Linear({features}, {out_features}) holds {features}×{out_features} + {out_features} ="
+            f" {features * out_features + out_features:,} parameters"
+        ),
     )
     fixes = (f"nn.Linear({features}, {out_features})", f"nn.LazyLinear({out_features})")
     return Explanation("linear_in_features", numbers, what, why, fixes, formula, m.group(0), notes)
@@ -271,7 +273,7 @@ def _conv_channels(m: re.Match[str], before: str) -> Explanation:
         fixes.append("x.expand(-1, 3, " + ", ".join(["-1"] * dims) + ")")
     if got == 3 and expected == 1:
         fixes.append("x.mean(1, keepdim=True)")
-    notes = ()
+    notes: tuple[str, ...] = ()
     if fixes[0].startswith("x.permute"):
         notes = (f"its last axis is {expected}: channels-last (N, H, W, C) data; torch wants (N, C, H, W)",)
     formula = (f"input channels = weight[1] × groups = {per_group} × {groups} = {expected} ≠ {got}",)
@@ -366,7 +368,7 @@ def _output_too_small(m: re.Match[str], before: str) -> Explanation:
         + ", ".join(f"{growth[axes[i]]} more on {axes[i]}" for i in failing)
         + " here (convcalc model --find-sizes finds the model inputs that fit)"
     )
-    notes = ()
+    notes: tuple[str, ...] = ()
     if mention is None and dims == 2 and spatial_in[:1] == [1] and spatial_out[:1] == [1]:
         notes = ("torch runs avg_pool1d as 2-D with H = 1: for a 1-D layer, read W",)
     return Explanation("output_too_small", numbers, what, why, tuple(fixes), formula, m.group(0), notes)
@@ -403,9 +405,9 @@ def _cat(m: re.Match[str], dim: int, expected: int, got: int, index: int | None,
     if got < expected:
         fixes.append(f"output_padding={diff} on the ConvTranspose that makes {other} (< its stride)")
     fixes.append("an input size divisible by 2ⁿ for n stride-2 layers")
-    formula = (
+    formula: tuple[str, ...] = (
         f"t0 = tensor 0 ({expected} there), {b} = {other} ({got}); F.pad's list is (left, right) per axis from the last,"
-        f" a negative amount crops",
+        " a negative amount crops",
     )
     if where is None:
         formula += ("the pad above is for 2-D feature maps (N, C, H, W); 1-D maps need one pair, 3-D maps three",)
@@ -565,7 +567,6 @@ def _output_padding(m: re.Match[str], before: str) -> Explanation:
     new_stride = [max(s, o + 1) if o >= s and o >= d else s for o, s, d in zip(op, stride, dilation)]
     assert _engine_accepts(name, out_channels=1, kernel_size=1, stride=stride, dilation=dilation, output_padding=new_op)
     assert _engine_accepts(name, out_channels=1, kernel_size=1, stride=new_stride, dilation=dilation, output_padding=op)
-    failing = [a for a, o, s, d in zip(axes, op, stride, dilation) if o >= s and o >= d]
     numbers = {
         "output_padding": op,
         "stride": stride,

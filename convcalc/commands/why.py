@@ -17,7 +17,7 @@ def read_stdin(limit: int = MAX_READ) -> tuple[str, bool]:
     """The text piped in (its tail, as :func:`convcalc.why.clean` reads it) and whether it was cut."""
     from ..why import MAX_CHARS
 
-    stream = click.get_binary_stream("stdin")
+    stream = sys.stdin.buffer
     kept = b""
     total = 0
     while total < limit:
@@ -78,7 +78,8 @@ def why(ctx: click.Context, message: tuple[str, ...], explain: bool, model_targe
       convcalc why --model net.py:Net --input 1x28x28 --json
     """
     from ..cli import emit_json, remember_json
-    from ..why import UnrecognisedMessage, explain as explain_text
+    from ..why import UnrecognisedMessage
+    from ..why import explain as explain_text
 
     remember_json(ctx, as_json)
     text = " ".join(message)
