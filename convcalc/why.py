@@ -25,11 +25,7 @@ from .errors import ConvcalcError, SpecError
 #: Characters of a text that are read: the tail of a longer one.
 MAX_CHARS = 1 << 20
 #: What ``convcalc why`` explains (said when a text holds none of it).
-KNOWN = (
-    "shape errors of conv/pool/linear/norm/cat/view: mat1 and mat2 shapes cannot be multiplied, wrong input"
-    " channels, kernel larger than the input, output size too small, torch.cat or broadcast size mismatch,"
-    " view/reshape sizes, BatchNorm running_mean, conv input dimensions, output_padding"
-)
+KNOWN = "shape errors of conv/pool/linear/norm/cat/view"
 
 _N = r"\d{1,19}"  # a size: at most 19 digits
 _SN = r"-?\d{1,19}"  # a size that may be negative (a calculated output size, a -1 in a shape)
@@ -124,7 +120,7 @@ def explain(text: str) -> Explanation:
         if last is not None and (best is None or last.start() > best[0]):
             best = (last.start(), rule, last)
     if best is None:
-        raise UnrecognisedMessage(f"not a torch shape error convcalc knows; it explains {KNOWN}")
+        raise UnrecognisedMessage(f"not a torch shape error convcalc knows (it explains {KNOWN}; see convcalc why --help)")
     _, rule, match = best
     before = cleaned[max(0, match.start() - 4000) : match.start()]
     return rule.build(match, before)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -71,26 +70,34 @@ def why(ctx: click.Context, message: tuple[str, ...], explain: bool, model_targe
     MESSAGE is torch's error text; without it (or with -) the text comes from stdin, and the last
     torch error in it is explained. Unrecognised text exits 1 and says so: nothing is guessed.
 
+    It knows (torch 2's wording, and older torch's): mat1 and mat2 shapes cannot be multiplied
+    (Linear in_features); expected input[...] to have C channels (Conv); kernel size can't be
+    greater than actual input size; output size is too small (pooling); sizes of tensors must
+    match (torch.cat); the size of tensor a must match the size of tensor b (+, *); shape '[...]'
+    is invalid for input of size N (view/reshape); running_mean should contain n elements
+    (BatchNorm); expected 3D (unbatched) or 4D (batched) input to conv2d; output padding must be
+    smaller than either stride or dilation.
+
     \b
       convcalc why "mat1 and mat2 shapes cannot be multiplied (1x3872 and 1568x32)"
       python train.py 2>&1 | convcalc why
       convcalc why --explain "Calculated padded input size per channel: (3 x 3). Kernel size: (5 x 5)."
       convcalc why --model net.py:Net --input 1x28x28 --json
     """
-    from ..cli import emit_json, remember_json
+    from ..render import why as render
+    from ..render.output import Output
     from ..why import UnrecognisedMessage
     from ..why import explain as explain_text
 
-    remember_json(ctx, as_json)
     text = " ".join(message)
     cut = False
     if not message or text == "-":
         if sys.stdin.isatty() and model_target is None:
             raise click.UsageError("give torch's message as an argument, or pipe it in: python train.py 2>&1 | convcalc why")
         text, cut = ("", False) if sys.stdin.isatty() else read_stdin()
-    located = locate(model_target, input_shape) if model_target is not None else None
     if input_shape is not None and model_target is None:
         raise click.UsageError("--input applies with --model")
+    located = locate(model_target, input_shape) if model_target is not None else None
     try:
         result = explain_text(text or (located or ""))
     except UnrecognisedMessage:
@@ -100,14 +107,5 @@ def why(ctx: click.Context, message: tuple[str, ...], explain: bool, model_targe
 
         raise ConvcalcError(located) from None  # the model's own diagnosis is the answer
     if cut:
-        click.echo(f"note: read the first {MAX_READ >> 20} MiB of stdin only", err=True)
-    if as_json:
-        data: dict[str, Any] = result.as_dict()
-        if located is not None:
-            data["model"] = located
-        emit_json(data)
-        return
-    for line in result.lines(explain=explain):
-        click.echo(line)
-    if located is not None:
-        click.echo(f"in the model: {located}")
+        render.note(f"read the first {MAX_READ >> 20} MiB of stdin only")
+    render.explanation(result, Output.for_stdout(as_json=as_json), explain=explain, model=located)
