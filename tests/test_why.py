@@ -49,14 +49,13 @@ def keyword_fix(fix: str) -> dict[str, Any]:
     return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
 
 
-def increment_fix(fix: str, name: str) -> tuple[int, ...]:
-    """``"padding += (1, 0)"`` → ``(1, 0)``."""
+def increment_fix(fix: str, name: str) -> Any:
+    """``"padding += (1, 0)"`` → ``(1, 0)``; ``"padding += 1"`` → ``1``."""
     import ast
 
     match = re.fullmatch(rf"{name} \+= (.+)", fix)
     assert match, fix
-    value = ast.literal_eval(match.group(1))
-    return value if isinstance(value, tuple) else (value,)
+    return ast.literal_eval(match.group(1))
 
 
 def per_axis(value: Any, dims: int) -> tuple[int, ...]:
