@@ -82,3 +82,20 @@ def test_find_sizes_through_the_command_shows_progress_only_on_a_terminal(monkey
     assert run(["model", "mnist_cnn", "--find-sizes", "1..400", "--json"]) == 0
     assert "trying sizes" in err.getvalue()
     assert json.loads(out.getvalue()) == {"sizes": load_named_model("mnist_cnn").find_sizes(1, 400)}  # stdout: JSON only
+
+
+def test_a_long_step_gets_a_spinner_and_a_short_one_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    _, err = on_a_terminal(monkeypatch)
+    with progress.status("quick step", after=0.5):
+        pass
+    assert err.getvalue() == ""
+    with progress.status("long step", after=0.01):
+        time.sleep(0.3)
+    assert "long step" in err.getvalue()
+    pipe = io.StringIO()
+    monkeypatch.setattr("sys.stderr", pipe)
+    with progress.status("on a pipe", after=0.0):
+        time.sleep(0.1)
+    assert pipe.getvalue() == ""

@@ -8,6 +8,8 @@
         for chunk in chunks:
             ...
             bar.advance(len(chunk))
+    with status("running the torch layers"):                       # one long step: a spinner
+        report = engine.verify_summary(...)                         # (shown after ~1 s only)
 
 Nothing is shown (and rich is not imported) when stderr is not a terminal, under ``NO_COLOR``
 or ``TERM=dumb`` (a progress bar is made of escape codes), or when the work turns out to be
@@ -110,3 +112,38 @@ def track(items: Iterable[T], description: str, *, total: int | None = None, ena
         for item in items:
             yield item
             tracker.advance()
+
+
+@contextmanager
+def status(description: str, *, after: float = SHOW_AFTER, enabled: bool | None = None) -> Iterator[None]:
+    """A spinner with ``description`` on stderr for one long step, shown only if the step is
+    still running ``after`` seconds later (a timer thread starts it; nothing runs on a pipe)."""
+    if not (wanted() if enabled is None else enabled):
+        yield
+        return
+    import threading
+
+    lock = threading.Lock()
+    state: dict[str, Any] = {"done": False, "spinner": None}
+
+    def start() -> None:
+        with lock:
+            if state["done"]:
+                return
+            from rich.console import Console
+
+            spinner = Console(file=sys.stderr).status(description)
+            spinner.start()
+            state["spinner"] = spinner
+
+    timer = threading.Timer(after, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            state["done"] = True
+            if state["spinner"] is not None:
+                state["spinner"].stop()
