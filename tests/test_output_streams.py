@@ -57,6 +57,7 @@ CASES = {
     "model": ["model", "MNIST"],
     "examples": ["examples"],
     "error": ["conv", "--in", "8", "--k", "11"],
+    "values": ["conv", "--values", "[[1,2,3],[4,5,6],[7,8,9]]", "--weight", "[[1,0],[0,1]]", "--explain"],
 }
 
 
@@ -117,6 +118,8 @@ def test_encodings_that_cannot_hold_the_symbols_get_ascii(encoding: str, name: s
         assert "32 -> 28" in out and "#####" in out
     if name == "examples":
         assert out.startswith("ok 1.") and "of 12 agree" in out
+    if name == "values":
+        assert "out[0][0] = 1x1 + 2x0 + 4x0 + 5x1 = 6" in out
     if name == "model":
         assert "1x16x26x26" in out or "1×16×26×26" in out
 

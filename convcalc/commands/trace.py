@@ -8,8 +8,10 @@ from typing import Any
 import click
 
 from .. import values
-from ..cli import emit_json, remember_json
-from ..sizes import format_size, show_size
+from ..cli import remember_json
+from ..render import values as render
+from ..render.output import Output
+from ..sizes import format_size
 from .calculator import spatial_size
 
 
@@ -24,14 +26,5 @@ def run_trace(ctx: click.Context, kind: str, size: tuple[int, ...] | None, dims:
     axes = values.spatial_dims(x, dims, size)
     spatial = spatial_size(size, axes)[0] if size is not None else None
     step, trace = values.run(kind, x, weight=weight, bias=bias, dims=axes, size=spatial, written=size and format_size(size), explain=explain, **kwargs)
-    if as_json:
-        emit_json({**step.as_dict(), "values": values.json_values(trace.output), "values_shape": list(trace.output.shape)})
-        return
     square = size is not None and len(size) == 1 or size is None and axes > 1 and len(set(step.input)) == 1
-    if explain:
-        click.echo(f"{step.layer.type_name} {step.layer.describe()}")
-        for line in [*step.explain, *trace.explain]:
-            click.echo(f"  {line}")
-        click.echo(f"output {show_size(step.output, square)}:")
-    for line in values.grid_lines(trace.output):
-        click.echo(line)
+    render.trace(step, trace, Output.for_stdout(as_json=as_json), square=square, explain=explain)
