@@ -119,7 +119,7 @@ def test_encodings_that_cannot_hold_the_symbols_get_ascii(encoding: str, name: s
     if name == "examples":
         assert out.startswith("ok 1.") and "of 12 agree" in out
     if name == "values":
-        assert "out[0][0] = 1x1 + 2x0 + 4x0 + 5x1 = 6" in out
+        assert "out[0][0] = 1x1 + 2x0 + 4x0 + 5x1 = 6" in out.replace("×", "x")  # latin-1 has ×
     if name == "model":
         assert "1x16x26x26" in out or "1×16×26×26" in out
 
