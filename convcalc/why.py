@@ -370,6 +370,38 @@ def _output_too_small(m: re.Match[str], before: str) -> Explanation:
     return Explanation("output_too_small", numbers, what, why, tuple(fixes), formula, m.group(0), notes)
 
 
+def _pool3d_kernel(m: re.Match[str], before: str) -> Explanation:
+    """avg_pool3d compares its kernel with the input before padding (padding does not help)."""
+    sizes = [int(v) for v in m.group(1, 2, 3)]
+    kernel = [int(v) for v in m.group(4, 5, 6)]
+    axes = _axes(3)
+    short = [max(0, k - i) for i, k in zip(sizes, kernel)]
+    failing = [a for a, s in zip(axes, short) if s]
+    fitted = [min(i, k) for i, k in zip(sizes, kernel)]
+    numbers = {"input": sizes, "kernel": kernel, "short_by": short}
+    what = f"AvgPool3d: the kernel ({_times(kernel)}) is larger than the input ({_times(sizes)})"
+    why = f"avg_pool3d needs kernel ≤ input on every axis before padding (padding does not help): {', '.join(failing)} fails"
+    formula = tuple(f"{a}: kernel {k} > input {i}" for a, i, k, s in zip(axes, sizes, kernel, short) if s)
+    fixes = (
+        f"kernel_size={_compact(fitted)}",
+        "nn.AdaptiveAvgPool3d(1)",
+        "a larger input: " + ", ".join(f"{s} more on {a}" for a, s in zip(axes, short) if s),
+    )
+    notes = ("a smaller kernel keeps padding ≤ kernel_size // 2 (torch's pooling rule)",)
+    return Explanation("kernel_larger_than_input", numbers, what, why, fixes, formula, m.group(0), notes)
+
+
+def _pool1d_output(m: re.Match[str], before: str) -> Explanation:
+    kind, output = m.group(1), int(m.group(2))
+    name = f"{kind.capitalize()}Pool1d"
+    numbers = {"output": [output], "failing_axes": ["L"]}
+    what = f"{name}: the window is larger than the padded input, so the output would be {output} long"
+    why = "out = floor((in + 2p − d(k−1) − 1)/s) + 1 must be ≥ 1: the window must fit in in + 2p"
+    fixes = (f"nn.Adaptive{kind.capitalize()}Pool1d(1)", "a larger input, or kernel_size ≤ the input length")
+    formula = (f"L: floor((in + 2p − d(k−1) − 1) / s) + 1 = {output} < 1",)
+    return Explanation("output_too_small", numbers, what, why, fixes, formula, m.group(0))
+
+
 def _cat_new(m: re.Match[str], before: str) -> Explanation:
     dim, expected, got, index = (int(v) for v in m.groups())
     return _cat(m, dim, expected, got, index, None)
@@ -621,6 +653,14 @@ RULES: tuple[Rule, ...] = (
         ),
         _output_too_small,
     ),
+    Rule(
+        "kernel_larger_than_input",
+        re.compile(
+            rf"input image \(T: ({_N}) H: ({_N}) W: ({_N})\) smaller than kernel size \(kT: ({_N}) kH: ({_N}) kW: ({_N})\)"
+        ),
+        _pool3d_kernel,
+    ),
+    Rule("output_too_small", re.compile(rf"(max|avg)_pool1d\(\) Invalid computed output size: ({_SN})"), _pool1d_output),
     Rule(
         "cat_size_mismatch",
         re.compile(

@@ -232,6 +232,39 @@ def test_output_too_small_names_the_pool_from_the_traceback() -> None:
     assert explain(text).fixes[0] == "nn.AdaptiveMaxPool2d(1)"
 
 
+@settings(**SETTINGS)
+@given(kernel=st.tuples(*[st.integers(1, 5)] * 3), size=st.tuples(*[st.integers(1, 6)] * 3), pad=st.integers(0, 2))
+def test_avg_pool3d_kernel_larger_than_input(kernel: tuple[int, ...], size: tuple[int, ...], pad: int) -> None:
+    """avg_pool3d's own wording, which compares the kernel with the input before padding."""
+    assume(any(k > i for k, i in zip(kernel, size)) and pad <= min(kernel) // 2)
+    x = torch.zeros((1, 2, *size))
+    text = message(lambda: nn.AvgPool3d(kernel, padding=pad)(x))
+    assume("smaller than kernel size" in text)
+    result = explain(text)
+    assert result.kind == "kernel_larger_than_input"
+    assert (result.numbers["input"], result.numbers["kernel"]) == (list(size), list(kernel))
+    new = per_axis(keyword_fix(result.fixes[0])["kernel_size"], 3)
+    assert accepts(lambda: nn.AvgPool3d(new, padding=min(pad, min(new) // 2))(x))
+    assert accepts(lambda: eval(result.fixes[1], {"nn": nn})(x))
+
+
+@settings(**SETTINGS)
+@given(kind=st.sampled_from(["Max", "Avg"]), kernel=st.integers(2, 8), size=st.integers(1, 8), stride=st.integers(1, 3))
+def test_pool1d_output_too_small(kind: str, kernel: int, size: int, stride: int) -> None:
+    x = torch.zeros(1, 3, size)
+    pool = getattr(nn, f"{kind}Pool1d")(kernel, stride=stride)
+    assume(not accepts(lambda: pool(x)))
+    result = explain(message(lambda: pool(x)))
+    assert result.kind == "output_too_small"
+    fixed = eval(result.fixes[0], {"nn": nn})
+    assert accepts(lambda: fixed(x))
+    if kind == "Max":
+        assert result.fixes[0] == "nn.AdaptiveMaxPool1d(1)"
+    else:  # torch words it as a 2-D pool with H = 1, and the answer says so
+        assert result.numbers["input"] == [3, 1, size]
+        assert "avg_pool1d" in result.notes[0]
+
+
 # -- cat_size_mismatch ---------------------------------------------------------------------------
 
 
