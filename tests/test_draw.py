@@ -417,3 +417,17 @@ def test_one_and_three_dimensional_maps_are_labelled_with_every_axis(cli, tmp_pa
     for label in labels:
         assert label in words
     assert overlapping(texts_of(parse(stdout))) == []
+
+
+def test_kernels_are_written_between_the_boxes() -> None:
+    """AlexNet's figure: 11×11 stride 4, then 5×5, then 3×3 … over the arrows; --all-layers adds the pools."""
+    summary = load_model(str(MODELS / "alexnet.yaml")).summary()
+    diagram = draw_layout(items_from_summary(summary), "layered", Options())
+    kernels = [label.text for label in sorted(diagram.labels, key=lambda l: l.x) if label.role == "kernel"]
+    assert kernels == ["11×11 s4", "5×5", "3×3", "3×3", "3×3"]
+    boxes = [b for b in diagram.boxes if b.kind == "map"]
+    for label in (l for l in diagram.labels if l.role == "kernel"):  # each between two boxes' edges
+        x0, _, x1, _ = label.bbox()
+        assert any(a.x + a.w + a.dx <= x0 and x1 <= b.x for a, b in zip(boxes, boxes[1:]))
+    every = draw_layout(items_from_summary(summary), "layered", Options(all_layers=True))
+    assert [l.text for l in every.labels if l.role == "kernel"].count("3×3 s2") == 3  # the three MaxPool2d(3, 2)

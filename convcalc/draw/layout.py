@@ -31,7 +31,7 @@ ASCENT, DESCENT = 0.8, 0.25
 MAX_CHARS = 44  # longer user text is cut with "…"
 MARGIN = 16
 
-TITLE_SIZE, SHAPE_SIZE, TEXT_SIZE, LEGEND_SIZE = 14, 11, 10, 10
+TITLE_SIZE, SHAPE_SIZE, TEXT_SIZE, LEGEND_SIZE, KERNEL_SIZE = 14, 11, 10, 10, 9
 LINE = 1.3  # line height, in font sizes
 
 #: Legend wording of each family (colours are the SVG writer's business).
@@ -142,6 +142,17 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
     return "fails here" if shape is None else "×".join(str(v) for v in shape)
 
 
+def window_text(item: Item) -> str:
+    """``3×3``, ``11×11 s4``, ``1×2×2 s1×2×2``: a layer's kernel, and its stride when not 1."""
+    if not item.kernel:
+        return ""
+    kernel = "×".join(map(str, item.kernel))
+    if all(s == 1 for s in item.stride):
+        return kernel
+    stride = str(item.stride[0]) if len(set(item.stride)) == 1 else "×".join(map(str, item.stride))
+    return f"{kernel} s{stride}"
+
+
 def member_lines(item: Item, *, split: bool) -> list[str]:
     """How a layer reads in the drawing: ``Conv2d`` then ``k=3 s=1 p=1`` (split) or on one line."""
     detail = "" if item.family in ("norm", "input") else item.detail
@@ -238,13 +249,20 @@ def layered(items: Sequence[Item], options: Options = Options()) -> Diagram:
         text_w = max(text_width(t, size) for t, size, _, _ in lines)
         widths.append(max(w + d, text_w, 24.0))
 
-    # columns, left to right
+    # the kernel of the layer that makes a box, written over the arrow that comes into it
+    windows = [window_text(s.head) if i and i - 1 in s.parents else "" for i, s in enumerate(stages)]
+
+    # columns, left to right; a gap wide enough for its kernel label
     xs: list[float] = []
     cursor = float(MARGIN)
-    for width in widths:
+    for i, width in enumerate(widths):
+        if i:
+            slack = (widths[i - 1] - sizes[i - 1][1] - sizes[i - 1][3]) / 2 + (width - sizes[i][1] - sizes[i][3]) / 2
+            need = text_width(windows[i], KERNEL_SIZE) + 12 - slack if windows[i] else 0.0
+            cursor += max(COLUMN_GAP, need)
         xs.append(cursor)
-        cursor += width + COLUMN_GAP
-    content_right = cursor - COLUMN_GAP
+        cursor += width
+    content_right = cursor
 
     # arcs: every input that is not the stage just before
     arcs = [(p, i) for i, s in enumerate(stages) for p in s.parents if p != i - 1]
@@ -303,6 +321,8 @@ def layered(items: Sequence[Item], options: Options = Options()) -> Diagram:
         if i - 1 in stages[i].parents:
             a, b = boxes[i - 1], boxes[i]
             arrows.append(Arrow(((a.x + a.w + a.dx + 2, yc), (b.x - 3, yc))))
+            if windows[i]:
+                labels.append(Label((a.x + a.w + a.dx + b.x) / 2, yc - 4, windows[i], KERNEL_SIZE, "middle", role="kernel"))
     used: Counter[int] = Counter()
     for (p, i), level in zip(arcs, levels):
         a, b = boxes[p], boxes[i]

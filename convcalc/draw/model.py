@@ -33,6 +33,9 @@ class Item:
     inputs: tuple[str, ...]
     detail: str = ""
     failed: bool = False
+    #: a sliding window's kernel and stride per spatial axis (conv, pool, tconv), else empty
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
 
 
 def family_of(type_name: str) -> str:
@@ -49,30 +52,27 @@ def items_from_summary(summary: Any, failing: Any = None) -> list[Item]:
     spec node (``ModelError.node``) if there is one, marked ``failed``."""
     items = [input_item(summary.input_shape[1:])]
     for row in summary.rows:
-        items.append(
-            Item(
-                row.name,
-                row.type,
-                family_of(row.type),
-                tuple(row.output_shape[1:]),
-                tuple(row.inputs),
-                row.summary,
-            )
-        )
+        kernel, stride = window_of(row.layer)
+        shape = tuple(row.output_shape[1:])
+        items.append(Item(row.name, row.type, family_of(row.type), shape, tuple(row.inputs), row.summary, kernel=kernel, stride=stride))
     if failing is not None:
         layer = failing.layer
-        items.append(
-            Item(
-                failing.name,
-                layer.type_name,
-                family_of(layer.type_name),
-                None,
-                tuple(failing.inputs),
-                _describe(layer),
-                failed=True,
-            )
-        )
+        kernel, stride = window_of(layer)
+        name, inputs = failing.name, tuple(failing.inputs)
+        items.append(Item(name, layer.type_name, family_of(layer.type_name), None, inputs, _describe(layer), True, kernel, stride))
     return items
+
+
+def window_of(layer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(kernel, stride) per axis from the layer's torch arguments; empty where it has none."""
+    try:
+        arguments = layer.torch_kwargs()
+    except (ConvcalcError, AttributeError):  # an unbound layer may miss inferred arguments
+        return (), ()
+    kernel, stride = arguments.get("kernel_size"), arguments.get("stride")
+    if not isinstance(kernel, tuple) or not isinstance(stride, tuple) or len(kernel) != len(stride):
+        return (), ()  # bound layers give both per axis (the engine fills the defaults)
+    return tuple(int(k) for k in kernel), tuple(int(v) for v in stride)
 
 
 def _describe(layer: Any) -> str:
