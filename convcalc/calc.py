@@ -14,6 +14,7 @@ from .jsonable import jsonable
 from .layers import Layer, make_layer
 from .layers.base import AXES, layer_names, lookup, suggest
 from .layers.catalog import module_of
+from .sizes import format_size
 
 #: Short layer words of the calculator and chain, per number of spatial dimensions.
 WORDS = {
@@ -77,16 +78,18 @@ class Reading(NamedTuple):
     warning: str | None = None
 
 
-def read_size(size: Sequence[int], dims: int | None = None, *, in_channels: int | None = None, layer: str = "conv") -> Reading:
+def read_size(
+    size: Sequence[int], dims: int | None = None, *, in_channels: int | None = None, layer: str = "conv",
+    flags: tuple[str, str] = ("--dims ", "--in-channels "),
+) -> Reading:
     """Read ``--in`` of a calculator: ``227``, ``HxW``, ``DxHxW``, or ``CxHxW`` (``--dims 2``).
 
     One more number than ``dims`` is channels first (C×H×W). Three numbers without ``--dims``
     are D×H×W, unless ``in_channels`` equals the first (then C×H×W); with neither, the
     reading comes with a warning that names both readings and how to pick one. ``layer`` is the
-    calculator's word (conv, tconv, maxpool …), for the message. Raises SpecError (a usage error).
+    calculator's word (conv, tconv, maxpool …) and ``flags`` how the user sets dims and
+    in_channels, for the message. Raises SpecError (a usage error).
     """
-    from .sizes import format_size
-
     size = tuple(size)
     text = format_size(size)
     if len(size) == 1:
@@ -101,8 +104,8 @@ def read_size(size: Sequence[int], dims: int | None = None, *, in_channels: int 
             as_3d, as_2d = layer_type(layer, 3), layer_type(layer, 2)
             warning = (
                 f"{text} is read as D×H×W, the input of a {as_3d}; if it is C×H×W"
-                f" ({size[0]} channel{'s' if size[0] != 1 else ''} of {format_size(size[1:])}, a {as_2d}), add --dims 2"
-                f" (or --in-channels {size[0]}); --dims 3 keeps the 3-D reading without this warning"
+                f" ({size[0]} channel{'s' if size[0] != 1 else ''} of {format_size(size[1:])}, a {as_2d}), add {flags[0]}2"
+                f" (or {flags[1]}{size[0]}); {flags[0]}3 keeps the 3-D reading without this warning"
             )
         return Reading(size, None, False, warning)
     if len(size) == dims:
@@ -152,11 +155,23 @@ def apply(layer: Layer, size: Sequence[int], *, channels: int = 1) -> Step:
 
 def calculate(type_name: str, size: Sequence[int], *, in_channels: int = 1, **kwargs: Any) -> Step:
     """One layer on spatial ``size``: ``calculate("Conv2d", (227, 227), kernel_size=11, stride=4)``."""
+    return apply(calculator_layer(type_name, in_channels, kwargs), size, channels=in_channels)
+
+
+def calculate_output(type_name: str, size: Sequence[int], *, in_channels: int = 1, **kwargs: Any) -> tuple[int, ...]:
+    """The output ``(channels, *spatial)`` that :func:`calculate` finds, without its explanation,
+    warnings and costs: the same layer and rules, the hot path of ``convcalc batch``."""
+    return calculator_layer(type_name, in_channels, kwargs).output_shape((in_channels, *size))
+
+
+def calculator_layer(type_name: str, in_channels: int, kwargs: dict[str, Any]) -> Layer:
+    """The calculators' layer: torch's arguments, with ``in_channels`` (default 1) and
+    ``out_channels`` (default 1) filled in where the layer takes them."""
     if takes(type_name, "in_channels"):
         kwargs["in_channels"] = in_channels
     if takes(type_name, "out_channels") and "out" not in kwargs:
         kwargs.setdefault("out_channels", 1)
-    return apply(make_layer(type_name, **kwargs), size, channels=in_channels)
+    return make_layer(type_name, **kwargs)
 
 
 def takes(type_name: str, name: str) -> bool:

@@ -30,6 +30,7 @@ COMMANDS = {
     "chain": "convcalc.commands.calculator:chain",
     "model": "convcalc.commands.model:model",
     "examples": "convcalc.commands.examples:examples",
+    "batch": "convcalc.commands.batch:batch",
     "verify": "convcalc.commands.verify:verify",
     "draw": "convcalc.commands.draw:draw",
     "why": "convcalc.commands.why:why",

@@ -15,6 +15,8 @@ _SEPARATORS = re.compile(r"\s*[x×X*,]\s*")
 def parse_size(text: str, *, what: str = "size") -> tuple[int, ...]:
     """``"32x64"`` → ``(32, 64)``. Every part must be a whole number from 1 to MAX_SIZE."""
     raw = str(text).strip()
+    if raw.isascii() and raw.isdigit():  # the common case, one number: no regular expressions
+        return (check_size(int(raw), what=what),)
     if not raw:
         raise SpecError(f"{what} is empty; write it like 227, 32x64 or 3x224x224")
     parts = _SEPARATORS.split(raw)

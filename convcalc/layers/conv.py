@@ -70,7 +70,10 @@ class _ConvBase(Spatial):
         return values
 
     def bind(self, shape: Sequence[int]) -> Layer:
-        shape = self.check_input(shape)
+        return self._bind_checked(self.check_input(shape))
+
+    def _bind_checked(self, shape: Shape) -> Layer:
+        """:meth:`bind` for a shape ``check_input`` has already passed."""
         _, channels = channels_of(shape, self.dims)
         if self.in_channels is None:
             if channels % self.groups:
@@ -92,7 +95,9 @@ class _ConvBase(Spatial):
         return self.in_channels
 
     def _check_channels(self, shape: Shape) -> None:
-        self.bind(shape)
+        """The channel rules of :meth:`bind`, on a shape already checked (the hot path: no copy
+        of the layer when in_channels is known)."""
+        self._bind_checked(shape)
 
     def describe(self) -> str:
         parts = [f"k={compact(self.kernel_size)}", f"s={compact(self.stride)}", f"p={compact(self.padding_value)}"]

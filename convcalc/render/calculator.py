@@ -55,14 +55,14 @@ def chain(
     """Several layers: ``28 → 24 → 12``, or ``1x28x28 → 16x26x26 → …`` once channels are known,
     then a ``params:`` line when some layer's count is known; with ``explain`` each step's formula first."""
     if out.format == JSON:
-        data = {"input": list(spatial), "output": list(steps[-1].output)}
+        data: dict[str, object] = {"input": list(spatial), "output": list(steps[-1].output)}
         if channels is not None:
             data["input_channels"] = channels
         if notes:
             data["warnings"] = list(notes)
         out.json({**data, "steps": [step.as_dict() for step in steps]})
         return
-    first = show_size(tuple(spatial), square) if channels is None else f"{channels}x{format_size(spatial)}"
+    first = show_size(tuple(spatial), square) if channels is None else f"{channels}x{format_size(tuple(spatial))}"
     sizes = [first] + [step_size(step, square) for step in steps]
     if explain:
         for before, step in zip(sizes, steps):
