@@ -129,3 +129,12 @@ def test_a_million_layers_is_refused_in_bounded_time(model) -> None:
 def test_input_override_must_match_rank(cli) -> None:
     code, _, _ = cli("model", "examples/models/lecture_cnn.yaml", "--input", "28x28")
     assert code == 2
+
+
+def test_layer_warnings_name_file_and_line_as_errors_do(cli, tmp_path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("input: [1, 28, 28]\nlayers:\n  - Conv2d: {out: 4, k: 3}\n  - name: head\n    Linear: {out: 10}\n  - Linear: {out: 3}\n")
+    code, _, err = cli("model", str(path))
+    lines = err.splitlines()
+    assert code == 0 and lines[0].startswith(f"warning: {path}:5 (head): Linear: the input [1, 4, 26, 26] is 4-D")
+    assert lines[1].startswith(f"warning: {path}:6: Linear: the input [1, 4, 26, 10] is 4-D")

@@ -105,7 +105,7 @@ def summary(summary: Summary, out: Output, *, totals: bool = True) -> None:
         out.json(summary.as_dict())
         return
     render_plain(summary, out, totals=totals) if out.format == PLAIN else render_rich(summary, totals=totals, out=out)
-    warn(layer_warnings(summary.rows))
+    warn(layer_warnings(summary.rows, summary.path))
 
 
 def partial(summary: Summary, error: dict[str, Any], out: Output) -> None:
@@ -116,17 +116,27 @@ def partial(summary: Summary, error: dict[str, Any], out: Output) -> None:
         render_plain(summary, out, totals=False) if out.format == PLAIN else render_rich(summary, totals=False, out=out)
 
 
-def layer_warnings(rows: Sequence[Any]) -> list[str]:
-    """Each distinct warning once, prefixed with the rows it concerns (``layer2.0.downsample.0``)."""
+def layer_warnings(rows: Sequence[Any], path: str = "") -> list[str]:
+    """Each distinct warning once, prefixed with ``file:line`` of the rows it concerns, as errors
+    name them, and the row's name where it says more than a position (``layer2.0.downsample.0``)."""
     where: dict[str, list[str]] = {}
     for row in rows:
         for text in row.warnings:
-            where.setdefault(text, []).append(row.name)
+            where.setdefault(text, []).append(_where(row, path))
     lines = []
-    for text, names in where.items():
-        shown = ", ".join(one_line(n) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    for text, places in where.items():
+        shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
         lines.append(f"{shown}: {text}")
     return lines
+
+
+def _where(row: Any, path: str) -> str:
+    """``net.yaml:9`` (a positional row), ``net.yaml:12 (layer1.0.conv1)``, or the name alone without a line."""
+    name = one_line(row.name)
+    located = f"{path}:{row.line}" if path and row.line else ""
+    if not located:
+        return name
+    return located if name.isdigit() else f"{located} ({name})"
 
 
 def size_pattern(sizes: Sequence[int]) -> str:
