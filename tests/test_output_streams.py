@@ -126,7 +126,9 @@ def test_encodings_that_cannot_hold_the_symbols_get_ascii(encoding: str, name: s
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 @pytest.mark.parametrize("args", [[*CALC, "--json"], ["chain", "28", "conv:k=5", "maxpool:k=2", "--json"],
-                                  ["model", "MNIST", "--json"], ["conv", "--in", "8", "--k", "11", "--json"]])
+                                  ["model", "MNIST", "--json"], ["conv", "--in", "8", "--k", "11", "--json"],
+                                  ["model", "--list", "--json"], ["examples", "--json"],
+                                  ["why", "mat1 and mat2 shapes cannot be multiplied (1x1568 and 1152x10)", "--json"]])
 def test_json_is_valid_and_exact_in_every_encoding(encoding: str, args: list[str]) -> None:
     args = [model_path("mnist_cnn") if a == "MNIST" else a for a in args]
     done = convcalc(args, env=environment(**ENCODINGS[encoding]))

@@ -5,10 +5,12 @@
   ``NO_COLOR`` or ``TERM=dumb``), ASCII spellings on streams that cannot encode ``× → − ✓ █``,
   JSON that stays valid in any encoding, closed or full streams. ``Output`` is what renderers write to.
 - ``text.py``    user text made safe to show (control characters escaped, long values shortened).
-- ``table.py``   the column registry, the plain table, the rich table fitted to the width.
+- ``table.py``   the column registry, the plain table, the terminal table (rich's look, laid out
+  in one pass: fitted to the width by column priority, never a cut number; ``--wide``/``--columns``).
 - ``progress.py`` a progress indicator on stderr for long work (only on a terminal, only when slow).
 - one module per result type: ``calculator.py`` (conv/tconv/pool answer, chain), ``model.py``
-  (model summary, --find-sizes), ``examples.py``, ``errors.py`` (the one error line).
+  (model summary, --find-sizes, --list), ``examples.py``, ``values.py`` (--values), ``why.py``,
+  ``errors.py`` (the one error line).
 
 How to add a renderer (for a new command or result type):
 
@@ -19,11 +21,14 @@ How to add a renderer (for a new command or result type):
            if out.format == JSON:
                out.json(result.as_dict())          # the one JSON dumper
            elif out.format == PLAIN:
-               out.lines(...)                      # plain text: no colour, no box drawing
-           else:                                   # RICH: import rich inside, use out.console()
-               rich_table(out, title, COLUMNS, result.rows)
+               out.lines(plain_table(...))         # plain text: no colour, no box drawing
+           else:                                   # RICH: a terminal
+               terminal_table(out, title, COLUMNS, result.rows)
+               out.line(out.styled("✓ all agree", "green"))   # styles vanish under NO_COLOR
 
-   A rich renderer may simply call the plain one when a table would add nothing.
+   A rich renderer may simply call the plain one when a table would add nothing. Write ``×``,
+   ``→``, ``✓`` freely: streams that cannot encode them get ASCII spellings. ``out.console()``
+   gives a rich Console (markup off) for anything else rich draws; import rich only there.
 2. In the command: parse options → call the core → ``render.<result>.<function>(result,
    Output.for_stdout(as_json=as_json))``. Raise ``ConvcalcError`` for invalid input: ``cli.py``
    catches it and renders the one error line (and the JSON error object under ``--json``).
@@ -31,6 +36,8 @@ How to add a renderer (for a new command or result type):
    columns declared ``user_text=True``); rich never parses markup here (``markup=False``, ``Text``).
 4. Warnings: ``output.warn(lines)`` (stderr). Long loops: ``progress.track(...)``.
 5. Keep the start-up path light: import rich (and anything heavy) inside the rich branch only.
+6. Pin the output in ``tests/test_golden.py`` (plain and rich); test widths with
+   ``Output(format=RICH, stream=io.StringIO(), width=80, color=False)`` (see tests/test_render.py).
 """
 
 from __future__ import annotations
