@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-SETTINGS: dict[str, Any] = {"max_examples": 25, "deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+SETTINGS: dict[str, Any] = {"max_examples": 25, "deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 
 
 def message(run: Any) -> str:
@@ -201,7 +201,7 @@ def test_output_too_small(dims: int, kind: str, channels: int, data: st.DataObje
     kernel = data.draw(st.integers(2, 7))
     stride = data.draw(st.integers(1, 4))
     padding = data.draw(st.integers(0, kernel // 2))
-    size = data.draw(st.tuples(*[st.integers(1, 8)] * dims))
+    size = data.draw(st.tuples(*[st.integers(1, kernel + 1)] * dims))  # near the kernel: mostly refused
     pool = getattr(nn, f"{kind}Pool{dims}d")(kernel, stride=stride, padding=padding)
     x = torch.zeros((1, channels) + size)
     try:
