@@ -41,6 +41,8 @@ def test_the_completion_script_of_each_shell(shell: str) -> None:
         ("convcalc model res", {"resnet18", "resnet50"}),
         ("convcalc conv --padding-mode re", {"reflect", "replicate"}),
         ("convcalc pool --kind a", {"avg"}),
+        ("convcalc draw vg", {"vgg16", "vgg11_bn"}),
+        ("convcalc draw mnist_cnn --style g", {"graph"}),
     ],
 )
 def test_bash_completes_words(words: str, expected: set[str]) -> None:

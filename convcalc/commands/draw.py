@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import ConvcalcError
-from ..options import SIZE, batch_option
+from ..options import SIZE, batch_option, complete_spec
 from ..render.output import stderr_line
 from ..render.text import visible
 
@@ -22,7 +22,7 @@ class DrawError(ConvcalcError):
 
 
 @click.command()
-@click.argument("target")
+@click.argument("target", metavar="SPEC|NAME|FILE.py:MODEL", shell_complete=complete_spec)
 @click.option(
     "-o",
     "--output",
