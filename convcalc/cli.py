@@ -34,6 +34,7 @@ COMMANDS = {
     "verify": "convcalc.commands.verify:verify",
     "draw": "convcalc.commands.draw:draw",
     "why": "convcalc.commands.why:why",
+    "solve": "convcalc.commands.solve:solve",
 }
 
 class ExitCode:

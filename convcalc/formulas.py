@@ -28,6 +28,21 @@ def conv_out(size: int, kernel: int, stride: int, pad_left: int, pad_right: int,
     return (size + pad_left + pad_right - effective_kernel(kernel, dilation)) // stride + 1
 
 
+def conv_padding_totals(size: int, out: int, kernel: int, stride: int, dilation: int) -> range:
+    """Inverse of :func:`conv_out` for the padding: every total ``pl + pr ≥ 0`` that gives ``out``
+    (``(out − 1)s ≤ in + total − d(k−1) − 1 ≤ (out − 1)s + s − 1``); empty when none does."""
+    low = (out - 1) * stride - size + effective_kernel(kernel, dilation)
+    return range(max(low, 0), max(low + stride, 0))
+
+
+def tf_same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow/Keras ``padding='same'``: output ``ceil(in / s)``, total padding
+    ``max((out − 1)s + d(k−1) + 1 − in, 0)``, the odd one on the right/bottom."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
 def pool_out(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
     """torch's ``pooling_output_shape``: conv arithmetic, with ceil_mode's extra window dropped
     when it would start at or beyond ``in + p`` (inside the right padding)."""
@@ -52,6 +67,12 @@ def pad_limit(mode: str, size: int, before: int, after: int) -> int | None:
     if mode == "circular" and largest > size:
         return size
     return None
+
+
+def tconv_padding(size: int, out: int, kernel: int, stride: int, dilation: int, output_padding: int) -> int | None:
+    """Inverse of :func:`tconv_out` for the padding: the ``p ≥ 0`` that gives ``out``, or None."""
+    twice = (size - 1) * stride + dilation * (kernel - 1) + output_padding + 1 - out
+    return twice // 2 if twice >= 0 and twice % 2 == 0 else None
 
 
 def uncovered(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int) -> int:
