@@ -11,9 +11,9 @@ ShapeError/SpecError exactly when torch raises, and otherwise that the output sh
 and that parameters and MACs are 0, as FlopCounterMode counts them.
 
 Deliberate differences: convcalc requires every input size and channel count to be ≥ 1 (torch
-also accepts empty tensors), so the strategies draw them from 1 upwards only; and it refuses
-``return_indices=True`` (the layer would return a pair, not a tensor), so the property tests
-leave it False (``test_return_indices_is_refused`` pins that choice down).
+also accepts empty tensors), so the strategies draw them from 1 upwards only. The property tests
+here leave ``return_indices`` False (the layer returns a pair then); tests/test_engine_unpool.py
+checks return_indices=True (values and indices of the output shape) and MaxUnpool.
 ``CONVCALC_EXAMPLES_SCALE`` (default 1) multiplies the number of examples for a deeper run.
 """
 
@@ -179,11 +179,12 @@ def test_rejected_like_torch(type_name, kwargs, shape, torch_agrees, torch_refus
 
 
 @pytest.mark.parametrize("type_name", ["MaxPool2d", "AdaptiveMaxPool2d"])
-def test_return_indices_is_refused(type_name):
-    """A deliberate difference: torch returns (output, indices); convcalc follows tensors only."""
+def test_return_indices_is_accepted(type_name):
+    """torch returns (values, indices); convcalc gives the values' shape and says it returns indices."""
     kwargs = {"kernel_size": 2} if type_name == "MaxPool2d" else {"output_size": 2}
-    with pytest.raises(convcalc.SpecError, match="return_indices"):
-        convcalc.layer(type_name, return_indices=True, **kwargs)
+    layer = convcalc.layer(type_name, return_indices=True, **kwargs)
+    assert layer.returns_indices and layer.output_shape((1, 1, 4, 4)) == (1, 1, 2, 2)
+    assert not convcalc.layer(type_name, **kwargs).returns_indices
 
 
 def test_oracle_catches_a_kept_ceil_window(torch_agrees, monkeypatch):

@@ -185,6 +185,21 @@ MODELS = textwrap.dedent('''
             return self.fc(self.flat(self.norm(self.conv(x))))
 
 
+    class SegNet(nn.Module):
+        """Max pooling with indices and MaxUnpool after it (SegNet's decoder)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.pool = nn.MaxPool2d(2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2)
+            self.squeeze = nn.AdaptiveMaxPool2d(2, return_indices=True)
+
+        def forward(self, x):
+            values, indices = self.pool(self.conv(x))
+            return self.squeeze(self.unpool(values, indices))[0]
+
+
     def scripted():
         return torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
 ''')
@@ -299,6 +314,23 @@ def test_lazy_modules_are_materialised_then_judged(models: Path) -> None:
     assert report.ok and [c.confirmed for c in report.checks] == [True, True, True, True]
     assert [c.type for c in report.checks] == ["Conv2d", "BatchNorm2d", "Flatten", "Linear"]
     assert report.totals.params == sum(p.numel() for p in model.parameters()) == 4 * 27 + 4 + 8 + 4 * 36 * 5 + 5
+
+
+def test_return_indices_and_unpool_are_judged(models: Path) -> None:
+    report = verify_python(load_python_model(f"{models}:SegNet"), (3, 8, 6), batch=2)
+    assert report.ok, report.mismatches
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["pool"].output_shape == ((2, 4, 4, 3), (2, 4, 4, 3)) and by_name["pool"].confirmed
+    assert by_name["unpool"].output_shape == (2, 4, 8, 6) and by_name["unpool"].confirmed
+    assert by_name["squeeze"].output_shape == ((2, 4, 2, 2), (2, 4, 2, 2)) and by_name["squeeze"].confirmed
+
+
+def test_a_spec_pool_with_indices_is_verified(tmp_path: Path, cli) -> None:
+    spec = tmp_path / "indices.yaml"
+    spec.write_text("name: indices\ninput: [2, 8, 8]\nlayers:\n  - MaxPool2d: {kernel_size: 2, return_indices: true}\n  - Conv2d: {out_channels: 3, kernel_size: 3}\n")
+    code, out, err = cli("verify", str(spec))
+    assert code == 0, out + err
+    assert "✓ all 2 layers agree" in out
 
 
 def test_torchscript_is_refused_with_the_reason(models: Path, cli) -> None:

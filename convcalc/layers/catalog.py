@@ -13,6 +13,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
         "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     ),
+    "unpool": ("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"),
     "linear": ("Linear", "Identity", "Flatten", "Unflatten"),
     "norm": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",

@@ -36,12 +36,6 @@ class Pool(Sliding):
         for name in ("return_indices", "count_include_pad"):
             if name in kw:
                 extra.append((name, as_bool(type_name, name, kw[name])))
-        if kw.get("return_indices"):
-            raise SpecError(
-                f"{type_name}: return_indices=True makes the layer return (output, indices);"
-                " convcalc follows plain tensors only — leave it false",
-                layer=type_name,
-            )
         if "divisor_override" in kw:
             divisor = kw["divisor_override"]
             if divisor is not None:
@@ -75,6 +69,11 @@ class Pool(Sliding):
     @property
     def ceil(self) -> bool:
         return self.ceil_mode
+
+    @property
+    def returns_indices(self) -> bool:
+        """return_indices=True: torch returns (values, indices), both of the output shape."""
+        return bool(dict(self.extra).get("return_indices", False))
 
     def pads(self) -> list[tuple[int, int]]:
         return [(p, p) for p in self.padding]
@@ -160,6 +159,8 @@ class AdaptivePool(Spatial):
     output_size: tuple[int | None, ...] = (1,)
     #: output_size was written as one number (torch then skips one of its rank checks)
     scalar: bool = False
+    #: AdaptiveMaxPool's return_indices=True: torch returns (values, indices) of the output shape
+    returns_indices: bool = False
 
     PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED}
     #: torch computes an all-1 adaptive *average* pool as a mean over the last axes (see ``_output``)
@@ -184,12 +185,14 @@ class AdaptivePool(Spatial):
             sizes = tuple(None if v is None else as_int(type_name, "output_size", v, minimum=0) for v in value)
         else:
             sizes = (as_int(type_name, "output_size", value, minimum=0),) * dims
-        if kw.get("return_indices"):
-            raise SpecError(f"{type_name}: return_indices=True is not supported; leave it false", layer=type_name)
-        return cls(type_name=type_name, dims=dims, output_size=sizes, scalar=not isinstance(value, (list, tuple)))
+        indices = as_bool(type_name, "return_indices", kw["return_indices"]) if "return_indices" in kw else False
+        return cls(type_name=type_name, dims=dims, output_size=sizes, scalar=not isinstance(value, (list, tuple)), returns_indices=indices)
 
     def torch_kwargs(self) -> dict[str, Any]:
-        return {"output_size": self.output_size if self.dims > 1 and not self.scalar else self.output_size[0]}
+        kwargs: dict[str, Any] = {"output_size": self.output_size if self.dims > 1 and not self.scalar else self.output_size[0]}
+        if self.returns_indices:
+            kwargs["return_indices"] = True
+        return kwargs
 
     def _mean_shortcut(self) -> bool:
         return self.MEAN_SHORTCUT and self.dims > 1 and all(v in (1, None) for v in self.output_size)

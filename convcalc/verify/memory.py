@@ -54,6 +54,7 @@ def spec_estimate(summary: Summary) -> int:
     convolution working buffer, and verify's fixed cost."""
     size = DTYPE_BYTES[summary.dtype]
     tensors = (math.prod(summary.input_shape) + summary.totals.params) * size + sum(r.output_bytes for r in summary.rows)
+    tensors += sum(8 * math.prod(r.output_shape) for r in summary.rows if getattr(r.layer, "returns_indices", False))  # int64 indices
     return tensors + max((row_workspace(row, size) for row in summary.rows), default=0) + RUNTIME_BYTES
 
 

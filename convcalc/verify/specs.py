@@ -72,7 +72,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                 out = module(*(values[source] for source in inputs))
                 for source in release:
                     del values[source]
-                values[name] = out
+                values[name] = out[0] if isinstance(out, tuple) else out  # a pool's (values, indices): the values flow on
             return out
 
     classes = {"Add": Add, "Multiply": Multiply, "Concat": Concat, "SpecNet": SpecNet}
@@ -117,6 +117,8 @@ def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:
         return classes[row.type](**row.layer.torch_kwargs())
     cls = getattr(torch.nn, row.type, None)
     where = _row_label(row)
+    if row.type.startswith("MaxUnpool"):
+        raise VerifyError(f"{where}: MaxUnpool needs the indices of a max pool, which a spec cannot wire; verify it inside a Python model")
     if cls is None:
         raise VerifyError(f"{where}: torch {torch.__version__} has no torch.nn.{row.type}")
     kwargs = row.layer.torch_kwargs()
@@ -174,7 +176,8 @@ def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | s
         if call is None or call.output_shape is None:
             break
         torch_params = sum(p.numel() for p in module.parameters())
-        checks.append(_compare(row.index, row.name, row.type, row.input_shape, row.output_shape, row.params, row.trainable_params,
+        expected = (row.output_shape, row.output_shape) if getattr(row.layer, "returns_indices", False) else row.output_shape
+        checks.append(_compare(row.index, row.name, row.type, row.input_shape, expected, row.params, row.trainable_params,
                                row.macs, call.output_shape, torch_params, call.flops // 2, row=row, layer=row.layer))
     failure = None
     if error is not None:

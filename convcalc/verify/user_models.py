@@ -209,7 +209,8 @@ def _engine_call(module: Any, shape: Shape | None) -> _Engine | None:
         return None
     try:
         bound = layer.bind(shape)
-        return _Engine(bound, bound.output_shape(shape), bound.num_params, bound.macs(shape))
+        out = bound.output_shape(shape)
+        return _Engine(bound, (out, out) if getattr(bound, "returns_indices", False) else out, bound.num_params, bound.macs(shape))
     except ConvcalcError as error:
         return _Engine(layer, error=error.message)
 
