@@ -125,8 +125,10 @@ def _kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> di
               help="table: every layer with ✓; classic: torchsummary's exact layout and numbers.")
 @click.option("--kwargs", "kwargs", default=None, callback=_kwargs, metavar="JSON",
               help="Python model: constructor arguments, e.g. '{\"num_classes\": 10}'.")
-@click.option("--emit-spec", "emit_spec", type=click.Path(dir_okay=False), default=None, metavar="OUT.yaml",
-              help="Python model whose modules run in sequence: write it as a convcalc spec.")
+@click.option("--emit-spec", "emit_spec", default=None, metavar="OUT.yaml",
+              help="Python model whose modules run in sequence: write it as a convcalc spec, proven to compute"
+                   " what the model computes (- for stdout; an existing file needs --force).")
+@click.option("--force", is_flag=True, default=False, help="--emit-spec may replace an existing file.")
 @layer_options
 @json_option
 @click.pass_context
@@ -141,6 +143,7 @@ def verify(
     style: str,
     kwargs: dict[str, Any],
     emit_spec: str | None,
+    force: bool,
     as_json: bool,
     **layer: Any,
 ) -> None:
@@ -176,10 +179,17 @@ def verify(
         if foreign:
             option = "--" + foreign[0].replace("_", "-")
             raise click.UsageError(f"{option} does not apply to verify {target}; it takes {_option_list(target)}")
-    if kind != "python" and (kwargs or emit_spec):
+    if kind != "python" and (kwargs or emit_spec is not None):
         raise click.UsageError(f"{'--kwargs' if kwargs else '--emit-spec'} applies to Python models (path/model.py:Net)")
+    if force and emit_spec is None:
+        raise click.UsageError("--force applies to --emit-spec (to replace an existing file)")
+    if emit_spec is not None:
+        _check_emit_options(emit_spec, as_json, device)
 
     from .. import verify as engine
+
+    if emit_spec is not None:
+        engine.check_destination(emit_spec, force=force, protected=[target.rpartition(":")[0]])
 
     if kind == "python":
         if input_shape is None:
@@ -202,16 +212,26 @@ def verify(
             return
         engine.import_torch(freeze_gc=True)
         report = engine.verify_summary(summary, device=device, max_memory=max_memory, kind=kind)
-    show(report, style=style, as_json=as_json)
+    show(report, style=style, as_json=as_json, out=sys.stderr if emit_spec == "-" else None)
     if emit_spec is not None and report.ok:
-        engine.emit_spec(report, emit_spec)
-        click.echo(f"wrote {emit_spec} ({len(report.checks)} layers; it loads with the same totals)", err=True)
+        engine.emit_spec(report, emit_spec, force=force)
+        where = "the spec to stdout" if emit_spec == "-" else emit_spec
+        click.echo(f"wrote {where} ({len(report.checks)} layers; same totals, and the same output as the model on a random input)", err=True)
     elif emit_spec is not None:
         click.echo(f"note: {emit_spec} was not written: convcalc and torch disagree", err=True)
     if not report.ok:
         count = len(report.mismatches)
         click.echo(f"error: {count} disagreement{'s' if count != 1 else ''} between convcalc and torch (see above)", err=True)
         ctx.exit(1)
+
+
+def _check_emit_options(path: str, as_json: bool, device: str) -> None:
+    if not path:
+        raise click.BadParameter("needs a file name (or - for stdout), got ''", param_hint="--emit-spec")
+    if path == "-" and as_json:
+        raise click.UsageError("--emit-spec - writes the spec to stdout, where --json writes the report; choose one, or name a file")
+    if device == "meta":
+        raise click.UsageError("--emit-spec proves the spec by running it beside the model on real numbers: use --device cpu (or cuda), not meta")
 
 
 def _option_list(target: str) -> str:

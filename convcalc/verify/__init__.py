@@ -28,7 +28,8 @@ from .report import ClassicRow, LayerCheck, Mismatch, VerifyError, VerifyReport
 from .runtime import format_bytes, import_torch, parse_memory, summary_estimate
 from .specs import build_module, verify_model, verify_summary
 from .memory import python_estimate, spec_estimate
-from .user_models import emit_spec, layer_from_module, load_python_model, verify_python, verify_python_target
+from .emission import check_destination, emit_spec, source_files
+from .user_models import layer_from_module, load_python_model, verify_python, verify_python_target
 
 __all__ = [
     "ClassicRow",
@@ -37,7 +38,9 @@ __all__ = [
     "VerifyError",
     "VerifyReport",
     "build_module",
+    "check_destination",
     "emit_spec",
+    "source_files",
     "format_bytes",
     "import_torch",
     "layer_from_module",

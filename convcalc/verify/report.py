@@ -128,6 +128,9 @@ class VerifyReport:
     #: the leaves ran one after another (each reads the previous one's output): --emit-spec can write them
     sequential: str | None = None  # None when sequential, else why not
     path: str = ""
+    #: a Python model's module (as it ran) and the module of each row, for --emit-spec's proof
+    module: Any = field(default=None, repr=False, compare=False)
+    calls_modules: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def mismatches(self) -> list[Mismatch]:

@@ -451,6 +451,18 @@ def _run(
     return tracer, output, error
 
 
+def _out_of_memory(torch: Any, error: BaseException, name: str, device: str) -> VerifyError | None:
+    """An allocation failure as what it is (never a disagreement), or None for any other error."""
+    oom = getattr(torch, "OutOfMemoryError", ())
+    text = str(error)
+    if isinstance(error, MemoryError) or (oom and isinstance(error, oom)) or "DefaultCPUAllocator: can't allocate memory" in text or "out of memory" in text.lower():
+        return VerifyError(
+            f"{name} ran out of memory on {device} ({type(error).__name__}: {_first_line(error)}); use --device meta to check the shapes"
+            " without allocating, or a smaller --batch or --input"
+        )
+    return None
+
+
 def _first_line(error: BaseException) -> str:
     """The first line of an exception's message, for a one-line report."""
     text = str(error).strip()

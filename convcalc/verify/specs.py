@@ -15,6 +15,7 @@ from .runtime import (
     _cuda_peak,
     _cuda_start,
     _first_line,
+    _out_of_memory,
     _run,
     check_memory,
     import_torch,
@@ -180,6 +181,9 @@ def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | s
         checks.append(_compare(row.index, row.name, row.type, row.input_shape, expected, row.params, row.trainable_params,
                                row.macs, call.output_shape, torch_params, call.flops // 2, row=row, layer=row.layer))
     failure = None
+    oom = _out_of_memory(torch, error, summary.name, device) if error is not None else None
+    if oom is not None:  # an allocation failure is no disagreement
+        raise oom
     if error is not None:
         row = summary.rows[len(checks)] if len(checks) < len(summary.rows) else None
         where = _row_label(row) if row is not None else summary.name

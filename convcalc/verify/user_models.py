@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConvcalcError, SpecError
-from ..graph import Totals, describe_shape, load_model, totals_of
+from ..graph import Totals, totals_of
 from ..layers import Layer, Shape, lookup, make_layer
 from ..layers.base import suggest
-from ..sizes import DTYPE_BYTES, format_shape
+from ..sizes import DTYPE_BYTES
 from .memory import RUNTIME_BYTES, python_estimate
 from .report import LayerCheck, Mismatch, VerifyError, VerifyReport, _compare, _elements
 from .runtime import (
@@ -30,6 +30,7 @@ from .runtime import (
     _cuda_start,
     _Engine,
     _eval_mode,
+    _out_of_memory,
     _first_line,
     _MemoryGuard,
     _run,
@@ -41,9 +42,6 @@ from .runtime import (
     resolve_device,
     torch_dtype,
 )
-
-#: Arguments that a spec infers from the incoming shape; an emitted spec leaves them out.
-INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 
 #: convcalc's own folder: traceback frames inside it are not the user's.
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -302,6 +300,8 @@ def verify_python(
         peak_bytes=peak,
         classic=tracer.classic,
         sequential=_why_not_sequential(tracer.calls, checks, tracer.output_is_last),
+        module=model,
+        calls_modules=[call.module for call in tracer.calls],
     )
 
 
@@ -353,18 +353,6 @@ def _materialise_lazy(torch: Any, model: Any, full: Shape, dt: Any, name: str) -
             model(torch.zeros((1, *full[1:]), dtype=dt))
     except BaseException as error:  # the user's code: sys.exit and ^C included
         raise VerifyError(f"{name}: the first forward pass, which gives its Lazy modules their parameters, raised {_error_text(error)}{_user_frame(error)}") from None
-
-
-def _out_of_memory(torch: Any, error: BaseException, name: str, device: str) -> VerifyError | None:
-    """An allocation failure as what it is (never a disagreement), or None for any other error."""
-    oom = getattr(torch, "OutOfMemoryError", ())
-    text = str(error)
-    if isinstance(error, MemoryError) or (oom and isinstance(error, oom)) or "DefaultCPUAllocator: can't allocate memory" in text or "out of memory" in text.lower():
-        return VerifyError(
-            f"{name} ran out of memory on {device} ({_error_text(error)}); use --device meta to check the shapes"
-            " without allocating, or a smaller --batch or --input"
-        )
-    return None
 
 
 def _check_call(index: int, call: _Call) -> LayerCheck:
@@ -478,63 +466,6 @@ def _why_not_sequential(calls: Sequence[_Call], checks: Sequence[LayerCheck], ou
     if not output_is_last:
         return "the model's output is not its last module's output"
     return None
-
-
-def emit_spec(report: VerifyReport, path: str) -> str:
-    """Write the chain of ``report``'s leaves as a YAML spec; load it back and check the totals."""
-    import yaml
-
-    if report.sequential is not None:
-        raise VerifyError(f"--emit-spec needs modules that run one after another: {report.sequential}")
-    entries: list[Any] = []
-    for check in report.checks:
-        assert check.layer is not None
-        args = _spec_args(check.layer)
-        entry: Any = {check.type: args} if args else check.type
-        if check.params and not check.trainable_params:
-            entry = {check.type: args or {}, "trainable": False}
-        entries.append(entry)
-    data = {"name": report.name, "input": list(report.input_shape[1:]), "layers": entries}
-    header = f"# written by convcalc verify --emit-spec from {report.name} (torch {report.torch_version})\n"
-    text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    summary = load_model(path).summary(batch=report.input_shape[0], dtype=report.dtype)
-    mine, theirs = summary.totals, report.totals
-    if (mine.params, mine.macs, summary.output_shape) != (theirs.params, theirs.macs, report.checks[-1].output_shape):
-        raise VerifyError(
-            f"{path}: the emitted spec gives {mine.params:,} params, {mine.macs:,} MACs, output {format_shape(summary.output_shape)};"
-            f" the module has {theirs.params:,}, {theirs.macs:,}, {describe_shape(report.checks[-1].output_shape)}"
-        )
-    return path
-
-
-def _spec_args(layer: Layer) -> dict[str, Any]:
-    """The layer's torch arguments that differ from the defaults, as YAML-friendly values."""
-    _, family = lookup(layer.type_name)
-    args = {}
-    for key, value in layer.torch_kwargs().items():
-        if key in INFERRED:
-            continue
-        value = _yaml_value(value, per_axis=key in PER_AXIS)
-        default = family.PARAMS.get(key, object())
-        if value == default or (isinstance(value, list) and len(set(map(str, value))) == 1 and value[0] == default):
-            continue
-        args[key] = value
-    return args
-
-
-#: Arguments with one value per spatial axis: ``(3, 3)`` can be written ``3``. Others
-#: (LayerNorm's normalized_shape, Unflatten's unflattened_size) mean something else as one number.
-PER_AXIS = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding", "output_size"})
-
-
-def _yaml_value(value: Any, *, per_axis: bool = False) -> Any:
-    if isinstance(value, (tuple, list)):
-        items = [_yaml_value(v) for v in value]
-        same = items and all(i == items[0] for i in items) and all(isinstance(i, int) for i in items)
-        return items[0] if per_axis and same else items
-    return value
 
 
 def _plain(value: Any) -> Any:
