@@ -10,6 +10,7 @@ which is what makes a course's worth of rows quick. Nothing here prints.
 from __future__ import annotations
 
 import csv
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -90,6 +91,7 @@ class Batch:
             seen[option] = self.header[i]
         self.replaced = [i for i, k in enumerate(keys) if k in (OUTPUT, ERROR, OK)]
         self.key_at = [self.layer_at, self.in_at, *(i for i, _ in self.options)]
+        self.pick = operator.itemgetter(*self.key_at)  # the row's question: always 2 or more cells
         self.cache: dict[tuple[str, ...], Answer] = {}
         self.layers: dict[tuple[Any, ...], Any] = {}
 
@@ -99,8 +101,8 @@ class Batch:
         return kept + [OUTPUT, ERROR] + ([OK] if self.expect_at is not None else [])
 
     def answer(self, row: Sequence[str]) -> Answer:
-        """The answer to one row (cached by the cells that define the question)."""
-        key = tuple([row[i] if i < len(row) else "" for i in self.key_at])
+        """The answer to one row, padded to the header's width (cached by the cells that define the question)."""
+        key = self.pick(row)
         found = self.cache.get(key)
         if found is None:
             if len(self.cache) >= MAX_CACHED:
@@ -247,9 +249,9 @@ def run(lines: Iterable[str], path: str) -> Iterator[tuple[int, list[str], Answe
     for line, row in rows:
         if len(row) > width:
             raise BatchFileError(f"{path}:{line}: {len(row)} cells but the header has {width} columns", file=path, line=line)
-        answer = batch.answer(row)
         if len(row) < width:
             row = row + [""] * (width - len(row))  # a short row: its missing cells are empty
+        answer = batch.answer(row)
         ok = None if batch.expect_at is None else agrees(answer, row[batch.expect_at])
         if batch.replaced:
             row = [cell for i, cell in enumerate(row) if i not in batch.replaced]
