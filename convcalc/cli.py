@@ -132,6 +132,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
       convcalc chain 28 conv:k=5 maxpool:k=2       # 28 → 24 → 12
       convcalc model mnist_cnn                     # a packaged example; --list
       convcalc examples
+      convcalc batch answers.csv > graded.csv      # grade many answers in one process
 
     Exit codes: 0 ok, 1 invalid geometry or model, 2 usage error.
     """
