@@ -1,0 +1,109 @@
+"""``--max-memory`` is a promise: the estimate bounds the peak resident memory a verify run adds
+above ``import torch`` (measured in a subprocess with resource.getrusage), a model too large is
+refused before it is built for real (it is built on meta first), and an allocation failure is
+reported as out of memory, never as a disagreement. benchmarks/verify_memory.py runs a larger matrix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+resource = pytest.importorskip("resource")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = textwrap.dedent("""
+    import contextlib, io, json, resource, sys
+    import torch
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    from convcalc.cli import run
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run(sys.argv[1:])
+    added = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    text = out.getvalue()
+    estimate = json.loads(text)["memory"]["estimated_bytes"] if code == 0 else None
+    print(json.dumps({"code": code, "added": added, "estimate": estimate}))
+""")
+
+
+def measured(*args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", CHILD, "verify", *args, "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("conv", "--in", "1400", "--k", "3"),  # torch's slow path: im2col columns for the whole batch
+        ("tconv", "--in", "160", "--k", "4", "--s", "2", "--cin", "8", "--cout", "8"),
+        ("pool", "--in", "2500", "--k", "3"),
+    ],
+    ids=["conv-im2col", "tconv", "pool"],
+)
+def test_the_real_peak_stays_within_the_estimate(args: tuple[str, ...]) -> None:
+    result = measured(*args)
+    assert result["code"] == 0
+    assert 0 < result["added"] <= result["estimate"], result
+
+
+def test_a_refusal_allocates_nothing() -> None:
+    result = measured("conv", "--in", "1400", "--k", "3", "--max-memory", "64MiB")
+    assert result["code"] == 1 and result["added"] < 32 * 1024**2, result
+
+
+def test_a_python_model_too_large_is_refused_before_it_is_built(tmp_path: Path, cli) -> None:
+    """A 40 GB Linear is built on meta first: the refusal comes before any allocation."""
+    path = tmp_path / "huge.py"
+    path.write_text("import torch.nn as nn\n\ndef make():\n    return nn.Sequential(nn.Linear(100_000, 100_000))\n")
+    code, out, err = cli("verify", f"{path}:make", "--input", "100000")
+    assert code == 1 and out == ""
+    assert "--max-memory" in err and "--device meta" in err and "GiB" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_estimate_counts_activations_created_in_forward(tmp_path: Path) -> None:
+    """Tensors a forward creates outside any leaf (here 64 MiB of them) are in the estimate."""
+    from convcalc.verify import load_python_model, python_estimate
+
+    path = tmp_path / "grows.py"
+    path.write_text("import torch\nimport torch.nn as nn\n\nclass Grows(nn.Module):\n"
+                    "    def forward(self, x):\n        return torch.cat([x] * 16, 1)\n")
+    model = load_python_model(f"{path}:Grows")
+    small = python_estimate(torch, model, (1, 1, 1024, 256), torch.float32)
+    assert small is not None
+    from convcalc.verify.memory import RUNTIME_BYTES
+
+    assert small - RUNTIME_BYTES >= 1024 * 256 * 4 * 17  # the input and the 16-times output
+
+
+def test_out_of_memory_is_reported_as_such(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "oom.py"
+    path.write_text(
+        "import torch\nimport torch.nn as nn\n\nclass Oom(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 4, 3)\n\n    def forward(self, x):\n        if x.device.type == 'cpu':\n"
+        "            raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB')\n        return self.conv(x)\n"
+    )
+    code, out, err = cli("verify", f"{path}:Oom", "--input", "3x8x8")
+    assert code == 1 and out == ""
+    assert "out of memory" in err and "--device meta" in err and "disagree" not in err
+
+    real = torch.nn.Conv2d.forward
+
+    def starved(self, x):
+        if x.device.type == "cpu":
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes")
+        return real(self, x)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", starved)
+    code, out, err = cli("verify", "conv", "--in", "8", "--k", "3")
+    assert code == 1 and "out of memory" in err and "disagree" not in err
