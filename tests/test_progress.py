@@ -99,3 +99,20 @@ def test_a_long_step_gets_a_spinner_and_a_short_one_nothing(monkeypatch: pytest.
     with progress.status("on a pipe", after=0.0):
         time.sleep(0.1)
     assert pipe.getvalue() == ""
+
+
+def test_batch_shows_progress_on_a_terminal_and_writes_the_same_rows(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from convcalc.cli import run
+
+    path = tmp_path / "answers.csv"
+    path.write_text("layer,in,k,s,expect\n" + "".join(f"conv,{20 + i % 200},3,{1 + i % 3},1\n" for i in range(5000)), encoding="utf-8")
+    piped_out, piped_err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stdout", piped_out)
+    monkeypatch.setattr("sys.stderr", piped_err)
+    clock(monkeypatch, 0.3)
+    code = run(["batch", str(path)])
+    assert piped_err.getvalue() == ""
+    out, err = on_a_terminal(monkeypatch)
+    assert run(["batch", str(path)]) == code
+    assert "answering rows" in err.getvalue()
+    assert out.getvalue() == piped_out.getvalue() and out.getvalue().count("\n") == 5001

@@ -36,6 +36,7 @@ def batch(ctx: click.Context, path: str, as_json: bool) -> None:
     from .. import batch as engine
     from ..errors import SpecError
     from ..render import batch as render
+    from ..render.progress import progress
 
     try:
         stream = _open(path)
@@ -43,8 +44,9 @@ def batch(ctx: click.Context, path: str, as_json: bool) -> None:
         raise click.BadParameter(f"{path}: {error.strerror}", param_hint="FILE") from None
     shown = "<stdin>" if path == "-" else path
     try:
-        with stream:
-            code = render.write(engine.run(stream, shown), sys.stdout, as_json=as_json, path=shown)
+        with stream, progress(_size(stream), "answering rows") as bar:
+            rows = engine.run(stream, shown)
+            code = render.write(_tracked(rows, bar, stream) if bar.enabled else rows, sys.stdout, as_json=as_json, path=shown)
     except engine.BatchFileError as error:
         raise click.UsageError(error.message) from None
     except UnicodeDecodeError as error:
@@ -61,3 +63,27 @@ def _open(path: str) -> IO[Any]:
     if path == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
     return open(path, encoding="utf-8-sig", newline="")
+
+
+def _size(stream: IO[Any]) -> int | None:
+    """Bytes in the file (the progress bar's total), or None for a pipe."""
+    import os
+    import stat
+
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) and info.st_size else None
+
+
+def _tracked(rows: Any, bar: Any, stream: IO[Any], every: int = 1024) -> Any:
+    """``rows`` as they come, telling ``bar`` how far into the file the reader is."""
+    raw = getattr(stream, "buffer", None)
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if count % every == 0:
+            if bar.total and raw is not None:
+                bar.update(raw.tell())
+            else:
+                bar.advance(every)

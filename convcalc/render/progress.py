@@ -63,6 +63,10 @@ class Tracker:
             self._next_check = self.done + CHECK_EVERY
             self._maybe_show()
 
+    def update(self, done: int) -> None:
+        """Set how much is done (e.g. bytes read so far) instead of counting steps."""
+        self.advance(done - self.done)
+
     def _maybe_show(self) -> None:
         elapsed = time.monotonic() - self.started
         if elapsed < JUDGE_AFTER:
