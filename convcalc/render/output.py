@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import text
@@ -25,14 +24,19 @@ JSON, RICH, PLAIN = "json", "rich", "plain"
 STYLES = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "bold red": "1;31", "yellow": "33"}
 
 
-@dataclass
 class Settings:
-    """What the command line asked of the output (kept on click's root context object)."""
+    """What the command line asked of the output (kept on click's root context object).
 
-    json: bool = False
-    traceback: bool = False
-    wide: bool = False
-    columns: tuple[str, ...] | None = None
+    A plain class, not a dataclass: it is defined on the start-up path of ``convcalc conv``.
+    """
+
+    __slots__ = ("json", "traceback", "wide", "columns")
+
+    def __init__(self, json: bool = False, traceback: bool = False, wide: bool = False, columns: tuple[str, ...] | None = None) -> None:
+        self.json = json
+        self.traceback = traceback
+        self.wide = wide
+        self.columns = columns
 
 
 def prepare_streams() -> str | None:
@@ -79,16 +83,29 @@ def is_terminal(stream: TextIO | None) -> bool:
         return False
 
 
-@dataclass
 class Output:
-    """One output stream and the decisions about it. Renderers write through ``write``/``line``."""
+    """One output stream and the decisions about it. Renderers write through ``write``/``line``.
 
-    format: str = PLAIN
-    stream: TextIO | None = None
-    width: int | None = None  # None: the terminal's (rich asks), else fixed
-    color: bool = field(default_factory=lambda: not no_escape_codes())
-    settings: Settings = field(default_factory=Settings)
-    _console: Any = None
+    ``format``: JSON, RICH (a terminal) or PLAIN; ``stream``: None means ``sys.stdout`` at write
+    time; ``width``: None means the terminal's; ``color``: None means "unless NO_COLOR/TERM=dumb".
+    """
+
+    __slots__ = ("format", "stream", "width", "color", "settings", "_console")
+
+    def __init__(
+        self,
+        format: str = PLAIN,
+        stream: TextIO | None = None,
+        width: int | None = None,
+        color: bool | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.format = format
+        self.stream = stream
+        self.width = width
+        self.color = not no_escape_codes() if color is None else color
+        self.settings = settings if settings is not None else Settings()
+        self._console: Any = None
 
     @classmethod
     def for_stdout(cls, *, as_json: bool = False, settings: Settings | None = None) -> Output:

@@ -44,10 +44,10 @@ ASCII = {
 ERRORS = "convcalc-ascii"
 
 # C0/C1 control characters and the bidi/zero-width format characters that reorder or hide text.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 #: Longest word an error line shows in full (a path fits; a 5,000-digit number does not).
 WORD_LIMIT = 100
-_LONG_WORD = re.compile(rf"\S{{{WORD_LIMIT + 1},}}")
+_LONG_WORD = rf"\S{{{WORD_LIMIT + 1},}}"  # patterns compiled on first use (re caches them)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -60,7 +60,7 @@ def visible(text: str) -> str:
 
     Newlines and tabs are kept; everything a terminal would act on instead of show is escaped.
     """
-    return _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text
+    return re.sub(_CONTROL, _escape, text) if re.search(_CONTROL, text) else text
 
 
 def one_line(text: str) -> str:
@@ -83,7 +83,7 @@ def shorten_words(message: str, limit: int = WORD_LIMIT) -> str:
     number or a megabyte-long name stays readable in a one-line message."""
     if len(message) <= limit:
         return message
-    return _LONG_WORD.sub(lambda m: shorten(m.group(), limit), message)
+    return re.sub(_LONG_WORD if limit == WORD_LIMIT else rf"\S{{{limit + 1},}}", lambda m: shorten(m.group(), limit), message)
 
 
 def ascii_spelling(text: str) -> str:
