@@ -27,8 +27,8 @@ MAX_CHARS = 1 << 20
 #: What ``convcalc why`` explains (said when a text holds none of it).
 KNOWN = "shape errors of conv/pool/linear/norm/cat/view"
 
-_N = r"\d{1,19}"  # a size: at most 19 digits
-_SN = r"-?\d{1,19}"  # a size that may be negative (a calculated output size, a -1 in a shape)
+_N = r"\d{1,19}(?!\d)"  # a size: at most 19 digits (never the first 19 of a longer number)
+_SN = r"-?\d{1,19}(?!\d)"  # a size that may be negative (a calculated output size, a -1 in a shape)
 _LIST = rf"{_N}(?:, {_N}){{0,15}}"  # "1, 3, 28, 28"
 _SLIST = rf"{_SN}(?:, {_SN}){{0,15}}"
 _WEIGHT = rf"{_N}(?:,? {_N}){{0,16}}"  # "[16, 3, 3, 3]" or older torch's "16 3 3 3"

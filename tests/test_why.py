@@ -527,6 +527,8 @@ def test_a_message_wrapped_across_lines() -> None:
         "mat1 and mat2 shapes cannot be multiplied (1x and 1568x32)",
         "mat1 and mat2 shapes cannot be multiplied (1x" + "9" * 40 + " and 1568x32)",
         "shape '[1, 1000]' is invalid for input of size",
+        "shape '[1, 1000]' is invalid for input of size 12345678901234567890123",
+        "running_mean should contain 32 elements not 160000000000000000000000",
     ],
 )
 def test_unrecognised_text_is_not_guessed(text: str) -> None:
