@@ -431,3 +431,16 @@ def test_kernels_are_written_between_the_boxes() -> None:
         assert any(a.x + a.w + a.dx <= x0 and x1 <= b.x for a, b in zip(boxes, boxes[1:]))
     every = draw_layout(items_from_summary(summary), "layered", Options(all_layers=True))
     assert [l.text for l in every.labels if l.role == "kernel"].count("3×3 s2") == 3  # the three MaxPool2d(3, 2)
+
+
+def test_a_torch_module_that_raises_is_one_line_and_no_file(cli, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "bad.py").write_text(
+        "import torch.nn as nn\n\nclass Bad(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(10, 2)\n\n    def forward(self, x):\n        return self.fc(x)\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "bad.svg"
+    code, stdout, stderr = cli("draw", f"{tmp_path / 'bad.py'}:Bad", "--input", "3x8x8", "-o", out)
+    assert code == 1 and stdout == "" and not out.exists()
+    assert len(stderr.strip().splitlines()) == 1 and "fc" in stderr and "Traceback" not in stderr
