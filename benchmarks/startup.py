@@ -4,7 +4,7 @@
 
 Times `convcalc conv --in 227 --k 11 --s 4`, `python -c pass` and `python -c "import torch"`
 (interleaved, so machine noise hits all three alike) and prints medians and ratios.
-Budget (DESIGN.md): convcalc ≤ 4× bare python.
+Budget (the product contract, README "Development"): convcalc ≤ 4× bare python.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both sides are whole processes (interpreter start, imports, building the model, one forward pass,
 printing), timed with a wall clock, interleaved, at least 5 runs each; the medians are compared.
-Budget (DESIGN.md): ``convcalc verify`` no slower than torchinfo, i.e. a ratio ≤ 1.0.
+Budget (the product contract, README "Development"): ``convcalc verify`` no slower than torchinfo, i.e. a ratio ≤ 1.0.
 
     python benchmarks/verify.py              # MNIST CNN at 1×28×28 and VGG16 at 3×224×224
     python benchmarks/verify.py --runs 9 --device cpu

@@ -263,8 +263,7 @@ def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None,
                 )
             step = _run(layer, shape, known, makes)
         except ConvcalcError as error:
-            error.message = f"step {number} ({text}): {error.message}"
-            raise
+            raise error.within(f"step {number} ({text})")
         results.append(step)
         flat = step.flat
         shape = (step.output[0],) if flat else (step.channels, *step.output)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import ConvcalcError
+from .errors import INPUT_KINDS, SIZE_KINDS, ConvcalcError, ErrorKind
 from .layers import Layer, Shape
 from .layers.base import AXES
 from .sizes import format_shape
@@ -13,27 +13,26 @@ from .spec import INPUT, Node, Ref
 if TYPE_CHECKING:
     from .graph import Model
 
-_TOO_SMALL = ("larger than the padded input", "is too small", "wraps around", "must be smaller than the input")
 
-
-def explain_failure(model: Model, error: ConvcalcError, node: Node, index: int, shapes: dict[str, Shape], full: Shape) -> str:
-    """The detail of a model error (the caller prefixes the layer and ``file:line``)."""
+def explain_failure(model: Model, error: ConvcalcError, node: Node, index: int, shapes: dict[str, Shape], full: Shape) -> tuple[ErrorKind, str]:
+    """What went wrong in a model, and its detail (the caller prefixes the layer and ``file:line``).
+    Decided by the error's kind, never by its wording."""
     detail = error.detail
     if node.layer.MANY_INPUTS:
-        return merge_failure(model, node, index, shapes, detail, full)
+        return ErrorKind.MERGE, merge_failure(model, node, index, shapes, detail, full)
     source = node.inputs[0]
     written = getattr(node.layer, "in_features", None)
     if written is not None and shapes[source][-1] != written:
         actual = shapes[source][-1]
-        return (
+        return ErrorKind.FEATURES, (
             f"expects in_features = {actual} ({features_origin(model, source, shapes)}); the spec says {written};"
             f" use in_features: {actual}, or leave it out and convcalc infers it"
         )
-    if detail.startswith("expects"):
-        return f"{detail}; its input {format_shape(shapes[source])} {origin(model, source)}"
-    if any(marker in detail for marker in _TOO_SMALL):
-        return f"{detail}; the input here is {format_shape(shapes[source])}{smallest_input_hint(model, index, full)}"
-    return detail
+    if error.kind in INPUT_KINDS:
+        return error.kind, f"{detail}; its input {format_shape(shapes[source])} {origin(model, source)}"
+    if error.kind in SIZE_KINDS:
+        return error.kind, f"{detail}; the input here is {format_shape(shapes[source])}{smallest_input_hint(model, index, full)}"
+    return error.kind, detail
 
 
 def origin(model: Model, name: str) -> str:

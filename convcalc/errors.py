@@ -1,34 +1,86 @@
-"""The two exception types of convcalc; ``cli.py`` turns them into exit codes."""
+"""The exception types of convcalc (a base and two kinds of error); ``cli.py`` turns them into
+exit codes.
+
+An error is a value: what went wrong (``kind``), where (``layer``, ``axis``, ``file``/``line``,
+and the outer places in ``context``), the numbers involved and the fix when one is known.
+:func:`message_of` turns it into the one-line message, :meth:`ConvcalcError.as_dict` into the
+JSON ``error`` object; code that decides something reads the fields, never the message.
+"""
 
 from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorKind(str, Enum):
+    """What went wrong, for code that reacts to it (the diagnosis, the renderer, scripts)."""
+
+    RANK = "rank"  # the input has a number of dimensions the layer does not take
+    CHANNELS = "channels"  # in_channels / num_features / num_channels disagree with the input
+    FEATURES = "features"  # a Linear's in_features disagree with the input
+    TOO_SMALL = "too small"  # a window larger than its (padded) input; an output below 1
+    PADDING = "padding"  # padding beyond what its mode allows (reflect, circular)
+    GEOMETRY = "geometry"  # any other input the layer cannot take
+    MERGE = "merge"  # the inputs of Add/Multiply/Concat do not line up
+    ARGUMENT = "argument"  # an invalid argument, name or spec entry
+
+
+#: Kinds that say "the layer expects another input" (the diagnosis adds where the input came from).
+INPUT_KINDS = (ErrorKind.RANK, ErrorKind.CHANNELS, ErrorKind.FEATURES)
+#: Kinds that a larger model input can cure (the diagnosis searches the smallest one).
+SIZE_KINDS = (ErrorKind.TOO_SMALL, ErrorKind.PADDING)
 
 
 class ConvcalcError(Exception):
     """Base of every error convcalc reports to a user (exit code 1 on the command line).
 
-    ``layer`` names the layer (type or spec name) the error is about, ``file``/``line``
-    locate it in a spec when there is one.
+    ``text`` is the sentence as written where the error arose (a layer's own errors start with
+    its type; an error with a ``file`` names it in the sentence — ``spec.yaml:4: …`` via
+    :func:`located`, ``x.yaml is a directory`` — so no renderer adds it again); ``detail`` is that sentence without the layer
+    prefix, for callers that name the layer themselves; ``context`` holds the outer places
+    (``step 2 (conv:k=3)``) that :func:`message_of` puts in front.
     """
+
+    DEFAULT_KIND = ErrorKind.ARGUMENT
 
     def __init__(
         self,
-        message: str,
+        text: str,
         *,
+        kind: ErrorKind | None = None,
         layer: str | None = None,
         file: str | None = None,
         line: int | None = None,
         detail: str | None = None,
+        axis: str | None = None,
+        numbers: dict[str, int] | None = None,
+        fix: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        #: The message without the ``Layer:`` prefix, for callers that name the layer themselves.
-        self.detail = detail or message
+        super().__init__(text)
+        self.text = text
+        self.kind = kind or self.DEFAULT_KIND
+        #: The message without the ``Layer:`` prefix.
+        self.detail = detail or text
         self.layer = layer
         self.file = file
         self.line = line
+        self.axis = axis
+        self.numbers = dict(numbers or {})
+        self.fix = fix
+        self.context: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        return message_of(self)
 
     def __str__(self) -> str:
         return self.message
+
+    def within(self, place: str) -> ConvcalcError:
+        """Name an outer place (``step 2 (conv:k=3)``) in front of the message; returns self."""
+        self.context = (place, *self.context)
+        return self
 
     @property
     def location(self) -> str | None:
@@ -37,13 +89,35 @@ class ConvcalcError(Exception):
             return f"{self.file}:{self.line}"
         return self.file or (str(self.line) if self.line else None)
 
-    def as_dict(self) -> dict[str, object]:
-        return {"message": self.message, "layer": self.layer, "file": self.file, "line": self.line}
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``error`` object (``message``, ``layer``, ``file``, ``line`` are the stable keys)."""
+        data: dict[str, Any] = {"message": self.message, "layer": self.layer, "file": self.file, "line": self.line}
+        data["kind"] = self.kind.value
+        if self.axis is not None:
+            data["axis"] = self.axis
+        if self.numbers:
+            data["numbers"] = dict(self.numbers)
+        if self.fix is not None:
+            data["fix"] = self.fix
+        return data
 
 
 class ShapeError(ConvcalcError):
     """Invalid geometry: the layer cannot take this input (torch would raise too)."""
 
+    DEFAULT_KIND = ErrorKind.GEOMETRY
+
 
 class SpecError(ConvcalcError):
     """An invalid argument or model spec: unknown key, bad value, broken wiring."""
+
+
+def message_of(error: ConvcalcError) -> str:
+    """The one-line message: the outer places, then the error's own sentence."""
+    return "".join(f"{place}: " for place in error.context) + error.text
+
+
+def located(file: str | None, line: int | None, text: str) -> str:
+    """``spec.yaml:4: text`` (or ``spec.yaml: text`` without a line): how a spec's errors begin."""
+    where = f"{file}:{line}" if file and line else (file or "")
+    return f"{where}: {text}" if where else text

@@ -43,7 +43,8 @@ def load_exercises(path: str) -> list[dict[str, Any]]:
 
 
 def solve(item: Any, number: int) -> Outcome:
-    """Solve one exercise; a malformed entry or an invalid chain becomes a failed outcome."""
+    """Solve one exercise: an invalid chain becomes a failed outcome (its error as the answer);
+    a malformed entry (not a mapping, a missing key, a bad input size) raises SpecError."""
     if not isinstance(item, dict):
         raise SpecError(f"example {number} must be a mapping with question, input, layers and expect")
     question = str(item.get("question", f"example {number}"))

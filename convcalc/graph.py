@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
-from .errors import ConvcalcError, ShapeError
+from .errors import INPUT_KINDS, ConvcalcError, ShapeError
 from .layers import IDENTITY, Layer, Shape
 from .sizes import DTYPE_BYTES, dtype_bytes, format_shape
 from .spec import INPUT, ModelSpec, Node, load_spec, parse_spec
@@ -33,7 +33,7 @@ class AxisField:
         return {"size": self.size, "jump": self.jump, "start": self.start}
 
 
-Field = tuple[AxisField, ...] | None
+Field = Optional[tuple[AxisField, ...]]  # evaluated at run time: no `X | None` before Python 3.10
 
 
 @dataclass(frozen=True)
@@ -297,11 +297,13 @@ class Model:
         """Rewrite a layer's error as a model diagnosis: where, what came in, and a fix."""
         from .diagnosis import explain_failure
 
-        detail = explain_failure(self, error, node, index, shapes, full)
+        kind, detail = explain_failure(self, error, node, index, shapes, full)
         where = f" at {self.spec.path}:{node.line}" if node.line else ""
         label = node.layer.type_name if node.name.isdigit() else f"{node.layer.type_name} '{node.name}'"
-        joiner = " " if detail.startswith("expects") else ": "
-        return ModelError(f"{label}{where}{joiner}{detail}", summary=partial, node=node, file=self.spec.path, detail=detail)
+        joiner = " " if kind in INPUT_KINDS else ": "  # "Linear at spec.yaml:9 expects …", "Conv2d at spec.yaml:4: kernel …"
+        made = ModelError(f"{label}{where}{joiner}{detail}", summary=partial, node=node, file=self.spec.path, detail=detail)
+        made.kind, made.axis, made.numbers, made.fix = kind, error.axis, error.numbers, error.fix
+        return made
 
 
 _UNSEEN = object()

@@ -1,6 +1,6 @@
 """YAML model spec → a validated list of named nodes in execution order (errors carry file:line).
 
-Syntax (see DESIGN.md and the README): ``input``, ``layers``, optional ``name`` and ``blocks``.
+Syntax (see the README's "The spec format"): ``input``, ``layers``, optional ``name`` and ``blocks``.
 An entry is a layer name (``- ReLU``), a layer with arguments (``- Conv2d: {out: 16, k: 3}``),
 a merge (``- Add: [a, b]``), or a block use (``- basic: {planes: 64}``), optionally with the
 sibling keys ``name``, ``from``, ``repeat`` and ``trainable``.
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ConvcalcError, SpecError
+from .errors import ConvcalcError, SpecError, located
 from .layers import Layer, lookup, make_layer
 from .layers.base import canonical_key, suggest
 from .layers.catalog import module_of
@@ -111,7 +111,7 @@ def build_spec(data: Any, path: str) -> ModelSpec:
         raise SpecError(f"{path}:1: missing input: (the C, H, W of one sample, e.g. input: [3, 224, 224])", file=path, line=1)
     if "layers" not in data:
         raise SpecError(f"{path}:1: missing layers: (the list of layers)", file=path, line=1)
-    builder = _Builder(path, data.get("blocks"), _key_line(data, "blocks"))
+    builder = _SpecBuilder(path, data.get("blocks"), _key_line(data, "blocks"))
     input_shape = parse_input(data["input"], path, _key_line(data, "input"))
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
@@ -125,7 +125,6 @@ def parse_input(value: Any, path: str, line: int | None) -> tuple[int, ...]:
     """``[3, 224, 224]`` or ``3x224x224`` → (3, 224, 224)."""
     from .sizes import parse_size
 
-    where = f"{path}:{line}" if line else path
     try:
         if isinstance(value, list):
             if not value:
@@ -134,8 +133,8 @@ def parse_input(value: Any, path: str, line: int | None) -> tuple[int, ...]:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return parse_size(str(value), what="input")
     except SpecError as error:
-        raise SpecError(f"{where}: {error.message}; write input: [C, H, W], e.g. [3, 224, 224]", file=path, line=line) from None
-    raise SpecError(f"{where}: input: must be a list like [3, 224, 224], got {value!r}", file=path, line=line)
+        raise SpecError(located(path, line, f"{error.message}; write input: [C, H, W], e.g. [3, 224, 224]"), file=path, line=line) from None
+    raise SpecError(located(path, line, f"input: must be a list like [3, 224, 224], got {value!r}"), file=path, line=line)
 
 
 def _key_line(mapping: Any, key: Any) -> int | None:
@@ -143,7 +142,7 @@ def _key_line(mapping: Any, key: Any) -> int | None:
     return lines.get(key) if lines else line_of(mapping)
 
 
-class _Builder:
+class _SpecBuilder:
     """Expands entries, blocks and repeats into nodes; resolves names and ``from:``."""
 
     def __init__(self, path: str, blocks: Any, blocks_line: int | None) -> None:
@@ -156,9 +155,12 @@ class _Builder:
         self.estimating: list[str] = []
         self.layer_cache: dict[Any, Layer] = {}
 
-    def fail(self, message: str, line: int | None, layer: str | None = None) -> SpecError:
-        where = f"{self.path}:{line}" if line else self.path
-        return SpecError(f"{where}: {message}", file=self.path, line=line, layer=layer, detail=message)
+    def fail(self, message: str, line: int | None, layer: str | None = None, cause: ConvcalcError | None = None) -> SpecError:
+        """A SpecError at ``line`` of this spec; ``cause``'s kind, axis, numbers and fix carry over."""
+        error = SpecError(located(self.path, line, message), file=self.path, line=line, layer=layer, detail=message)
+        if cause is not None:
+            error.kind, error.axis, error.numbers, error.fix = cause.kind, cause.axis, cause.numbers, cause.fix
+        return error
 
     # -- blocks -----------------------------------------------------------------------------
     def _read_blocks(self, blocks: Any, line: int | None) -> dict[str, tuple[list[str], list[Any], int | None]]:
@@ -350,7 +352,7 @@ class _Builder:
                 try:
                     return parse_call(entry) + ({},)
                 except SpecError as error:
-                    raise self.fail(error.message, line) from None
+                    raise self.fail(error.message, line, cause=error) from None
             return self.check_kind(entry, line), None, {}
         if not isinstance(entry, dict) or not entry:
             raise self.fail(f"a layer entry must be a name like ReLU or a mapping like Conv2d: {{...}}, got {entry!r}", line)
@@ -467,7 +469,7 @@ class _Builder:
             try:
                 layer = make_layer(kind, **kwargs)
             except ConvcalcError as error:
-                raise self.fail(error.message, line, kind) from None
+                raise self.fail(error.message, line, kind, cause=error) from None
             if key is not None:
                 self.layer_cache[key] = layer  # layers are frozen: equal arguments can share one
         self.add_node(Node(name=name, layer=layer, inputs=inputs, line=line, depth=depth, trainable=trainable, refs=refs))
@@ -587,7 +589,7 @@ def _param_refs(value: Any, line: int | None, out: list[tuple[str, int | None]])
     out.sort(key=lambda ref: ref[1] or 0)
 
 
-def substitute(value: Any, params: Mapping[str, Any], builder: _Builder, line: int | None) -> Any:
+def substitute(value: Any, params: Mapping[str, Any], builder: _SpecBuilder, line: int | None) -> Any:
     """Replace ``$name`` (a whole value keeps the param's type) inside any value."""
     if isinstance(value, str) and "$" in value:
         whole = _PARAM.fullmatch(value)
@@ -605,7 +607,7 @@ def substitute(value: Any, params: Mapping[str, Any], builder: _Builder, line: i
     return value
 
 
-def _param(name: str, params: Mapping[str, Any], builder: _Builder, line: int | None) -> Any:
+def _param(name: str, params: Mapping[str, Any], builder: _SpecBuilder, line: int | None) -> Any:
     if name not in params:
         known = list(params)
         where = f"(this block's params: {', '.join(known)})" if known else "(only block params can be substituted)"

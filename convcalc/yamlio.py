@@ -85,10 +85,10 @@ def parse_yaml(text: str, path: str = "<spec>") -> Any:
             gc.enable()
     if node is None:
         raise SpecError(f"{path} is empty", file=path)
-    return _Builder(path).build(node)
+    return _TreeBuilder(path).build(node)
 
 
-class _Builder:
+class _TreeBuilder:
     """Turns a composed node tree into YDict/YList/scalars, counting what aliases expand to."""
 
     def __init__(self, path: str) -> None:

@@ -146,5 +146,5 @@ def test_families_declare_what_they_can_do():
     for type_name, kwargs in samples.items():
         layer = convcalc.layer(type_name, **kwargs).bind((1, 4, 4, 4))
         assert layer.PRESERVES_SHAPE == (layer.output_shape((1, 4, 4, 4)) == (1, 4, 4, 4)), type_name
-    for _, cls in base._REGISTRY.values():
+    for _, cls in base._FOUND.values():
         assert cls.SLIDING_WINDOW == hasattr(cls, "geometry"), cls

@@ -1,7 +1,8 @@
 """The ``convcalc verify`` command: parse the target, call :mod:`convcalc.verify`, render its report.
 
-Nothing here imports torch (or the engine) at import time: ``convcalc.cli`` imports this module at
-start-up, and ``convcalc conv`` must stay fast. ``convcalc.verify`` is imported inside the command.
+``convcalc.cli`` imports this module only when ``verify`` runs (or for its --help). Importing it
+loads the engine (graph, layers: the renderers it uses read summary rows) but not torch:
+``convcalc.verify``, the package that imports torch, is imported inside the command.
 """
 
 from __future__ import annotations

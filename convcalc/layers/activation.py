@@ -23,6 +23,7 @@ from .base import (
     as_float,
     as_int,
     register,
+    table,
 )
 from .dims import as_dim, normalize_dim, number, shape_text
 
@@ -253,6 +254,7 @@ def _channel_window(layer: Layer, name: str, dim: int | None, shape: Shape) -> s
 
 
 def _define(base: type[Elementwise], name: str, params: dict[str, Any], ranks: tuple[int, ...] | None = None) -> None:
+    """Make and keep the family class of one torch activation/dropout/softmax name."""
     namespace: dict[str, Any] = {
         "PARAMS": dict(params),
         "__module__": __name__,
@@ -261,8 +263,20 @@ def _define(base: type[Elementwise], name: str, params: dict[str, Any], ranks: t
     }
     if ranks is not None:
         namespace["RANKS"] = ranks
-    # a module attribute under torch's name, so that instances pickle like any other layer
-    globals()[name] = register(name)(type(name, (base,), namespace))
+    _MADE[name] = register(name)(type(name, (base,), namespace))
+
+
+#: The classes made by ``_define``, by torch's name (read by ``LAYERS`` and ``__getattr__``).
+_MADE: dict[str, type[Elementwise]] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``convcalc.layers.activation.ReLU`` …: the made classes are module attributes, so that
+    their instances pickle like any other layer, without writing into ``globals()``."""
+    try:
+        return _MADE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 for _name, _params in ACTIVATIONS.items():
@@ -319,3 +333,6 @@ class PReLU(Layer):
 
 #: Every name of the table-driven family.
 ELEMENTWISE_NAMES: tuple[str, ...] = (*ACTIVATIONS, *DROPOUTS, *SOFTMAXES, "Softmax2d", "GLU")
+
+
+LAYERS = {**table(PReLU), **_MADE}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
-from ..errors import ShapeError, SpecError
+from ..errors import ErrorKind, ShapeError, SpecError
 from ..sizes import MAX_SIZE
 
 Shape = tuple[int, ...]
@@ -77,6 +77,8 @@ class Layer:
     # What the family can do, declared by the family (never guessed from its type name):
     #: ``geometry(shape)`` gives one per-axis window geometry (conv, pooling, transposed conv).
     SLIDING_WINDOW: ClassVar[bool] = False
+    #: The torch class names this family covers (set by ``@register``).
+    TYPE_NAMES: ClassVar[tuple[str, ...]] = ()
     #: The output shape is the input shape (activations, norms, Identity).
     PRESERVES_SHAPE: ClassVar[bool] = False
     #: ``in_channels`` (or the like) is read from the input's channel axis.
@@ -136,8 +138,21 @@ class Layer:
     def _output(self, shape: Shape) -> Shape:
         return shape
 
-    def error(self, detail: str) -> ShapeError:
-        return ShapeError(f"{self.type_name}: {detail}", layer=self.type_name, detail=detail)
+    def error(
+        self,
+        detail: str,
+        kind: ErrorKind = ErrorKind.GEOMETRY,
+        *,
+        axis: str | None = None,
+        numbers: dict[str, int] | None = None,
+        fix: str | None = None,
+    ) -> ShapeError:
+        """This layer's ShapeError: ``Type: [axis: ]detail[; fix]`` with the fields kept apart."""
+        where = f"{axis}: " if axis is not None and len(AXES.get(getattr(self, "dims", 0), ())) > 1 else ""
+        text = f"{where}{detail}" + (f"; {fix}" if fix else "")
+        return ShapeError(
+            f"{self.type_name}: {text}", kind=kind, layer=self.type_name, detail=text, axis=axis, numbers=numbers, fix=fix
+        )
 
     def check_input(self, shape: Sequence[int]) -> Shape:
         try:
@@ -149,7 +164,7 @@ class Layer:
                 raise self.error(f"input shape {list(shape)} must hold whole numbers from 1 to {MAX_SIZE:.0e}")
         ranks = self.ranks()
         if ranks is not None and len(shape) not in ranks:
-            raise self.error(self._rank_message(shape))
+            raise self.error(self._rank_message(shape), self._rank_kind())
         if not shape:
             raise self.error("the input shape is empty")
         return shape
@@ -157,6 +172,10 @@ class Layer:
     def ranks(self) -> tuple[int, ...] | None:
         """Input ranks accepted (None: any rank ≥ 1)."""
         return self.RANKS
+
+    def _rank_kind(self) -> ErrorKind:
+        """The kind of a wrong-rank input: RANK ("expects a 4-D input"), unless an argument fixes the rank."""
+        return ErrorKind.RANK
 
     def _rank_message(self, shape: Shape) -> str:
         wanted = " or ".join(f"{r}-D" for r in self.ranks() or ())
@@ -169,19 +188,26 @@ class Layer:
 L = TypeVar("L", bound=Layer)
 
 # -- registry -------------------------------------------------------------------------------
+# Filled explicitly: each family module lists its classes in ``LAYERS = table(...)``, the
+# catalog says which module holds a name, and ``lookup`` reads that module's table (and keeps
+# what it found in ``_FOUND``). Nothing is registered as a side effect of importing a module.
 
-_REGISTRY: dict[str, tuple[str, type[Layer]]] = {}
+_FOUND: dict[str, tuple[str, type[Layer]]] = {}
 
 
 def register(*names: str) -> Callable[[type[L]], type[L]]:
-    """Register a layer family under torch class names (looked up case-insensitively)."""
+    """Name the torch classes a layer family covers (read by :func:`table`)."""
 
     def decorate(cls: type[L]) -> type[L]:
-        for name in names:
-            _REGISTRY[name.lower()] = (name, cls)
+        cls.TYPE_NAMES = names
         return cls
 
     return decorate
+
+
+def table(*classes: type[Layer]) -> dict[str, type[Layer]]:
+    """A family module's ``LAYERS``: torch class name → family, from each class's own names."""
+    return {name: cls for cls in classes for name in cls.__dict__.get("TYPE_NAMES", ())}
 
 
 def layer_names() -> list[str]:
@@ -197,17 +223,18 @@ def lookup(type_name: str) -> tuple[str, type[Layer]]:
     Family modules are imported on first use (see ``catalog.py``), which keeps start-up short.
     """
     key = str(type_name).lower()
-    found = _REGISTRY.get(key)
+    found = _FOUND.get(key)
     if found is None:
         from .catalog import module_of
 
         module = module_of(key)
         if module is None:
             raise SpecError(f"unknown layer type {type_name!r}{suggest(str(type_name), layer_names())}")
-        importlib.import_module(f"{__package__}.{module}")
-        found = _REGISTRY.get(key)
-        if found is None:  # the catalog is out of date (tests/test_catalog.py catches this)
+        layers: dict[str, type[Layer]] = importlib.import_module(f"{__package__}.{module}").LAYERS
+        name = next((n for n in layers if n.lower() == key), None)
+        if name is None:  # the catalog is out of date (tests/test_structure.py catches this)
             raise SpecError(f"layer type {type_name!r} is listed in convcalc's catalog but not defined")
+        found = _FOUND[key] = (name, layers[name])
     return found
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import formulas
-from ..errors import SpecError
+from ..errors import ErrorKind, ShapeError, SpecError
 from .base import (
     REQUIRED,
     Layer,
@@ -21,6 +21,7 @@ from .base import (
     product,
     register,
     spatial_dims,
+    table,
 )
 from .spatial import Sliding, Spatial, compact
 
@@ -84,8 +85,10 @@ class _ConvBase(Spatial):
             return self.with_values(in_channels=channels)
         if channels != self.in_channels:
             raise self.error(
-                f"expects in_channels = {self.in_channels}, but the input {list(shape)} has {channels} channels;"
-                f" use in_channels: {channels} (or make the previous layer produce {self.in_channels})"
+                f"expects in_channels = {self.in_channels}, but the input {list(shape)} has {channels} channels",
+                ErrorKind.CHANNELS,
+                numbers={"in_channels": self.in_channels, "channels": channels},
+                fix=f"use in_channels: {channels} (or make the previous layer produce {self.in_channels})",
             )
         return self
 
@@ -179,33 +182,47 @@ class Conv(_ConvBase, Sliding):
         for axis in axes:
             self._check_padding_mode(axis)
             if axis.padded < axis.span:
-                raise self.error(self._too_small(axis))
+                raise self._too_small(axis)
         return self.replace_spatial(shape, tuple(axis.output for axis in axes), self.out_channels)
 
     def _check_padding_mode(self, axis: formulas.SlidingAxis) -> None:
         limit = formulas.pad_limit(self.padding_mode, axis.size, axis.pad_left, axis.pad_right)
         if limit is None:
             return
-        where, pad = self.axis_prefix(axis.name), max(axis.pad_left, axis.pad_right)
+        pad = max(axis.pad_left, axis.pad_right)
+        numbers = {"padding": pad, "input": axis.size, "max_padding": limit}
         if self.padding_mode == "reflect":
             raise self.error(
-                f"{where}reflect padding {pad} must be smaller than the input size {axis.size};"
-                f" use padding ≤ {limit} or an input of at least {pad + 1}"
+                f"reflect padding {pad} must be smaller than the input size {axis.size}",
+                ErrorKind.PADDING,
+                axis=axis.name,
+                numbers=numbers,
+                fix=f"use padding ≤ {limit} or an input of at least {pad + 1}",
             )
         raise self.error(
-            f"{where}circular padding {pad} wraps around the input {axis.size} more than once;"
-            f" use padding ≤ {limit} or an input of at least {pad}"
+            f"circular padding {pad} wraps around the input {axis.size} more than once",
+            ErrorKind.PADDING,
+            axis=axis.name,
+            numbers=numbers,
+            fix=f"use padding ≤ {limit} or an input of at least {pad}",
         )
 
-    def _too_small(self, axis: formulas.SlidingAxis) -> str:
+    def _too_small(self, axis: formulas.SlidingAxis) -> ShapeError:
         pl, pr = axis.pad_left, axis.pad_right
         pad_text = f"2×{pl}" if pl == pr else f"{pl}+{pr}"
+        numbers = {"kernel": axis.kernel, "span": axis.span, "padded_input": axis.padded, "input": axis.size,
+                   "smallest_input": axis.smallest_input()}
         fix = f"use an input of at least {axis.smallest_input()}"
         if self.padding not in ("same", "valid"):
             fix += f" or padding ≥ {axis.padding_to_fit()}"
-        return (
-            f"{self.axis_prefix(axis.name)}kernel {axis.kernel} (dilated: {axis.span}) is larger than the padded input"
-            f" {axis.padded} (input {axis.size} + {pad_text} padding); {fix}"
+            numbers["padding_to_fit"] = axis.padding_to_fit()
+        return self.error(
+            f"kernel {axis.kernel} (dilated: {axis.span}) is larger than the padded input {axis.padded}"
+            f" (input {axis.size} + {pad_text} padding)",
+            ErrorKind.TOO_SMALL,
+            axis=axis.name,
+            numbers=numbers,
+            fix=fix,
         )
 
     def solve_padding(self, shape: Shape, want: Sequence[int]) -> dict[str, tuple[int, ...]] | None:
@@ -236,3 +253,6 @@ class Conv(_ConvBase, Sliding):
             * (c_in // self.groups)
             * product(self.kernel_size)
         )
+
+
+LAYERS = table(Conv)

@@ -6,8 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import SpecError
-from .base import IDENTITY, REQUIRED, Layer, Shape, as_bool, as_int, product, register
+from ..errors import ErrorKind, SpecError
+from .base import (
+    IDENTITY,
+    REQUIRED,
+    Layer,
+    Shape,
+    as_bool,
+    as_int,
+    product,
+    register,
+    table,
+)
 from .dims import as_dim, normalize_dim, shape_text, times
 
 
@@ -38,7 +48,7 @@ class Linear(Layer):
         if self.in_features is None:
             return self.with_values(in_features=features)
         if features != self.in_features:
-            raise self.error(self._mismatch(shape))
+            raise self.error(self._mismatch(shape), ErrorKind.FEATURES)
         return self
 
     def _mismatch(self, shape: Shape) -> str:
@@ -226,3 +236,6 @@ class Unflatten(Layer):
 
     def describe(self) -> str:
         return f"dim {self.dim} → {'x'.join('-1' if s == -1 else str(s) for s in self.unflattened_size)}"
+
+
+LAYERS = table(Linear, Identity, Flatten, Unflatten)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import SpecError
-from .base import IDENTITY, Layer, Shape, as_int, register
+from ..errors import ErrorKind, ShapeError, SpecError
+from .base import IDENTITY, Layer, Shape, as_int, register, table
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,13 @@ class Merge(Layer):
     def window(self, shape: Shape) -> str:
         return IDENTITY
 
+    def error(self, detail: str, kind: ErrorKind = ErrorKind.MERGE, **fields: Any) -> ShapeError:
+        return super().error(detail, kind, **fields)
+
 
 @register("Add", "Multiply")
 @dataclass(frozen=True)
-class Elementwise(Merge):
+class ElementwiseMerge(Merge):
     """``a + b`` / ``a * b`` with torch's broadcasting: sizes align from the right, each equal or 1."""
 
     def _merge(self, shapes: list[Shape]) -> Shape:
@@ -101,3 +104,6 @@ class Concat(Merge):
 
     def torch_kwargs(self) -> dict[str, Any]:
         return {"dim": self.dim}
+
+
+LAYERS = table(ElementwiseMerge, Concat)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import SpecError
+from ..errors import ErrorKind, SpecError
 from .base import (
     IDENTITY,
     REQUIRED,
@@ -28,6 +28,7 @@ from .base import (
     product,
     register,
     spatial_dims,
+    table,
 )
 from .dims import number, shape_text, times
 
@@ -91,7 +92,8 @@ class _ChannelNorm(Layer):
             raise self.error(
                 f"expects num_features = {channels} (the channels, dimension {self.channel_axis(shape)} of the"
                 f" input {shape_text(shape)}), but the spec says {self.num_features}; use num_features: {channels}"
-                f" (or leave it out: it is inferred)"
+                f" (or leave it out: it is inferred)",
+                ErrorKind.CHANNELS,
             )
         return self
 
@@ -300,7 +302,7 @@ class GroupNorm(Layer):
     def check_input(self, shape: Sequence[int]) -> Shape:
         shape = super().check_input(shape)
         if len(shape) < 2:
-            raise self.error(f"expects an input of at least 2 dimensions (N, C, …), got {len(shape)}-D {shape_text(shape)}")
+            raise self.error(f"expects an input of at least 2 dimensions (N, C, …), got {len(shape)}-D {shape_text(shape)}", ErrorKind.RANK)
         return shape
 
     def bind(self, shape: Sequence[int]) -> GroupNorm:
@@ -316,7 +318,8 @@ class GroupNorm(Layer):
         if channels != self.num_channels and self.affine:
             raise self.error(
                 f"expects num_channels = {channels} (dimension 1 of the input {shape_text(shape)}), but the spec"
-                f" says {self.num_channels}; use num_channels: {channels} (or leave it out: it is inferred)"
+                f" says {self.num_channels}; use num_channels: {channels} (or leave it out: it is inferred)",
+                ErrorKind.CHANNELS,
             )
         return self
 
@@ -469,7 +472,7 @@ class LocalResponseNorm(Layer):
     def check_input(self, shape: Sequence[int]) -> Shape:
         shape = super().check_input(shape)
         if len(shape) < 3:
-            raise self.error(f"expects an input of at least 3 dimensions (N, C, …), got {len(shape)}-D {shape_text(shape)}")
+            raise self.error(f"expects an input of at least 3 dimensions (N, C, …), got {len(shape)}-D {shape_text(shape)}", ErrorKind.RANK)
         return shape
 
     def window(self, shape: Shape) -> str:
@@ -482,3 +485,6 @@ class LocalResponseNorm(Layer):
 def _divisors(n: int) -> str:
     found = [d for d in range(1, min(n, 64) + 1) if n % d == 0]
     return ", ".join(map(str, found[:10]))
+
+
+LAYERS = table(BatchNorm, InstanceNorm, GroupNorm, LayerNorm, RMSNorm, LocalResponseNorm)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import formulas
-from ..errors import SpecError
+from ..errors import ErrorKind, SpecError
 from .base import (
     AXES,
     REQUIRED,
@@ -30,6 +30,7 @@ from .base import (
     as_int,
     register,
     spatial_dims,
+    table,
 )
 from .dims import number, shape_text
 
@@ -132,12 +133,14 @@ class Pad(Layer):
         if limit is not None and self.mode == "reflect":
             raise self.error(
                 f"{where}reflection padding {max(before, after)} must be smaller than the input size {size};"
-                f" use padding ≤ {limit} or an input of at least {max(before, after) + 1}"
+                f" use padding ≤ {limit} or an input of at least {max(before, after) + 1}",
+                ErrorKind.PADDING,
             )
         if limit is not None:
             raise self.error(
                 f"{where}circular padding {max(before, after)} wraps around the input {size} more than once;"
-                f" use padding ≤ {limit} or an input of at least {max(before, after)}"
+                f" use padding ≤ {limit} or an input of at least {max(before, after)}",
+                ErrorKind.PADDING,
             )
 
     def _check_circular(self, shape: Shape, sizes: list[int]) -> None:
@@ -229,3 +232,6 @@ def _circular_copies_fit(out_shape: list[int], dim: int, size: int, before: int,
 def _broadcasts(src: tuple[int, int], dst: tuple[int, int]) -> bool:
     length = src[1] - src[0]
     return length == dst[1] - dst[0] or length == 1
+
+
+LAYERS = table(Pad, ConstantPad)

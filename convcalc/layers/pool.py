@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import SpecError
-from .base import REQUIRED, Shape, as_bool, as_int, as_tuple, register, spatial_dims
+from ..errors import ErrorKind, SpecError
+from .base import (
+    REQUIRED,
+    Shape,
+    as_bool,
+    as_int,
+    as_tuple,
+    register,
+    spatial_dims,
+    table,
+)
 from .spatial import Sliding, Spatial, compact
 
 
@@ -87,8 +96,12 @@ class Pool(Sliding):
                     fix += f" or padding ≥ {axis.padding_to_fit()}"
                 dilated = f" (dilated: {axis.span})" if axis.dilation != 1 else ""
                 raise self.error(
-                    f"{self.axis_prefix(axis.name)}kernel {k}{dilated} is larger than the padded input {axis.padded}"
-                    f" (input {axis.size} + 2×{p} padding); {fix}"
+                    f"kernel {k}{dilated} is larger than the padded input {axis.padded} (input {axis.size} + 2×{p} padding)",
+                    ErrorKind.TOO_SMALL,
+                    axis=axis.name,
+                    numbers={"kernel": k, "span": axis.span, "padded_input": axis.padded, "input": axis.size,
+                             "smallest_input": axis.smallest_input()},
+                    fix=fix,
                 )
         return self.replace_spatial(shape, tuple(axis.output for axis in axes))
 
@@ -145,8 +158,12 @@ class AvgPool(Pool):
             for axis, size, k in zip(self.axes, self.spatial(shape), self.kernel_size):
                 if size < k:
                     raise self.error(
-                        f"{self.axis_prefix(axis)}kernel {k} is larger than the input {size} (torch's 3-D average"
-                        f" pooling does not count the padding here); use an input of at least {k} or kernel ≤ {size}"
+                        f"kernel {k} is larger than the input {size} (torch's 3-D average pooling does not count"
+                        " the padding here)",
+                        ErrorKind.TOO_SMALL,
+                        axis=axis,
+                        numbers={"kernel": k, "input": size},
+                        fix=f"use an input of at least {k} or kernel ≤ {size}",
                     )
         return super()._output(shape)
 
@@ -207,7 +224,7 @@ class AdaptivePool(Spatial):
             # which takes any input holding those axes (with output_size a tuple, one axis more)
             mean = self._mean_shortcut() and len(shape) >= self.dims + (0 if self.scalar else 1)
             if not (mean and all(size == 1 for size in sizes)):
-                raise self.error(self._rank_message(shape))
+                raise self.error(self._rank_message(shape), ErrorKind.RANK)
         return self.replace_spatial(shape, sizes)
 
     def describe(self) -> str:
@@ -219,3 +236,6 @@ class AdaptivePool(Spatial):
 class AdaptiveMaxPool(AdaptivePool):
     PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED, "return_indices": False}
     MEAN_SHORTCUT: ClassVar[bool] = False
+
+
+LAYERS = table(MaxPool, AvgPool1d, AvgPool, AdaptivePool, AdaptiveMaxPool)

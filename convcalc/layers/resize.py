@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import SpecError
+from ..errors import ErrorKind, SpecError
 from .base import (
     AXES,
     IDENTITY,
@@ -18,6 +18,7 @@ from .base import (
     as_float,
     as_int,
     register,
+    table,
 )
 from .dims import number, shape_text
 
@@ -134,6 +135,9 @@ class Upsample(Layer):
         wanted = MODE_RANK.get(self.mode)
         return (wanted,) if wanted else (3, 4, 5)
 
+    def _rank_kind(self) -> ErrorKind:
+        return ErrorKind.GEOMETRY if MODE_RANK.get(self.mode) else ErrorKind.RANK  # the mode fixes the rank
+
     def _rank_message(self, shape: Shape) -> str:
         wanted = MODE_RANK.get(self.mode)
         if wanted:
@@ -241,7 +245,7 @@ class _Shuffle(Layer):
     def check_input(self, shape: Sequence[int]) -> Shape:
         shape = super().check_input(shape)
         if len(shape) < 3:
-            raise self.error(f"expects an input of at least 3 dimensions (*, C, H, W), got {len(shape)}-D {shape_text(shape)}")
+            raise self.error(f"expects an input of at least 3 dimensions (*, C, H, W), got {len(shape)}-D {shape_text(shape)}", ErrorKind.RANK)
         return shape
 
     def window(self, shape: Shape) -> None:
@@ -311,7 +315,7 @@ class ChannelShuffle(Layer):
     def check_input(self, shape: Sequence[int]) -> Shape:
         shape = super().check_input(shape)
         if len(shape) < 3:
-            raise self.error(f"expects an input of at least 3 dimensions (N, C, …), got {len(shape)}-D {shape_text(shape)}")
+            raise self.error(f"expects an input of at least 3 dimensions (N, C, …), got {len(shape)}-D {shape_text(shape)}", ErrorKind.RANK)
         return shape
 
     def _output(self, shape: Shape) -> Shape:
@@ -327,3 +331,6 @@ class ChannelShuffle(Layer):
 
     def describe(self) -> str:
         return f"groups={self.groups}"
+
+
+LAYERS = table(Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, ChannelShuffle)

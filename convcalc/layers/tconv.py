@@ -7,8 +7,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import formulas
-from ..errors import SpecError
-from .base import REQUIRED, Shape, as_tuple, batch_of, channels_of, product, register
+from ..errors import ErrorKind, SpecError
+from .base import (
+    REQUIRED,
+    Shape,
+    as_tuple,
+    batch_of,
+    channels_of,
+    product,
+    register,
+    table,
+)
 from .conv import _ConvBase
 from .spatial import compact
 
@@ -88,9 +97,12 @@ class ConvTranspose(_ConvBase):
         for axis in axes:
             if axis.output < 1:
                 raise self.error(
-                    f"{self.axis_prefix(axis.name)}the output size ({axis.size} − 1)×{axis.stride} − 2×{axis.padding}"
-                    f" + {axis.dilation}×({axis.kernel}−1) + {axis.output_padding} + 1 = {axis.output}"
-                    f" is too small; use padding ≤ {axis.max_padding()} or a larger input"
+                    f"the output size ({axis.size} − 1)×{axis.stride} − 2×{axis.padding}"
+                    f" + {axis.dilation}×({axis.kernel}−1) + {axis.output_padding} + 1 = {axis.output} is too small",
+                    ErrorKind.TOO_SMALL,
+                    axis=axis.name,
+                    numbers={"output": axis.output, "padding": axis.padding, "max_padding": axis.max_padding()},
+                    fix=f"use padding ≤ {axis.max_padding()} or a larger input",
                 )
         return self.replace_spatial(shape, tuple(axis.output for axis in axes), self.out_channels)
 
@@ -128,3 +140,6 @@ class ConvTranspose(_ConvBase):
 
     def explain(self, shape: Sequence[int]) -> list[str]:
         return [axis.explain() for axis in self.geometry(self.check_input(shape))]
+
+
+LAYERS = table(ConvTranspose)

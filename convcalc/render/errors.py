@@ -15,15 +15,6 @@ def error_line(message: str, where: str | None = None) -> str:
     return "error: " + visible(shorten_words(prefix + message))
 
 
-def located(error: Any) -> str | None:
-    """The ``file:line`` to put before the message, unless the message already starts with it."""
-    location = getattr(error, "location", None)
-    file = getattr(error, "file", None)
-    if location and not str(error.message).startswith(file or "\0"):
-        return str(location)
-    return None
-
-
 def error_json(error: Any) -> dict[str, Any]:
     data = dict(error.as_dict())
     if isinstance(data.get("message"), str):
@@ -40,8 +31,9 @@ def report(error: Any, out: Output) -> None:
         partial(summary, error_json(error), out)
     elif out.format == JSON:
         out.json({"error": error_json(error)})
-    # a model's message already says where (``Conv2d 'c1' at spec.yaml:4: …``)
-    stderr_line(error_line(str(error.message), None if summary is not None else located(error)))
+    # an error's message already says where (``spec.yaml:4: …``, ``Conv2d 'c1' at spec.yaml:4: …``):
+    # convcalc.errors writes the location into the message of every error that has one
+    stderr_line(error_line(str(error.message)))
 
 
 def usage_line(message: str, hint: str = "") -> str:

@@ -126,7 +126,7 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     summary: Summary | None = field(default=None, repr=False)
     #: the leaves ran one after another (each reads the previous one's output): --emit-spec can write them
-    sequential: str | None = None  # None when sequential, else why not
+    sequential: str | None = None  # why they did not (None: they did)
     path: str = ""
     #: a Python model's module (as it ran) and the module of each row, for --emit-spec's proof
     module: Any = field(default=None, repr=False, compare=False)

@@ -25,11 +25,10 @@ from .runtime import (
 )
 
 
+@functools.lru_cache(maxsize=None)
 def _merge_classes(torch: Any) -> dict[str, Any]:
-    """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names)."""
-    cached = getattr(_merge_classes, "cache", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
+    made once per torch module."""
     nn = torch.nn
 
     class Merge(nn.Module):  # type: ignore[misc,name-defined]
@@ -76,9 +75,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                 values[name] = out[0] if isinstance(out, tuple) else out  # a pool's (values, indices): the values flow on
             return out
 
-    classes = {"Add": Add, "Multiply": Multiply, "Concat": Concat, "SpecNet": SpecNet}
-    _merge_classes.cache = classes  # type: ignore[attr-defined]
-    return classes
+    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "SpecNet": SpecNet}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
