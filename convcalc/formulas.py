@@ -75,6 +75,15 @@ def tconv_padding(size: int, out: int, kernel: int, stride: int, dilation: int, 
     return twice // 2 if twice >= 0 and twice % 2 == 0 else None
 
 
+def pad_limit_rule(mode: str, padding: int, size: int) -> tuple[str, int]:
+    """What ``mode``'s limit says and the smallest input that lifts it: ``("padding 3 must be
+    smaller than the input size 3", 4)`` (reflect) or ``("padding 4 wraps around the input 3
+    more than once", 4)`` (circular)."""
+    if mode == "reflect":
+        return f"padding {padding} must be smaller than the input size {size}", padding + 1
+    return f"padding {padding} wraps around the input {size} more than once", padding
+
+
 def uncovered(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int) -> int:
     """How many trailing input positions (not padding) no window covers.
 

@@ -190,21 +190,13 @@ class Conv(_ConvBase, Sliding):
         if limit is None:
             return
         pad = max(axis.pad_left, axis.pad_right)
-        numbers = {"padding": pad, "input": axis.size, "max_padding": limit}
-        if self.padding_mode == "reflect":
-            raise self.error(
-                f"reflect padding {pad} must be smaller than the input size {axis.size}",
-                ErrorKind.PADDING,
-                axis=axis.name,
-                numbers=numbers,
-                fix=f"use padding ≤ {limit} or an input of at least {pad + 1}",
-            )
+        rule, smallest = formulas.pad_limit_rule(self.padding_mode, pad, axis.size)
         raise self.error(
-            f"circular padding {pad} wraps around the input {axis.size} more than once",
+            f"{self.padding_mode} {rule}",
             ErrorKind.PADDING,
             axis=axis.name,
-            numbers=numbers,
-            fix=f"use padding ≤ {limit} or an input of at least {pad}",
+            numbers={"padding": pad, "input": axis.size, "max_padding": limit, "smallest_input": smallest},
+            fix=f"use padding ≤ {limit} or an input of at least {smallest}",
         )
 
     def _too_small(self, axis: formulas.SlidingAxis) -> ShapeError:

@@ -130,16 +130,11 @@ class Pad(Layer):
                 f" crop at most {size}"
             )
         limit = formulas.pad_limit(self.mode, size, before, after)
-        if limit is not None and self.mode == "reflect":
-            raise self.error(
-                f"{where}reflection padding {max(before, after)} must be smaller than the input size {size};"
-                f" use padding ≤ {limit} or an input of at least {max(before, after) + 1}",
-                ErrorKind.PADDING,
-            )
         if limit is not None:
+            rule, smallest = formulas.pad_limit_rule(self.mode, max(before, after), size)
             raise self.error(
-                f"{where}circular padding {max(before, after)} wraps around the input {size} more than once;"
-                f" use padding ≤ {limit} or an input of at least {max(before, after)}",
+                f"{where}{'reflection' if self.mode == 'reflect' else self.mode} {rule};"
+                f" use padding ≤ {limit} or an input of at least {smallest}",
                 ErrorKind.PADDING,
             )
 
