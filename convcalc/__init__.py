@@ -27,7 +27,16 @@ def layer(type_name: str, **kwargs: Any) -> Layer:
     return make_layer(type_name, **kwargs)
 
 
-__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "layer", "layer_names", "load_model"]
+__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecBuilder", "SpecError", "layer", "layer_names", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    """``convcalc.SpecBuilder`` (build a spec from Python), imported on first use."""
+    if name == "SpecBuilder":
+        from .builder import SpecBuilder
+
+        return SpecBuilder
+    raise AttributeError(f"module 'convcalc' has no attribute {name!r}")
 
 
 def load_model(path: str) -> Model:

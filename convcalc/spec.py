@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from .builder import INPUT, MAX_NODES, ModelSpec, Node, Ref, SpecBuilder
 from .errors import ConvcalcError, SpecError, located
-from .layers import Layer, lookup, make_layer
+from .layers import lookup
 from .layers.base import canonical_key, suggest
 from .layers.catalog import module_of
 from .sizes import check_size
@@ -31,35 +32,10 @@ from .yamlio import YDict, YList, line_of, load_yaml, parse_yaml
 TOP_KEYS = ("name", "input", "layers", "blocks", "description")
 ENTRY_KEYS = ("name", "from", "repeat", "trainable")
 BLOCK_KEYS = ("params", "layers", "description")
-INPUT = "input"
-MAX_NODES = 100_000
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 32
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _PARAM = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
-
-
-@dataclass(frozen=True)
-class Node:
-    """One layer of the model: its unique dotted name, the layer, and where its input comes from."""
-
-    name: str
-    layer: Layer
-    inputs: tuple[str, ...]  # names of earlier nodes, or "input"
-    line: int | None
-    depth: int = 0  # block nesting, for indentation in tables
-    trainable: bool = True
-    #: For merges: each input as the spec names it, what that entry is, and its line.
-    refs: tuple[Ref, ...] = ()
-
-
-@dataclass(frozen=True)
-class Ref:
-    """An input as the spec wrote it: ``Add: [bn2, downsample]`` → Ref("downsample", "block downsample", 31)."""
-
-    name: str
-    what: str  # "ConvTranspose2d", "block double_conv", "the model input" …
-    line: int | None
 
 
 class Scope(dict):  # type: ignore[type-arg]
@@ -68,17 +44,6 @@ class Scope(dict):  # type: ignore[type-arg]
     def __init__(self, names: dict[str, str], info: dict[str, tuple[str, int | None]]) -> None:
         super().__init__(names)
         self.info = info
-
-
-@dataclass
-class ModelSpec:
-    """A parsed spec: ``nodes`` in execution order; the last node is the output."""
-
-    name: str
-    input_shape: tuple[int, ...]  # without batch
-    nodes: list[Node]
-    path: str = "<spec>"
-    lines: dict[str, int] = field(default_factory=dict)
 
 
 def load_spec(path: str) -> ModelSpec:
@@ -117,8 +82,8 @@ def build_spec(data: Any, path: str) -> ModelSpec:
     if not isinstance(layers, list) or not layers:
         raise SpecError(f"{path}:{_key_line(data, 'layers')}: layers: must be a non-empty list", file=path, line=_key_line(data, "layers"))
     builder.expand(layers, prefix="", scope=Scope({INPUT: INPUT}, {INPUT: ("the model input", None)}), params={}, depth=0, stack=())
-    name = data.get("name", path)
-    return ModelSpec(name=str(name), input_shape=input_shape, nodes=builder.nodes, path=path)
+    builder.graph.name, builder.graph.input_shape = str(data.get("name", path)), input_shape
+    return builder.graph.build()
 
 
 def parse_input(value: Any, path: str, line: int | None) -> tuple[int, ...]:
@@ -147,20 +112,19 @@ class _SpecBuilder:
 
     def __init__(self, path: str, blocks: Any, blocks_line: int | None) -> None:
         self.path = path
-        self.nodes: list[Node] = []
-        self.taken: set[str] = {INPUT}
+        self.graph = SpecBuilder(path, (), path=path)  # nodes, wiring, names, the shared layers
         self.ahead: list[dict[str, int]] = []  # names defined further down, per open list
         self.blocks = self._read_blocks(blocks, blocks_line)
         self.sizes: dict[str, int] = {}  # lower bounds of each block's node count
         self.estimating: list[str] = []
-        self.layer_cache: dict[Any, Layer] = {}
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.graph.nodes
 
     def fail(self, message: str, line: int | None, layer: str | None = None, cause: ConvcalcError | None = None) -> SpecError:
         """A SpecError at ``line`` of this spec; ``cause``'s kind, axis, numbers and fix carry over."""
-        error = SpecError(located(self.path, line, message), file=self.path, line=line, layer=layer, detail=message)
-        if cause is not None:
-            error.kind, error.axis, error.numbers, error.fix = cause.kind, cause.axis, cause.numbers, cause.fix
-        return error
+        return self.graph.fail(message, line, layer, cause)
 
     # -- blocks -----------------------------------------------------------------------------
     def _read_blocks(self, blocks: Any, line: int | None) -> dict[str, tuple[list[str], list[Any], int | None]]:
@@ -462,18 +426,8 @@ class _SpecBuilder:
         trainable: bool,
         refs: tuple[Ref, ...] = (),
     ) -> str:
-        kwargs = self.layer_kwargs(kind, value, line, params)
-        key = _frozen((kind, kwargs))
-        layer = self.layer_cache.get(key) if key is not None else None
-        if layer is None:
-            try:
-                layer = make_layer(kind, **kwargs)
-            except ConvcalcError as error:
-                raise self.fail(error.message, line, kind, cause=error) from None
-            if key is not None:
-                self.layer_cache[key] = layer  # layers are frozen: equal arguments can share one
-        self.add_node(Node(name=name, layer=layer, inputs=inputs, line=line, depth=depth, trainable=trainable, refs=refs))
-        return name
+        layer = self.graph.layer(kind, self.layer_kwargs(kind, value, line, params), line)
+        return self.graph.add(layer, name=name, inputs=inputs, line=line, depth=depth, trainable=trainable, refs=refs)
 
     def layer_kwargs(self, kind: str, value: Any, line: int | None, params: Mapping[str, Any]) -> dict[str, Any]:
         if value is None or (_is_merge(kind) and isinstance(value, list)):
@@ -540,36 +494,6 @@ class _SpecBuilder:
                     break
                 self.nodes[index] = replace(node, trainable=False)
         return last
-
-    def add_node(self, node: Node) -> None:
-        if node.name in self.taken:
-            raise self.fail(f"the name {node.name!r} is used twice", node.line)
-        if len(self.nodes) >= MAX_NODES:
-            raise self.fail(f"the model expands to more than {MAX_NODES:,} layers", node.line)
-        self.taken.add(node.name)
-        self.nodes.append(node)
-
-
-class _Unhashable(Exception):
-    pass
-
-
-def _frozen(value: Any) -> Any:
-    """A hashable, type-exact copy of plain YAML data, or None if it holds anything else."""
-    try:
-        return _freeze(value)
-    except _Unhashable:
-        return None
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return ("list", *map(_freeze, value))
-    if isinstance(value, dict):
-        return ("dict", *((_freeze(k), _freeze(v)) for k, v in value.items()))
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return (type(value).__name__, value)
-    raise _Unhashable
 
 
 def _param_refs(value: Any, line: int | None, out: list[tuple[str, int | None]]) -> None:

@@ -263,8 +263,7 @@ def _spec_model(path: str, input_shape: tuple[int, ...] | None) -> Any:
 def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any]) -> Any:
     """One calculator layer as a one-node model; the calculator's verdict (and message) comes first."""
     from .. import calc
-    from ..graph import Model
-    from ..spec import INPUT, ModelSpec, Node
+    from ..builder import SpecBuilder
     from .calculator import spatial_size
 
     if size is None:
@@ -293,13 +292,9 @@ def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any
         type_name = calc.layer_type(word, len(spatial))
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     step = calc.calculate(type_name, spatial, in_channels=channels, **kwargs)  # ShapeError: the calculator's message
-    spec = ModelSpec(
-        name=f"{type_name} {step.layer.describe()}".strip(),
-        input_shape=(channels, *spatial),
-        nodes=[Node(name=type_name, layer=step.layer, inputs=(INPUT,), line=None)],
-        path=f"verify {word}",
-    )
-    return Model(spec)
+    built = SpecBuilder(f"{type_name} {step.layer.describe()}".strip(), (channels, *spatial), path=f"verify {word}")
+    built.add(step.layer, name=type_name)
+    return built.model()
 
 
 def _engine_failure(ctx: click.Context, error: Any, as_json: bool, device: str) -> None:
