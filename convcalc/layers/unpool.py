@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import REQUIRED, Shape, as_tuple, register, spatial_dims
+from .base import REQUIRED, Shape, as_tuple, register, spatial_dims, table
 from .spatial import Spatial, compact
 
 
@@ -51,3 +51,6 @@ class MaxUnpool(Spatial):
 
     def describe(self) -> str:
         return f"k={compact(self.kernel_size)} s={compact(self.stride)} p={compact(self.padding)}"
+
+
+LAYERS = table(MaxUnpool)
