@@ -187,3 +187,26 @@ def test_long_values_are_shortened_and_say_how_long() -> None:
 
 def test_ascii_spellings() -> None:
     assert ascii_spelling("28 → 24 × 3 − 1 ✓ █ é") == "28 -> 24 x 3 - 1 ok # \\xe9"
+
+
+@pytest.mark.parametrize("name", ["[v2]", "[/bold]", "[link=http://evil.example]x[/link]"])
+def test_verify_shows_user_text_as_written(terminal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A spec file named ``[v2].yaml`` (its name is the title) on a terminal: shown, not parsed."""
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / f"{name.replace('/', '_')}.yaml").write_text("input: [1, 8, 8]\nlayers:\n  - Conv2d: {out: 2, k: 3}\n", encoding="utf-8")
+    spec = f"{name.replace('/', '_')}.yaml"
+    code, out, err = terminal(["verify", spec], rich=True)
+    assert code == 0 and "Traceback" not in err and "internal error" not in err, err
+    assert out.startswith(f"{spec.removesuffix('.yaml') if hasattr(str, 'removesuffix') else spec[:-5]}")
+
+
+def test_verify_table_fits_60_columns_with_a_note(terminal, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, _ = terminal(["verify", model_path("mnist_cnn")], rich=True)
+    lines = out.splitlines()
+    body = lines[: next(i for i, line in enumerate(lines) if line.startswith("Not shown at 60 columns"))]
+    assert code == 0 and all(len(line) <= 60 for line in body), max(body, key=len)  # title and table
+    assert not any("…" in line for line in body)
+    assert "✓" in out and "55,338" in out

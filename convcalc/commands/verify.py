@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
@@ -27,27 +26,20 @@ from ..options import (
     output_padding_option,
     padding_mode_option,
     pool_options,
+    table_options,
     window_options,
 )
-from ..render import (
-    Column,
-    human_count,
-    plain_table,
-    render_plain,
-    render_rich,
-    to_json,
-    total_lines,
-)
+from ..render.verify import COLUMNS as TABLE_COLUMNS
+from ..render.verify import classic_lines, footer, header, verdict  # noqa: F401  (older names, tests)
 
 if TYPE_CHECKING:
-    from ..verify import LayerCheck, VerifyReport
+    from ..verify import VerifyReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 LAYER_TARGETS = ("conv", "tconv", "pool")
 STYLES = ("table", "classic")
 DEVICES = ("cpu", "cuda", "meta")
-MB = 1024.0**2
 
 #: Options that only the layer targets (conv, tconv, pool) take: name → default for them.
 LAYER_DEFAULTS: dict[str, Any] = {
@@ -131,6 +123,7 @@ def _kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> di
                    " what the model computes (- for stdout; an existing file needs --force).")
 @click.option("--force", is_flag=True, default=False, help="--emit-spec may replace an existing file.")
 @layer_options
+@table_options(tuple(c.title for c in TABLE_COLUMNS))
 @json_option
 @click.pass_context
 def verify(
@@ -188,6 +181,8 @@ def verify(
         _check_emit_options(emit_spec, as_json, device)
 
     from .. import verify as engine
+    from ..render.output import stderr_line
+    from ..render.progress import status
 
     if emit_spec is not None:
         engine.check_destination(emit_spec, force=force, protected=[target.rpartition(":")[0]])
@@ -195,7 +190,7 @@ def verify(
     if kind == "python":
         if input_shape is None:
             raise click.UsageError("a Python model needs --input, one sample's C×H×W without the batch (e.g. --input 1x28x28)")
-        with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not mix with the report (--json)
+        with contextlib.redirect_stdout(sys.stderr), status("building and running the model with torch"):  # what the model prints must not mix with the report (--json)
             engine.import_torch(freeze_gc=True)
             report = engine.verify_python_target(target, input_shape, kwargs, batch=batch, dtype=dtype, device=device, max_memory=max_memory)
     else:
@@ -211,18 +206,22 @@ def verify(
         except ModelError as error:  # the engine's verdict comes first: torch never runs
             _engine_failure(ctx, error, as_json, device)
             return
-        engine.import_torch(freeze_gc=True)
-        report = engine.verify_summary(summary, device=device, max_memory=max_memory, kind=kind)
-    show(report, style=style, as_json=as_json, out=sys.stderr if emit_spec == "-" else None)
+        count = len(summary.rows)
+        with status(f"running {count:,} layer{'s' if count != 1 else ''} with torch on {device}"):
+            engine.import_torch(freeze_gc=True)
+            report = engine.verify_summary(summary, device=device, max_memory=max_memory, kind=kind)
+    from ..cli import settings
+
+    show(report, style=style, as_json=as_json, out=sys.stderr if emit_spec == "-" else None, settings=settings(ctx))
     if emit_spec is not None and report.ok:
         engine.emit_spec(report, emit_spec, force=force)
         where = "the spec to stdout" if emit_spec == "-" else emit_spec
-        click.echo(f"wrote {where} ({len(report.checks)} layers; same totals, and the same output as the model on a random input)", err=True)
+        stderr_line(f"wrote {where} ({len(report.checks)} layers; same totals, and the same output as the model on a random input)")
     elif emit_spec is not None:
-        click.echo(f"note: {emit_spec} was not written: convcalc and torch disagree", err=True)
+        stderr_line(f"note: {emit_spec} was not written: convcalc and torch disagree")
     if not report.ok:
         count = len(report.mismatches)
-        click.echo(f"error: {count} disagreement{'s' if count != 1 else ''} between convcalc and torch (see above)", err=True)
+        stderr_line(f"error: {count} disagreement{'s' if count != 1 else ''} between convcalc and torch (see above)")
         ctx.exit(1)
 
 
@@ -299,216 +298,30 @@ def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any
 
 def _engine_failure(ctx: click.Context, error: Any, as_json: bool, device: str) -> None:
     """convcalc's own verdict (an invalid model): the rows so far, the diagnosis, exit 1; torch never ran."""
-    from ..cli import use_rich
+    from ..cli import settings
+    from ..render import verify as render
+    from ..render.output import Output
 
-    if as_json:
-        click.echo(to_json({"error": error.as_dict(), **error.summary.as_dict(), "ok": False, "device": device, "torch_version": None}))
-    elif error.summary.rows:
-        render_rich(error.summary, totals=False) if use_rich() else render_plain(error.summary, sys.stdout, totals=False)
-    click.echo(f"error: {error.message}", err=True)
-    click.echo("note: convcalc's verdict comes first, so torch was not run (the meta device would skip some of CPU torch's checks)", err=True)
+    render.engine_failure(error, Output.for_stdout(as_json=as_json, settings=settings(ctx)), device=device)
     ctx.exit(1)
 
 
-# -- rendering ----------------------------------------------------------------------------------
+def show(
+    report: VerifyReport,
+    *,
+    style: str = "table",
+    as_json: bool = False,
+    out: TextIO | None = None,
+    rich: bool | None = None,
+    settings: Any = None,
+) -> None:
+    """Print ``report`` as JSON, torchsummary's classic table, or convcalc's table (the terminal
+    table when ``out`` is stdout on a terminal, or ``rich=True``); see ``render/verify.py``."""
+    from ..render import verify as render
+    from ..render.output import JSON, PLAIN, RICH, Output, is_terminal
 
-
-def show(report: VerifyReport, *, style: str = "table", as_json: bool = False, out: TextIO | None = None, rich: bool | None = None) -> None:
-    """Print ``report`` as JSON, torchsummary's classic table, or convcalc's table (rich on a terminal)."""
-
-    out = out or sys.stdout
-    if as_json:
-        out.write(to_json(report.as_dict()) + "\n")
-        return
+    stream = out if out is not None else sys.stdout
     if rich is None:
-        rich = out is sys.stdout and sys.stdout.isatty()
-    if style == "classic":
-        for line in classic_lines(report):
-            out.write(line + "\n")
-        out.write(f"Verified on {report.device} with torch {report.torch_version}: {verdict(report)}\n")
-        if report.peak_bytes is not None:
-            from ..verify import format_bytes
-
-            out.write(f"Peak CUDA memory {format_bytes(report.peak_bytes)} measured; convcalc's estimate {format_bytes(report.estimate_bytes)}\n")
-    else:
-        render_table(report, out, rich=rich)
-    if not report.ok:
-        out.write("\n")
-        write_differences(report, out)
-    for line in report.warnings:
-        click.echo(f"warning: {line}", err=True)
-
-
-def _mark(check: LayerCheck) -> str:
-    return {True: "✓", False: "✗", None: "·"}[check.confirmed]
-
-
-def _shape(shape: Any) -> str:
-    from ..graph import describe_shape
-
-    return describe_shape(shape) if shape else "?"
-
-
-def _count(value: int) -> str:
-
-    return human_count(value) if value else "0"
-
-
-COLUMNS: list[Column] = [
-    Column("#", lambda c: str(c.index), right=True),
-    Column("name", lambda c: "  " * c.depth + c.name),
-    Column("type", lambda c: c.type),
-    Column("input", lambda c: _shape(c.input_shape)),
-    Column("output", lambda c: _shape(c.output_shape)),
-    Column("params", lambda c: f"{c.params:,}", right=True),
-    Column("MACs", lambda c: _count(c.macs), right=True),
-    Column("✓", _mark),
-]
-
-
-def header(report: VerifyReport) -> str:
-    from ..sizes import format_shape
-
-    return f"{report.name}: input {format_shape(report.input_shape)} ({report.dtype}) on {report.device}, torch {report.torch_version}"
-
-
-def footer(report: VerifyReport) -> list[tuple[str, str]]:
-    from ..verify import format_bytes
-
-    lines = total_lines(report.totals)
-    lines.append(("Memory estimate (convcalc)", format_bytes(report.estimate_bytes)))
-    if report.peak_bytes is not None:
-        lines.append(("Peak CUDA memory (measured)", format_bytes(report.peak_bytes)))
-    return lines
-
-
-def verdict(report: VerifyReport) -> str:
-    """One line: what agrees, what disagrees, and what was not judged (never a ✓ for nothing)."""
-    judged = [c for c in report.checks if c.known]
-    skipped = _not_judged(report)
-    if report.ok and not judged:
-        return (f"· nothing compared: no layer of a type convcalc knows ran; measured by torch: {report.totals.params:,} params,"
-                f" {report.totals.macs:,} MACs{skipped}")
-    if report.ok:
-        agree = "the layer agrees" if len(judged) == 1 else f"all {len(judged)} layers agree"
-        return f"✓ {agree} (output shape, params, MACs){skipped}"
-    bad = sum(1 for c in report.checks if c.confirmed is False)
-    if report.failure is not None:
-        refuses = f"✗ torch refuses {report.failure.type} '{report.failure.layer}', which convcalc accepts"
-        if not judged:
-            return refuses + skipped
-        before = f"{bad} of the {len(judged)} layers before it disagree" if bad else f"the {len(judged)} layers before it agree"
-        return f"{refuses}; {before}{skipped}"
-    return f"✗ {bad} of {len(judged)} layers disagree{skipped}"
-
-
-def _not_judged(report: VerifyReport) -> str:
-    """``; not judged: timm.layers.linear.Linear at head.fc, …; 12.3% of MACs in own forwards``."""
-    unknown: dict[str, list[str]] = {}
-    for check in report.checks:
-        if not check.known and not check.own:
-            unknown.setdefault(check.class_path or check.type, []).append(check.name)
-    parts = []
-    for kind, names in unknown.items():
-        more = f" (+{len(names) - 2} more)" if len(names) > 2 else ""
-        parts.append(f"{kind} at {', '.join(names[:2])}{more}")
-    text = f"; not judged (types convcalc does not know): {'; '.join(parts)}" if parts else ""
-    own = sum(c.macs for c in report.checks if c.own)
-    if own and report.totals.macs:
-        text += f"; {100 * own / report.totals.macs:.1f}% of the MACs are computed in modules' own forwards (rows 'own forward', counted, not judged)"
-    return text
-
-
-def render_table(report: VerifyReport, out: TextIO, *, rich: bool) -> None:
-    cells = [[column.cell(check) for column in COLUMNS] for check in report.checks]
-    if rich:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console(file=out)
-        table = Table(title=header(report), title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in COLUMNS:
-            table.add_column(column.title, justify="right" if column.right else "left", no_wrap=True)
-        for check, row in zip(report.checks, cells):
-            style = "red" if check.confirmed is False else ("dim" if check.confirmed is None else None)
-            table.add_row(*row, style=style)
-        console.print(table)
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column()
-        grid.add_column(justify="right")
-        for key, value in footer(report):
-            grid.add_row(key, value)
-        console.print(grid)
-        console.print(verdict(report), style="green" if report.ok else "bold red", highlight=False)
-        return
-
-    out.write(header(report) + "\n")
-    for line in plain_table([c.title for c in COLUMNS], cells, [c.right for c in COLUMNS]):
-        out.write(line + "\n")
-    out.write("\n")
-    lines = footer(report)
-    width = max(len(key) for key, _ in lines)
-    for key, value in lines:
-        out.write(f"{(key + ':').ljust(width + 1)} {value}\n")
-    out.write(verdict(report) + "\n")
-
-
-def write_differences(report: VerifyReport, out: TextIO) -> None:
-    """The table of disagreements: layer, type, what, convcalc's value, torch's."""
-
-    rows = [[m.layer, m.type, m.what, _value(m.engine), _value(m.torch)] for m in report.mismatches]
-    out.write("Differences between convcalc and torch:\n")
-    for line in plain_table(["layer", "type", "what", "convcalc", "torch"], rows, [False] * 5):
-        out.write(line + "\n")
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
-        return _shape(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def classic_lines(report: VerifyReport) -> list[str]:
-    """torchsummary.summary's output, line for line, from the rows its hooks would record."""
-    from ..sizes import DTYPE_BYTES
-
-    size = DTYPE_BYTES[report.dtype]
-    batch = -1 if report.input_shape[0] == 1 else report.input_shape[0]
-    lines = [
-        "----------------------------------------------------------------",
-        "{:>20}  {:>25} {:>15}".format("Layer (type)", "Output Shape", "Param #"),
-        "================================================================",
-    ]
-    total_params = total_output = trainable = 0
-    for row in report.classic:
-        lines.append("{:>20}  {:>25} {:>15}".format(row.key, str(row.output_shape), "{0:,}".format(row.params)))
-        total_params += row.params
-        total_output += math.prod(_flatten(row.output_shape))
-        if row.trainable:
-            trainable += row.params
-    input_mb = abs(math.prod(report.input_shape[1:]) * batch * size / MB)
-    output_mb = abs(2.0 * total_output * size / MB)
-    params_mb = abs(total_params * size / MB)
-    lines += [
-        "================================================================",
-        "Total params: {0:,}".format(total_params),
-        "Trainable params: {0:,}".format(trainable),
-        "Non-trainable params: {0:,}".format(total_params - trainable),
-        "----------------------------------------------------------------",
-        "Input size (MB): %0.2f" % input_mb,
-        "Forward/backward pass size (MB): %0.2f" % output_mb,
-        "Params size (MB): %0.2f" % params_mb,
-        "Estimated Total Size (MB): %0.2f" % (params_mb + output_mb + input_mb),
-        "----------------------------------------------------------------",
-    ]
-    return lines
-
-
-def _flatten(values: Sequence[Any]) -> list[int]:
-    flat: list[int] = []
-    for value in values:
-        flat.extend(_flatten(value) if isinstance(value, (list, tuple)) else [value])
-    return flat
+        rich = stream is sys.stdout and is_terminal(stream)
+    fmt = JSON if as_json else (RICH if rich else PLAIN)
+    render.report(report, Output(format=fmt, stream=stream, settings=settings), style=style)

@@ -112,7 +112,9 @@ def terminal_table(
     aligned = [columns[i].right for i in shown]
     total = sum(widths.values()) + GAP * (len(shown) - 1) + EDGES
     styles = styles if styles is not None else [None] * len(rows)
-    text = [out.styled(title, "italic"), ""]
+    import textwrap
+
+    text = [out.styled(part, "italic") for part in (textwrap.wrap(title, width) or [""])] + [""]
     text.append(out.styled(line([columns[i].title for i in shown], aligned), "bold"))
     text.append(" " + "─" * (total - 2))
     text.extend(out.styled(line([row[i] for i in shown], aligned), style) for row, style in zip(cells, styles))
@@ -120,8 +122,6 @@ def terminal_table(
     left_out = [columns[i].title for i in range(len(columns)) if i not in shown]
     if left_out:
         note = f"Not shown at {width} columns: {', '.join(left_out)}. --wide shows every column; --columns A,B picks them."
-        import textwrap
-
         text.extend(out.styled(part, "dim") for part in textwrap.wrap(note, width))
     out.lines(text)
 
