@@ -15,6 +15,7 @@ from .layers import Layer, layer_names
 
 if TYPE_CHECKING:
     from .graph import Model
+    from .summarize import ModelSummary
 
 
 def layer(type_name: str, **kwargs: Any) -> Layer:
@@ -27,7 +28,7 @@ def layer(type_name: str, **kwargs: Any) -> Layer:
     return make_layer(type_name, **kwargs)
 
 
-__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecBuilder", "SpecError", "layer", "layer_names", "load_model"]
+__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecBuilder", "SpecError", "layer", "layer_names", "load_model", "summary"]
 
 
 def __getattr__(name: str) -> Any:
@@ -44,3 +45,11 @@ def load_model(path: str) -> Model:
     from .graph import load_model as _load
 
     return _load(path)
+
+
+def summary(model: Any, input_size: Any = None, **options: Any) -> ModelSummary:
+    """torchinfo's ``summary(model, input_size)``, checked against torch: an nn.Module, a spec path,
+    a packaged example's name or a loaded model; see :func:`convcalc.summarize.summary`."""
+    from .summarize import summary as _summary
+
+    return _summary(model, input_size, **options)

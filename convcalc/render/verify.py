@@ -45,17 +45,19 @@ def report(result: VerifyReport, out: Output, *, style: str = "table") -> None:
     warn(result.warnings)
 
 
-def table(result: VerifyReport, out: Output) -> None:
-    """convcalc's table: every layer with ✓/✗/·, the totals, the verdict."""
+def table(result: VerifyReport, out: Output, *, checks: Sequence[LayerCheck] | None = None) -> None:
+    """convcalc's table: every layer with ✓/✗/·, the totals, the verdict. ``checks``: the rows to
+    show instead (``convcalc.summary(depth=…)`` folds them); the totals and verdict stay the report's."""
+    shown = result.checks if checks is None else checks
     if out.format == PLAIN:
         out.line(header(result))
-        out.lines(plain_table([c.title for c in COLUMNS], cells_of(COLUMNS, result.checks), [c.right for c in COLUMNS]))
+        out.lines(plain_table([c.title for c in COLUMNS], cells_of(COLUMNS, shown), [c.right for c in COLUMNS]))
         out.line()
         plain_pairs(out, footer(result))
         out.line(verdict(result))
         return
-    styles = ["red" if c.confirmed is False else ("dim" if c.confirmed is None else None) for c in result.checks]
-    terminal_table(out, header(result), COLUMNS, result.checks, styles=styles)
+    styles = ["red" if c.confirmed is False else ("dim" if c.confirmed is None else None) for c in shown]
+    terminal_table(out, header(result), COLUMNS, shown, styles=styles)
     terminal_pairs(out, footer(result))
     out.line(out.styled(verdict(result), "green" if result.ok else "bold red"))
 

@@ -430,8 +430,13 @@ def _run(
     before_leaf: Callable[[_Call, Any], None] | None = None,
     after_leaf: Callable[[_Call], None] | None = None,
     single: bool = False,
+    inputs: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
 ) -> tuple[_Tracer, Any, BaseException | None]:
-    """One forward pass under no_grad with hooks and the flop counter; returns (tracer, output, error)."""
+    """One forward pass under no_grad with hooks and the flop counter; returns (tracer, output, error).
+
+    ``inputs``: ``(args, kwargs)`` to call ``root`` with instead of ``root(x)`` (``x`` is then the
+    first of them, the tensor the first leaf is expected to read)."""
+    args, kwargs = inputs if inputs is not None else ((x,), {})
     with _flop_counter(torch) as counter, _threads(torch, single):
         tracer = _Tracer(torch, counter, batch_label=batch_label, before_leaf=before_leaf, after_leaf=after_leaf)
         output, error = None, None
@@ -439,7 +444,7 @@ def _run(
             tracer.attach(root)
             tracer.start(x)
             with torch.no_grad(), _eval_mode(root):
-                output = root(x)
+                output = root(*args, **kwargs)
             tracer.output_is_last = output is tracer.last_output
             tracer.total_flops = tracer.flops()
         except _MemoryGuard:

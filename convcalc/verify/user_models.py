@@ -223,8 +223,15 @@ def verify_python(
     device: str = "cpu",
     max_memory: int | str = DEFAULT_MAX_MEMORY,
     estimate: int | None = None,
+    inputs: tuple[Sequence[Any], Mapping[str, Any]] | None = None,
 ) -> VerifyReport:
     """Run a user's module once on ``(batch, *input_shape)`` and recompute every leaf convcalc knows.
+
+    ``inputs``: ``(args, kwargs)`` of tensors to call the module with instead (``convcalc.summary``'s
+    several inputs, dict inputs, ``input_data``); they are moved to ``device`` as they are, the
+    model is not cast to ``dtype`` (which then only labels the memory lines), ``input_shape``
+    and ``batch`` are the first tensor's, and the memory guard counts the outputs as they come
+    (no meta estimate: that runs the model on one input).
 
     The MACs total is FlopCounterMode's count over the whole forward pass (÷ 2); work a module does
     in its own forward, outside its children, is a row of its own (``attn (own forward)``).
@@ -239,22 +246,36 @@ def verify_python(
     dt = torch_dtype(torch, dtype)
     size = DTYPE_BYTES[dtype]
     full = (batch, *input_shape)
-    _materialise_lazy(torch, model, full, dt, name)
+    tensors = [v for v in (*inputs[0], *inputs[1].values()) if isinstance(v, torch.Tensor)] if inputs is not None else []
+    if inputs is not None and not tensors:
+        raise VerifyError(f"{name}: the input holds no tensor")
+    if inputs is not None:
+        full = tuple(tensors[0].shape)
+        batch = full[0] if full else 1
+    _materialise_lazy(torch, model, full, dt, name, inputs)
     params = list({id(p): p for p in model.parameters()}.values())
     total_params = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     fixed = (math.prod(full) + total_params) * size
+    if inputs is not None:
+        fixed = sum(t.numel() * t.element_size() for t in tensors) + total_params * size
     if device != "meta":
-        if estimate is None:
+        if estimate is None and inputs is None:
             estimate = python_estimate(torch, model, full, dt)
         if estimate is not None:
             check_memory(estimate, limit, device, "input, parameters, every tensor the forward pass creates and torch's working buffers, measured on meta")
         else:
             check_memory(fixed + RUNTIME_BYTES, limit, device, "input and parameters, before any activation")
     baseline = _cuda_start(torch, device)
+    moved: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     try:
-        model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
-        x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
+        if inputs is not None:
+            model = model.to(device=target)
+            moved = (tuple(_to(torch, v, target) for v in inputs[0]), {k: _to(torch, v, target) for k, v in inputs[1].items()})
+            x = next(v for v in (*moved[0], *moved[1].values()) if isinstance(v, torch.Tensor))
+        else:
+            model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
+            x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
     except BaseException as error:
         raise _out_of_memory(torch, error, name, device) or VerifyError(f"moving {name} to {device} raised {_error_text(error)}") from None
     running = [fixed + RUNTIME_BYTES]
@@ -274,7 +295,7 @@ def verify_python(
 
     batch_label = -1 if batch == 1 else batch
     try:
-        tracer, _, error = _run(torch, model, x, batch_label=batch_label, before_leaf=before, after_leaf=after)
+        tracer, _, error = _run(torch, model, x, batch_label=batch_label, before_leaf=before, after_leaf=after, inputs=moved)
     except _MemoryGuard as guard:
         raise VerifyError(
             f"verifying {name} on {device} would allocate more than --max-memory {format_bytes(limit)}"
@@ -282,7 +303,7 @@ def verify_python(
             " without allocating, a smaller --batch or --input, or raise --max-memory"
         ) from None
     if error is not None:
-        raise _out_of_memory(torch, error, name, device) or _model_failure(torch, model, x, name, tracer, error)
+        raise _out_of_memory(torch, error, name, device) or _model_failure(torch, model, x, name, tracer, error, moved)
     peak = _cuda_peak(torch, device, baseline)
 
     checks = _attribute_params(model, tracer.calls, [_check_call(index, call) for index, call in enumerate(tracer.calls)])
@@ -342,7 +363,11 @@ def _refuse_script(torch: Any, model: Any, name: str) -> None:
         )
 
 
-def _materialise_lazy(torch: Any, model: Any, full: Shape, dt: Any, name: str) -> None:
+def _to(torch: Any, value: Any, device: Any) -> Any:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+def _materialise_lazy(torch: Any, model: Any, full: Shape, dt: Any, name: str, inputs: Any = None) -> None:
     """``nn.Lazy*`` modules get their parameters from their first forward: run one on a one-sample
     zero input on the CPU, then they are ordinary layers (``LazyConv2d`` becomes ``Conv2d``)."""
     lazy = torch.nn.parameter.is_lazy
@@ -350,7 +375,7 @@ def _materialise_lazy(torch: Any, model: Any, full: Shape, dt: Any, name: str) -
         return
     try:
         with torch.no_grad(), _eval_mode(model):
-            model(torch.zeros((1, *full[1:]), dtype=dt))
+            model(*inputs[0], **inputs[1]) if inputs is not None else model(torch.zeros((1, *full[1:]), dtype=dt))
     except BaseException as error:  # the user's code: sys.exit and ^C included
         raise VerifyError(f"{name}: the first forward pass, which gives its Lazy modules their parameters, raised {_error_text(error)}{_user_frame(error)}") from None
 
@@ -417,11 +442,11 @@ def _totals(checks: Sequence[LayerCheck], full: Shape, dtype: str, params: int, 
     )
 
 
-def _model_failure(torch: Any, model: Any, x: Any, name: str, tracer: _Tracer, error: BaseException) -> VerifyError:
+def _model_failure(torch: Any, model: Any, x: Any, name: str, tracer: _Tracer, error: BaseException, inputs: Any = None) -> VerifyError:
     """The user model's exception in one line: type, message, the module that raised, the user's line.
 
     If the forward pass runs without FlopCounterMode, the counter is at fault, not the model: say that."""
-    if isinstance(error, Exception) and _runs_plainly(torch, model, x):
+    if isinstance(error, Exception) and _runs_plainly(torch, model, inputs if inputs is not None else ((x,), {})):
         return VerifyError(
             f"torch's FlopCounterMode fails on {name} ({_error_text(error)}) although its forward pass runs without it:"
             " a torch limitation, not an error in the model; MACs cannot be measured"
@@ -436,10 +461,10 @@ def _model_failure(torch: Any, model: Any, x: Any, name: str, tracer: _Tracer, e
     return VerifyError(text)
 
 
-def _runs_plainly(torch: Any, model: Any, x: Any) -> bool:
+def _runs_plainly(torch: Any, model: Any, inputs: Any) -> bool:
     try:
         with torch.no_grad(), _eval_mode(model):
-            model(x)
+            model(*inputs[0], **inputs[1])
     except BaseException:
         return False
     return True
