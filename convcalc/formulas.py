@@ -9,6 +9,7 @@ gives this size") sit next to the forward formulas they undo.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 
@@ -144,34 +145,131 @@ def explain_tconv(axis: str, size: int, kernel: int, stride: int, padding: int, 
     )
 
 
-MAX_PICTURE = 60  # positions; wider axes get no picture
+MAX_PICTURE = 60  # positions drawn in full; a wider axis keeps its two ends with "…" between
+EDGE = 28  # positions kept at each end of a wide axis
+#: How each padding mode is drawn (zero padding ``·``; the others copy input values).
+PAD_MARKS = {"zeros": "·", "reflect": "↔", "replicate": "≡", "circular": "↻"}
+
+CONV_FORMULA = "out = floor((in + 2p − d(k−1) − 1) / s) + 1"
+CEIL_FORMULA = "out = ceil((in + 2p − d(k−1) − 1) / s) + 1, less a last window that would start in the right padding"
+TCONV_FORMULA = "out = (in − 1)×s − 2p + d(k−1) + output_padding + 1"
+LECTURE_CONV = "with d = 1 this is the lecture's out = (in − k + 2p) / s + 1, the division rounded down"
+LECTURE_TCONV = "with d = 1 and no output_padding this is out = (in − 1)×s − 2p + k"
 
 
-def picture(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int, axis: str = "") -> list[str]:
-    """Where each window sits on one axis: ``·`` padding, ``■`` input, ``█`` a kernel tap,
-    ``^`` an input position no window reads. Empty for axes wider than MAX_PICTURE."""
-    total = pad_left + size + pad_right
-    if total > MAX_PICTURE or out < 1 or min(pad_left, pad_right) < 0:
+def formula_lines(kind: str, *, dilated: bool, ceil_mode: bool = False, output_padding: bool = False) -> list[str]:
+    """The symbolic formula torch uses (``kind``: sliding or scatter), then the lecture's simpler
+    form where it applies (no dilation; for tconv no output_padding either)."""
+    if kind == "scatter":
+        return [TCONV_FORMULA] + ([] if dilated or output_padding else [LECTURE_TCONV])
+    if ceil_mode:
+        return [CEIL_FORMULA]
+    return [CONV_FORMULA] + ([] if dilated else [LECTURE_CONV])
+
+
+class _Canvas(NamedTuple):
+    """The drawn columns of an axis of ``total`` positions: all of them up to MAX_PICTURE, else
+    EDGE at each end with ``…`` between (only drawn positions are ever visited)."""
+
+    total: int
+
+    @property
+    def elided(self) -> bool:
+        return self.total > MAX_PICTURE
+
+    def positions(self) -> list[int]:
+        if not self.elided:
+            return list(range(self.total))
+        return [*range(EDGE), *range(self.total - EDGE, self.total)]
+
+    def column(self, position: int) -> int:
+        return position if position < EDGE or not self.elided else EDGE + 1 + position - (self.total - EDGE)
+
+    def shows(self, first: int, last: int) -> bool:
+        """Whether positions first..last are all drawn."""
+        if not self.elided:
+            return True
+        return last < EDGE or first >= self.total - EDGE
+
+    def strip(self, mark: Callable[[int], str | None]) -> str:
+        row = [" "] * (2 * EDGE + 1 if self.elided else self.total)
+        if self.elided:
+            row[EDGE] = "…"
+        for position in self.positions():
+            drawn = mark(position)
+            if drawn:
+                row[self.column(position)] = drawn
+        return "".join(row).rstrip()
+
+
+def _taps(start: int, kernel: int, dilation: int) -> Callable[[int], str | None]:
+    def mark(position: int) -> str | None:
+        offset = position - start
+        return "█" if offset >= 0 and offset % dilation == 0 and offset // dilation < kernel else None
+
+    return mark
+
+
+def _shown(count: int, visible: Callable[[int], bool], elided: bool) -> list[int | None]:
+    """Which windows (or inputs) get a row: all of up to 8, else the first 3 and the last 2."""
+    if count <= 8 and not elided:
+        return list(range(count))
+    head = [i for i in range(min(count, 3)) if visible(i)] or [0]  # a window wider than an end: drawn clipped
+    tail = [i for i in range(max(count - 2, len(head)), count) if visible(i)] or [i for i in [count - 1] if i > head[-1]]
+    gap = bool(tail) and tail[0] > (head[-1] if head else -1) + 1
+    return [*head, None, *tail] if gap else [*head, *tail]
+
+
+def picture(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, out: int, axis: str = "", mode: str = "zeros") -> list[str]:
+    """Where each window sits on one axis: ``·`` zero padding (``↔`` reflect, ``≡`` replicate,
+    ``↻`` circular), ``■`` input, ``█`` a kernel tap, ``^`` an input position no window reads.
+    An axis wider than MAX_PICTURE keeps its two ends, ``…`` between."""
+    if out < 1 or min(pad_left, pad_right) < 0:
         return []
-    strip = "·" * pad_left + "■" * size + "·" * pad_right
+    canvas = _Canvas(pad_left + size + pad_right)
+    pad = PAD_MARKS.get(mode, PAD_MARKS["zeros"])
     label = f"{axis} " if axis else ""
-    lines = [f"{label}input    {strip}"]
-    shown = list(range(out)) if out <= 8 else [0, 1, 2, None, out - 2, out - 1]
-    for index in shown:
+    indent = " " * len(label)
+    width = max(2, len(str(out)))
+    lines = [f"{label}{'input':<{7 + width}}{canvas.strip(lambda q: pad if q < pad_left or q >= pad_left + size else '■')}"]
+    span = effective_kernel(kernel, dilation)
+    for index in _shown(out, lambda i: canvas.shows(i * stride, min(i * stride + span, canvas.total) - 1), canvas.elided):
         if index is None:
-            lines.append(f"{' ' * len(label)}   …")
+            lines.append(f"{indent}   …")
             continue
-        start = index * stride
-        cells = [" "] * total
-        for tap in range(kernel):
-            position = start + tap * dilation
-            if position < total:
-                cells[position] = "█"
-        lines.append(f"{' ' * len(label)}window {index + 1:<2}{''.join(cells).rstrip()}")
+        lines.append(f"{indent}window {index + 1:<{width}}{canvas.strip(_taps(index * stride, kernel, dilation))}")
     missed = uncovered(size, kernel, stride, pad_left, pad_right, dilation, out)
     if missed:
-        marks = " " * (pad_left + size - missed) + "^" * missed
-        lines.append(f"{' ' * len(label)}unread   {marks}")
+        first = pad_left + size - missed
+        lines.append(f"{indent}{'unread':<{7 + width}}{canvas.strip(lambda q: '^' if first <= q < pad_left + size else None)}")
+    return lines
+
+
+def scatter_picture(size: int, kernel: int, stride: int, padding: int, dilation: int, output_padding: int, out: int, axis: str = "") -> list[str]:
+    """A transposed convolution on one axis: the full size ``(in−1)s + d(k−1) + 1`` (``■``), where
+    each input's kernel copy lands (``█``), and the output: ``-`` cropped by padding, ``+`` added
+    by output_padding."""
+    if out < 1:
+        return []
+    span = effective_kernel(kernel, dilation)
+    full = (size - 1) * stride + span
+    canvas = _Canvas(max(full, padding + out))
+    label = f"{axis} " if axis else ""
+    indent = " " * len(label)
+    width = max(3, len(str(size)))
+    lines = [f"{label}{'full':<{6 + width}}{canvas.strip(lambda q: '■' if q < full else None)}"]
+    for index in _shown(size, lambda i: canvas.shows(i * stride, i * stride + span - 1), canvas.elided):
+        if index is None:
+            lines.append(f"{indent}   …")
+            continue
+        lines.append(f"{indent}input {index + 1:<{width}}{canvas.strip(_taps(index * stride, kernel, dilation))}")
+
+    def kept(q: int) -> str | None:
+        if padding <= q < padding + out:
+            return "■" if q < full else "+"
+        return "-" if q < full else None
+
+    lines.append(f"{indent}{'output':<{6 + width}}{canvas.strip(kept)}")
     return lines
 
 
@@ -222,8 +320,8 @@ class SlidingAxis(NamedTuple):
             return explain_pool(self.name, self.size, self.kernel, self.stride, self.pad_left, self.dilation, True)
         return explain_conv(self.name, self.size, self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation)
 
-    def picture(self) -> list[str]:
-        return picture(self.size, self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation, self.output, self.name)
+    def picture(self, mode: str = "zeros") -> list[str]:
+        return picture(self.size, self.kernel, self.stride, self.pad_left, self.pad_right, self.dilation, self.output, self.name, mode)
 
     # -- inverses ---------------------------------------------------------------------------
     def smallest_input(self) -> int:
@@ -283,6 +381,9 @@ class ScatterAxis(NamedTuple):
 
     def explain(self) -> str:
         return explain_tconv(self.name, self.size, self.kernel, self.stride, self.padding, self.dilation, self.output_padding)
+
+    def picture(self) -> list[str]:
+        return scatter_picture(self.size, self.kernel, self.stride, self.padding, self.dilation, self.output_padding, self.output, self.name)
 
     # -- inverses ---------------------------------------------------------------------------
     def max_padding(self) -> int:

@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import Any, Union
 
 from .errors import SpecError
+from .formulas import PAD_MARKS
 
 Number = Union[int, Fraction]
 
@@ -424,7 +425,6 @@ EXPLAIN_SUMS = 9
 #: Largest padded plane drawn under a sum.
 MAX_GRID = 12
 
-PAD_MARKS = {"zeros": "·", "reflect": "↔", "replicate": "=", "circular": "↻"}
 
 
 def _conv_header(layer: Any, x: Operands, maps: list[list[int | None]], pads: list[tuple[int, int]]) -> list[str]:

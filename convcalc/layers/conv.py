@@ -164,9 +164,21 @@ class Conv(_ConvBase, Sliding):
         return self.padding
 
     def explain_head(self) -> list[str]:
+        lines = []
         if self.padding == "same":
-            return ["padding='same': total padding d×(k−1) per axis, the odd one on the right/bottom"]
-        return []
+            lines.append("padding='same': total padding d×(k−1) per axis, the odd one on the right/bottom")
+        if self.padding_mode != "zeros" and any(pl or pr for pl, pr in self.pads()):
+            what = {"reflect": "mirrors the input without repeating its edge", "replicate": "repeats the edge value", "circular": "wraps around to the other side"}
+            lines.append(f"padding_mode='{self.padding_mode}': the padding ({formulas.PAD_MARKS[self.padding_mode]}) {what[self.padding_mode]}, not zeros")
+        return lines
+
+    @property
+    def pad_mode(self) -> str:
+        return self.padding_mode
+
+    def describe(self) -> str:
+        text = super().describe()
+        return text if self.padding_mode == "zeros" else f"{text} padding_mode={self.padding_mode}"
 
     def pads(self) -> list[tuple[int, int]]:
         """(left, right) padding per axis, with 'same' and 'valid' resolved."""

@@ -3,9 +3,9 @@ over them (conv, pooling): one geometry per axis, read by every answer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .. import formulas
 from .base import AXES, AXIS_WORDS, Layer, Shape, Window
@@ -99,14 +99,17 @@ class Sliding(Spatial):
         """Lines before the per-axis arithmetic (conv's note on padding='same')."""
         return []
 
+    @property
+    def pad_mode(self) -> str:
+        """How the padding is filled (conv's padding_mode; pooling pads with what never counts)."""
+        return "zeros"
+
     def explain(self, shape: Sequence[int]) -> list[str]:
+        """The symbolic formula (and the lecture's form), the numbers per axis, a picture per axis."""
         shape = self.check_input(shape)
         axes = self.geometry(shape)
-        pictures: list[tuple[tuple[object, ...], list[str]]] = []
-        for axis in axes:  # equal neighbouring axes share one picture
-            if not pictures or pictures[-1][0] != axis[1:]:
-                pictures.append((axis[1:], axis.picture()))
-        return self.explain_head() + [axis.explain() for axis in axes] + [line for _, drawn in pictures for line in drawn]
+        head = formulas.formula_lines("sliding", dilated=any(d != 1 for d in self.dilation), ceil_mode=self.ceil)
+        return self.explain_head() + head + [axis.explain() for axis in axes] + axis_pictures(axes, lambda a: a.picture(self.pad_mode))
 
     def warnings(self, shape: Sequence[int]) -> list[str]:
         shape = self.check_input(shape)
@@ -114,6 +117,15 @@ class Sliding(Spatial):
             return []  # ceil_mode's last window reaches the end
         self.output_shape(shape)
         return self.uncovered_warnings(shape, [axis.uncovered for axis in self.geometry(shape)])
+
+
+def axis_pictures(axes: Sequence[Any], draw: Callable[[Any], list[str]]) -> list[str]:
+    """Every axis's picture; an axis like the one before it says so instead of repeating it."""
+    lines: list[str] = []
+    for index, axis in enumerate(axes):
+        same = next((other for other in axes[:index] if other[1:] == axis[1:]), None)
+        lines.extend([f"{axis.name}: the same as {same.name}"] if same is not None else draw(axis))
+    return lines
 
 
 def compact(values: tuple[int, ...] | str) -> str:

@@ -19,7 +19,7 @@ from .base import (
     table,
 )
 from .conv import _ConvBase
-from .spatial import compact
+from .spatial import axis_pictures, compact
 
 
 @register("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
@@ -139,7 +139,9 @@ class ConvTranspose(_ConvBase):
         return None  # a fractional stride: the receptive field stops being defined
 
     def explain(self, shape: Sequence[int]) -> list[str]:
-        return [axis.explain() for axis in self.geometry(self.check_input(shape))]
+        axes = self.geometry(self.check_input(shape))
+        head = formulas.formula_lines("scatter", dilated=any(d != 1 for d in self.dilation), output_padding=any(self.output_padding))
+        return head + [axis.explain() for axis in axes] + axis_pictures(axes, lambda axis: axis.picture())
 
 
 LAYERS = table(ConvTranspose)

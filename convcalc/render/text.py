@@ -22,6 +22,9 @@ ASCII = {
     "█": "#",
     "■": "=",
     "·": ".",
+    "↔": "R",  # reflect padding
+    "≡": "E",  # replicate padding (the edge repeated)
+    "↻": "C",  # circular padding
     "…": "...",
     "⋮": ":",
     "≤": "<=",
