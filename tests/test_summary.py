@@ -116,6 +116,7 @@ def test_several_inputs_as_sizes_and_as_data() -> None:
         assert shapes["meta"] == tuple(model.meta(y).shape)
         assert result.total_params == _numel(model)
         assert result.total_mult_adds == expected
+        assert result.totals.input_mb == (x.numel() + y.numel()) * 4 / 1024**2  # both inputs, not the first only
 
 
 def test_dict_input_reaches_forward_by_name() -> None:

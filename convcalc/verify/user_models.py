@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConvcalcError, SpecError
-from ..graph import Totals, totals_of
+from ..graph import MB, Totals, totals_of
 from ..layers import Layer, Shape, lookup, make_layer
 from ..layers.base import suggest
 from ..sizes import DTYPE_BYTES
@@ -308,6 +308,9 @@ def verify_python(
 
     checks = _attribute_params(model, tracer.calls, [_check_call(index, call) for index, call in enumerate(tracer.calls)])
     totals = _totals(checks, full, dtype, total_params, trainable, tracer.total_flops // 2)
+    if inputs is not None:  # every input tensor, in its own dtype, not only the first
+        input_mb = sum(t.numel() * t.element_size() for t in tensors) / MB
+        totals = dataclasses.replace(totals, input_mb=input_mb, total_mb=totals.total_mb - totals.input_mb + input_mb)
     return VerifyReport(
         name=name,
         kind="module",
