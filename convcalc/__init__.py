@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .summarize import ModelSummary
 
 
-def layer(type_name: str, **kwargs: Any) -> Layer:
+def layer(type_name: str, /, **kwargs: Any) -> Layer:
     """A layer from its torch class name and torch keyword arguments (spec aliases work too).
 
     Raises SpecError for an argument torch's constructor would refuse.

@@ -209,8 +209,8 @@ def agrees(answer: Answer, expect: str) -> bool:
         return text in ("error", "invalid")
     if text == output:
         return True
-    if text.isdigit() and output.isdigit():  # the common case, without parsing
-        return int(text) == int(output)
+    if text.isascii() and text.isdigit() and output.isdigit():  # the common case, without parsing
+        return text.lstrip("0") == output.lstrip("0")  # int() of each, without int() of 5,000 digits
     try:
         wanted = parse_size(text)
     except SpecError:

@@ -14,6 +14,7 @@ from .jsonable import jsonable
 from .layers import Layer, make_layer
 from .layers.base import AXES, layer_names, lookup, suggest
 from .layers.catalog import module_of
+from .numbers import decimal, is_decimal, is_whole, shorten, whole
 from .sizes import format_size
 
 #: Short layer words of the calculator and chain, per number of spatial dimensions.
@@ -128,7 +129,7 @@ def layer_type(word: str, dims: int) -> str:
     if template is not None:
         return template.format(dims)
     if module_of(word) is None:
-        raise SpecError(f"unknown layer {word!r}{suggest(word, [*WORDS, *layer_names()])}")
+        raise SpecError(f"unknown layer {shorten(word, 40)!r}{suggest(word, [*WORDS, *layer_names()])}")
     return lookup(word)[0]
 
 
@@ -190,33 +191,35 @@ def parse_step(text: str, dims: int) -> tuple[str, dict[str, Any]]:
         return parse_call(text)
     word, _, rest = text.partition(":")
     if not word:
-        raise SpecError(f"chain step {text!r} has no layer name; write it like conv:k=5 or maxpool:k=2")
+        raise SpecError(f"chain step {shorten(text, 60)!r} has no layer name; write it like conv:k=5 or maxpool:k=2")
     type_name = layer_type(word, dims)
     kwargs: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.replace(":", ",").split(","))):
         key, eq, value = item.partition("=")
+        key = key.strip()
         if not eq or not key:
-            raise SpecError(f"chain step {text!r}: {item!r} is not key=value (e.g. k=3)")
-        kwargs[key.strip()] = parse_value(value.strip())
+            raise SpecError(f"chain step {shorten(text, 60)!r}: {shorten(item, 40)!r} is not key=value (e.g. k=3)")
+        if key in kwargs:
+            raise SpecError(f"chain step {shorten(text, 60)!r} sets {key} twice; keep one {key}=")
+        kwargs[key] = parse_value(value.strip())
     return type_name, kwargs
 
 
 def parse_value(text: str) -> Any:
-    """A chain value: ``5`` → 5, ``3x5`` → [3, 5], ``true`` → True, ``none`` → None, else the text."""
+    """A chain value: ``5`` → 5, ``3x5`` → [3, 5], ``0.5`` → 0.5, ``true`` → True, ``none`` → None, else the text.
+
+    Numbers follow numbers.py's rule (digits 0-9): ``٣`` and ``1_1`` stay text, which the layer refuses.
+    """
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     if lowered in ("none", "null"):
         return None
     parts = text.replace("×", "x").split("x")
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    return numbers[0] if len(numbers) == 1 else numbers
+    if all(is_whole(p) for p in parts):
+        numbers = [whole(p) for p in parts]
+        return numbers[0] if len(numbers) == 1 else numbers
+    return decimal(text) if is_decimal(text) else text
 
 
 #: Layer families whose output shape does not depend on the channel count (a chain may run them
@@ -263,7 +266,7 @@ def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None,
                 )
             step = _run(layer, shape, known, makes)
         except ConvcalcError as error:
-            raise error.within(f"step {number} ({text})")
+            raise error.within(f"step {number} ({shorten(text, 60)})")
         results.append(step)
         flat = step.flat
         shape = (step.output[0],) if flat else (step.channels, *step.output)

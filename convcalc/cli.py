@@ -89,14 +89,14 @@ def settings(ctx: click.Context) -> Settings:
 
 
 def fail(ctx: click.Context, error: ConvcalcError) -> NoReturn:
-    """Report ``error`` once (stderr, and stdout JSON under --json) and exit 1."""
+    """Report ``error`` once (stderr, and stdout JSON under --json) and exit with its code (1, or 2 for usage)."""
     from .render.errors import report
 
     chosen = settings(ctx)
     report(error, Output.for_stdout(as_json=chosen.json, settings=chosen))
     if chosen.traceback:
         raise error
-    ctx.exit(ExitCode.INVALID)
+    ctx.exit(error.exit_code)
 
 
 def remember_json(ctx: click.Context, as_json: bool) -> None:
@@ -134,7 +134,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
       convcalc examples
       convcalc batch answers.csv > graded.csv      # grade many answers in one process
 
-    Exit codes: 0 ok, 1 invalid geometry or model, 2 usage error.
+    Exit codes: 0 ok, 1 invalid geometry or model, 2 usage error (bad option or value, unreadable file).
     """
     settings(ctx).traceback = traceback
 

@@ -39,8 +39,12 @@ class ConvcalcError(Exception):
     its type; an error with a ``file`` names it in the sentence — ``spec.yaml:4: …`` via
     :func:`located`, ``x.yaml is a directory`` — so no renderer adds it again); ``detail`` is that sentence without the layer
     prefix, for callers that name the layer themselves; ``context`` holds the outer places
-    (``step 2 (conv:k=3)``) that :func:`message_of` puts in front.
+    (``step 2 (conv:k=3)``) that :func:`message_of` puts in front. ``exit_code`` is what the
+    command line exits with: 1 for a well-formed question whose answer is "invalid" (the README's
+    table of exit codes); :func:`as_usage` makes it 2 for an error in how the command was called.
     """
+
+    exit_code: int = 1
 
     DEFAULT_KIND = ErrorKind.ARGUMENT
 
@@ -102,6 +106,12 @@ class ConvcalcError(Exception):
         return data
 
 
+def as_usage(error: ConvcalcError) -> ConvcalcError:
+    """``error`` as a usage error (exit 2): a bad value written on the command line."""
+    error.exit_code = 2
+    return error
+
+
 class ShapeError(ConvcalcError):
     """Invalid geometry: the layer cannot take this input (torch would raise too)."""
 
@@ -121,3 +131,9 @@ def located(file: str | None, line: int | None, text: str) -> str:
     """``spec.yaml:4: text`` (or ``spec.yaml: text`` without a line): how a spec's errors begin."""
     where = f"{file}:{line}" if file and line else (file or "")
     return f"{where}: {text}" if where else text
+
+
+class InputError(SpecError):
+    """A file or stream that cannot be read: missing, a folder or device, too large, not text (exit 2)."""
+
+    exit_code = 2

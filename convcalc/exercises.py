@@ -8,6 +8,7 @@ from typing import Any
 
 from .calc import chain
 from .errors import ConvcalcError, SpecError
+from .numbers import shorten
 from .sizes import parse_size, show_size
 
 
@@ -50,10 +51,13 @@ def solve(item: Any, number: int) -> Outcome:
     question = str(item.get("question", f"example {number}"))
     missing = [key for key in ("input", "layers", "expect") if key not in item]
     if missing:
-        raise SpecError(f"example {number} ({question}) lacks {', '.join(missing)}")
-    size = parse_size(str(item["input"]), what=f"example {number} input")
+        raise SpecError(f"example {number} ({shorten(question, 60)}) lacks {', '.join(missing)}")
+    given = item["input"]
+    size = parse_size(given if isinstance(given, int) else str(given), what=f"example {number} input")
     spatial = size * 2 if len(size) == 1 else size
     steps = item["layers"] if isinstance(item["layers"], list) else [item["layers"]]
+    if not steps:
+        raise SpecError(f"example {number} ({shorten(question, 60)}) has no layers; write them as chain steps, like layers: [conv:k=3, maxpool:k=2]")
     expect = item["expect"]
     try:
         results = chain(spatial, [str(step) for step in steps])

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .errors import INPUT_KINDS, ConvcalcError, ShapeError
+from .errors import INPUT_KINDS, ConvcalcError, ShapeError, SpecError
 from .layers import IDENTITY, Layer, Shape
-from .sizes import DTYPE_BYTES, dtype_bytes, format_shape
+from .sizes import DTYPE_BYTES, dtype_bytes, format_shape, too_many_elements
 from .spec import INPUT, ModelSpec, Node, load_spec, parse_spec
 
 SCHEMA_VERSION = 1
@@ -210,6 +210,9 @@ class Model:
         """Walk every node; raise ModelError (with the rows so far) at the first that fails."""
         dtype_bytes(dtype)  # an unknown dtype fails before any work
         full = self.full_input(batch, input_shape)
+        huge = too_many_elements(full)
+        if huge:  # before any row: the memory lines of such an input are not finite numbers
+            raise SpecError(f"the input is a {huge}")
         size = DTYPE_BYTES[dtype]
         shapes: dict[str, Shape] = {INPUT: full}
         fields: dict[str, Field] = {INPUT: _initial_field(full)}
@@ -407,7 +410,14 @@ def model_from_text(text: str, path: str = "<spec>") -> Model:
     return Model(parse_spec(text, path))
 
 
+#: A merge's input cell names at most this many shapes: a table column as wide as 100,000 joined
+#: shapes would pad every row to that width (quadratic output).
+SHOWN_INPUTS = 3
+
+
 def describe_shape(shape: Shape | tuple[Shape, ...]) -> str:
     if shape and isinstance(shape[0], tuple):
-        return " + ".join(format_shape(s) for s in shape)  # type: ignore[arg-type]
+        shown = " + ".join(format_shape(s) for s in shape[:SHOWN_INPUTS])  # type: ignore[arg-type]
+        more = len(shape) - SHOWN_INPUTS
+        return shown + (f" + … ({len(shape):,} inputs)" if more > 0 else "")
     return format_shape(shape)  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 import click
 
 from .errors import SpecError
-from .sizes import DTYPE_BYTES, parse_size
+from .numbers import is_whole, parse_whole, shorten, show, whole
+from .sizes import DTYPE_BYTES, MAX_SIZE, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,15 +48,44 @@ class IntsType(click.ParamType):
         if text in self.words:
             return text
         parts = text.replace("×", "x").split("x")
-        try:
-            numbers = [int(part) for part in parts]
-        except ValueError:
-            wanted = "a whole number or one per axis like 3x5" + (f", or {' / '.join(self.words)}" if self.words else "")
-            self.fail(f"{value!r} is not {wanted}", param, ctx)
+        if not all(is_whole(part) for part in parts):
+            wanted = "a whole number (digits 0-9) or one per axis like 3x5" + (f", or {' / '.join(self.words)}" if self.words else "")
+            self.fail(f"{shorten(value)!r} is not {wanted}", param, ctx)
+        numbers = [whole(part) for part in parts]
         return numbers[0] if len(numbers) == 1 else numbers
 
 
+class WholeType(click.ParamType):
+    """A whole number by numbers.py's rule, within ``low..high`` (click's int takes ``٣`` and ``1_1``)."""
+
+    name = "N"
+
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            parsed = parse_whole(str(value))
+            if parsed is None:
+                self.fail(f"{shorten(str(value))!r} is not a whole number (digits 0-9){self._range()}", param, ctx)
+            number = parsed
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            self.fail(f"{show(number)} is out of range: use{self._range()[1:]}", param, ctx)
+        return number
+
+    def _range(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f", from {self.low:,} to {self.high:,}"
+        if self.low is not None:
+            return f", at least {self.low}"
+        return ""
+
+
 SIZE = SizeType()
+#: Channel counts and groups: 1 to MAX_SIZE.
+COUNT = WholeType(1, MAX_SIZE)
 INTS = IntsType()
 PADDING = IntsType(("same", "valid"))
 
@@ -69,7 +99,7 @@ def size_option(f: F | None = None, *, required: bool = True, help: str = "Input
 def dims_option(f: F) -> F:
     return click.option(
         "--dims",
-        type=click.IntRange(1, 3),
+        type=WholeType(1, 3),
         default=None,
         help="Spatial dimensions (1, 2 or 3); one more number in the size than this is channels first (CxHxW)."
         " Default: from the size (a single number means 2-D, square).",
@@ -155,9 +185,9 @@ def channel_options(*, defaults: bool = True) -> Callable[[F], F]:
     """
     return _stacked(
         [
-            click.option("--in-channels", "--cin", "in_channels", type=click.IntRange(1), default=1 if defaults else None, show_default=defaults, help="Input channels (1)."),
-            click.option("--out-channels", "--cout", "out_channels", type=click.IntRange(1), default=1 if defaults else None, show_default=defaults, help="Output channels (1)."),
-            click.option("--g", "--groups", "groups", type=int, default=1 if defaults else None, show_default=defaults, help="Groups (1)."),
+            click.option("--in-channels", "--cin", "in_channels", type=COUNT, default=1 if defaults else None, show_default=defaults, help="Input channels (1)."),
+            click.option("--out-channels", "--cout", "out_channels", type=COUNT, default=1 if defaults else None, show_default=defaults, help="Output channels (1)."),
+            click.option("--g", "--groups", "groups", type=WholeType(), default=1 if defaults else None, show_default=defaults, help="Groups (1)."),
             click.option("--no-bias", "no_bias", is_flag=True, default=False if defaults else None, help="Leave out the bias (bias=False)."),
         ]
     )
@@ -188,7 +218,7 @@ def pool_options(*, defaults: bool = True) -> Callable[[F], F]:
 
 
 def batch_option(f: F) -> F:
-    return click.option("--batch", type=click.IntRange(1, 1_000_000), default=1, show_default=True, help="Batch size for shapes, MACs and memory.")(f)
+    return click.option("--batch", type=WholeType(1, 1_000_000), default=1, show_default=True, help="Batch size for shapes, MACs and memory.")(f)
 
 
 def dtype_option(f: F) -> F:

@@ -52,16 +52,16 @@ def resolve_spec(target: str) -> tuple[str, str]:
 
 def load_named_model(target: str) -> Model:
     """``convcalc.graph.Model`` for a spec path or a packaged example's stem (used by model and verify)."""
-    from .errors import SpecError
+    from .errors import InputError
     from .graph import load_model, model_from_text
     from .yamlio import read_text
 
     path, shown = resolve_spec(target)
     if path == target:
-        if not os.path.exists(target) and os.sep not in target and "/" not in target:
+        if target != "-" and not os.path.exists(target) and os.sep not in target and "/" not in target:
             from .layers.base import suggest
 
-            raise SpecError(
+            raise InputError(
                 f"{target}: no such file, and no packaged example of that name{suggest(target, model_names())}"
                 f" (packaged: {', '.join(model_names())}; see convcalc model --list)",
                 file=target,

@@ -5,40 +5,59 @@ from __future__ import annotations
 import re
 
 from .errors import SpecError
+from .numbers import is_whole, shorten, show, whole
 
 #: Largest size or count convcalc accepts anywhere (sizes of 10**12 work; this is a sanity cap).
 MAX_SIZE = 10**15
 
+#: Largest element count of any tensor convcalc computes with: far beyond torch's int64 (9.2e18),
+#: and small enough that every memory line is a finite float.
+MAX_ELEMENTS = 10**100
+
 _SEPARATORS = re.compile(r"\s*[x×X*,]\s*")
 
 
-def parse_size(text: str, *, what: str = "size") -> tuple[int, ...]:
-    """``"32x64"`` → ``(32, 64)``. Every part must be a whole number from 1 to MAX_SIZE."""
+def parse_size(text: str | int, *, what: str = "size") -> tuple[int, ...]:
+    """``"32x64"`` → ``(32, 64)``. Every part must be a whole number (numbers.py's rule) from 1 to MAX_SIZE."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return (check_size(text, what=what),)
     raw = str(text).strip()
     if raw.isascii() and raw.isdigit():  # the common case, one number: no regular expressions
-        return (check_size(int(raw), what=what),)
+        return (check_size(whole(raw), what=what),)  # whole(): no int() of 5,000 digits
     if not raw:
         raise SpecError(f"{what} is empty; write it like 227, 32x64 or 3x224x224")
     parts = _SEPARATORS.split(raw)
     values = []
     for part in parts:
-        if not re.fullmatch(r"[+-]?\d+", part):
+        if not is_whole(part):
             raise SpecError(
-                f"{what} {raw!r} is not a list of whole numbers; write it like 227, 32x64 or 3x224x224"
+                f"{what} {shorten(raw)!r} is not a list of whole numbers (digits 0-9); write it like 227, 32x64 or 3x224x224"
             )
-        values.append(check_size(int(part), what=what))
+        values.append(check_size(whole(part), what=what))
     return tuple(values)
 
 
 def check_size(value: object, *, what: str = "size", minimum: int = 1) -> int:
-    """``value`` as an int within ``minimum..MAX_SIZE``, else a SpecError naming ``what``."""
+    """``value`` as an int within ``minimum..MAX_SIZE``, else a SpecError naming ``what`` and the range."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{what} must be a whole number, got {value!r}")
+        raise SpecError(f"{what} must be a whole number, got {show(value)}")
     if value < minimum:
-        raise SpecError(f"{what} must be at least {minimum}, got {value}")
+        raise SpecError(f"{what} must be at least {minimum}, got {show(value)}")
     if value > MAX_SIZE:
-        raise SpecError(f"{what} {value} is larger than convcalc's limit of {MAX_SIZE:.0e}")
+        raise SpecError(f"{what} {show(value)} is larger than convcalc's limit; use {minimum} to {MAX_SIZE:.0e}")
     return value
+
+
+def too_many_elements(shape: tuple[int, ...] | list[int]) -> str | None:
+    """Why ``shape`` is beyond MAX_ELEMENTS, or None. Free for ranks up to 6 (6 sizes ≤ 10**15 fit)."""
+    if len(shape) <= 6:
+        return None
+    count = 1
+    for size in shape:
+        count *= size
+    if count <= MAX_ELEMENTS:
+        return None
+    return f"{len(shape)}-D shape of about 10^{int(count.bit_length() * 0.30103)} elements; convcalc computes with at most 10^100 elements per tensor"
 
 
 def format_size(values: tuple[int, ...] | list[int]) -> str:

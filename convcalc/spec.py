@@ -26,7 +26,7 @@ from .errors import ConvcalcError, SpecError, located
 from .layers import lookup
 from .layers.base import canonical_key, suggest
 from .layers.catalog import module_of
-from .sizes import check_size
+from .sizes import check_size, too_many_elements
 from .yamlio import YDict, YList, line_of, load_yaml, parse_yaml
 
 TOP_KEYS = ("name", "input", "layers", "blocks", "description")
@@ -94,9 +94,16 @@ def parse_input(value: Any, path: str, line: int | None) -> tuple[int, ...]:
         if isinstance(value, list):
             if not value:
                 raise SpecError("input: is empty")
-            return tuple(check_size(v, what="input size") for v in value)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            return parse_size(str(value), what="input")
+            shape = tuple(check_size(v, what="input size") for v in value)
+        elif isinstance(value, (str, int)) and not isinstance(value, bool):
+            shape = parse_size(value, what="input")
+        else:
+            shape = ()
+        huge = too_many_elements(shape)
+        if huge:
+            raise SpecError(f"input: is a {huge}")
+        if shape:
+            return shape
     except SpecError as error:
         raise SpecError(located(path, line, f"{error.message}; write input: [C, H, W], e.g. [3, 224, 224]"), file=path, line=line) from None
     raise SpecError(located(path, line, f"input: must be a list like [3, 224, 224], got {value!r}"), file=path, line=line)

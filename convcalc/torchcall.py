@@ -43,6 +43,7 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
     call = tree.body
     if not isinstance(call, ast.Call):
         raise SpecError(f"{_short(source)} is not a layer call like Conv2d(1, 16, 3)")
+    _check_numbers(tree, source)
     name = _callee(call.func, source)
     type_name, cls = lookup(name)
     params = torch_params(type_name, cls.PARAMS)
@@ -113,6 +114,17 @@ def _callee(node: ast.expr, source: str) -> str:
     if len(parts) > 1 and tuple(parts[:-1]) not in _PREFIXES:
         raise SpecError(f"{_short(source)}: {'.'.join(parts[:-1])}. is not torch.nn; write nn.{parts[-1]} or {parts[-1]}")
     return parts[-1]
+
+
+def _check_numbers(tree: ast.AST, source: str) -> None:
+    """Numbers follow numbers.py's rule, as everywhere else: Python's ``1_1``, ``0x3``, ``1j`` are refused."""
+    from .numbers import DECIMAL_HINT, is_decimal
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, complex)) and not isinstance(node.value, bool):
+            text = ast.get_source_segment(source, node) or ""
+            if not is_decimal(text):
+                raise SpecError(f"{_short(source)}: {text!r} is not a number convcalc reads: {DECIMAL_HINT}")
 
 
 def _literal(node: ast.expr, shown: str, param: str, depth: int = 0) -> Any:

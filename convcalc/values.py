@@ -15,14 +15,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Union
 
-from .errors import SpecError
+from .errors import InputError, SpecError
 from .formulas import PAD_MARKS
 
 Number = Union[int, Fraction]
@@ -35,7 +34,7 @@ MAX_NUMBER_CHARS = 40  # characters of one number literal
 MAX_EXPONENT = 30  # |e| of 1.5e-3 style literals
 MAX_WORK = 1_000_000  # multiply-adds (conv, tconv) or window reads (pool)
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # numbers.py's rule: ASCII digits
 
 
 # -- reading matrices --------------------------------------------------------------------------
@@ -89,16 +88,13 @@ def read_text(value: str, what: str) -> str:
             raise SpecError(f"{what} is longer than {MAX_BYTES:,} characters")
         return value
     path = value[1:]
+    from .reader import read_bounded  # bounded in bytes and time: @/dev/zero or a silent FIFO cannot hang
+
+    data = read_bounded(path, MAX_BYTES, what="matrix file")
     try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            raise SpecError(f"{what}: {path} holds {size:,} bytes, more than the limit of {MAX_BYTES:,}")
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise SpecError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SpecError(f"{what}: {path} is not UTF-8 text") from None
+        raise InputError(f"{what}: {path} is not UTF-8 text", file=path) from None
 
 
 def parse_tensor(value: str, what: str, *, scalar: bool = False) -> Tensor:

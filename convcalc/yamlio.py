@@ -7,16 +7,22 @@ come back as :class:`YDict` / :class:`YList`, which remember the line of every k
 from __future__ import annotations
 
 import gc
-import os
 import re
 from typing import Any
 
-from .errors import SpecError
+from .errors import InputError, SpecError
+from .numbers import DECIMAL_HINT, WHOLE_HINT, decimal, is_decimal, shorten
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_VALUES = 2_000_000  # scalars, lists and mappings after alias expansion
 MAX_DEPTH = 100
 MAX_LIST_ITEMS = 100_000  # checked before parsing, on lines that start a list item
+#: Checked before parsing: the marks that start a YAML value (',' '[' '{' ':' '- ' and line
+#: breaks), an upper bound of the values a file holds without aliases. 100,000 layers written
+#: like benchmarks/model.py's have about 550,000.
+MAX_MARKS = 1_000_000
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_STR = "tag:yaml.org,2002:str"
 
 
 class YDict(dict):  # type: ignore[type-arg]
@@ -37,22 +43,15 @@ def line_of(value: Any, default: int | None = None) -> int | None:
     return getattr(value, "line", None) or default
 
 
-def read_text(path: str) -> str:
-    """The file's text, or a one-line SpecError for a missing file, a folder, a huge file."""
-    if os.path.isdir(path):
-        raise SpecError(f"{path} is a directory, not a YAML file", file=path)
+def read_text(path: str, *, what: str = "YAML file") -> str:
+    """The text of ``path`` (``-``: stdin), at most MAX_FILE_BYTES; an InputError (exit 2) if unreadable."""
+    from .reader import read_bounded
+
+    data = read_bounded(path, MAX_FILE_BYTES, what=what)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise SpecError(f"{path} is {size / 2**20:.1f} MiB; convcalc reads specs up to {MAX_FILE_BYTES // 2**20} MiB", file=path)
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file", file=path) from None
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise SpecError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})", file=path) from None
-    except OSError as error:
-        raise SpecError(f"{path}: {error.strerror}", file=path) from None
+        raise InputError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})", file=path) from None
 
 
 def load_yaml(path: str) -> Any:
@@ -60,12 +59,24 @@ def load_yaml(path: str) -> Any:
     return parse_yaml(read_text(path), path)
 
 
-def parse_yaml(text: str, path: str = "<spec>") -> Any:
-    import yaml
-
+def check_counts(text: str, path: str) -> None:
+    """Refuse, before parsing, a text with too many list items or values (linear, C-speed counts)."""
     items = len(re.findall(r"(?m)^[ \t]*- ", text))
     if items > MAX_LIST_ITEMS:
         raise SpecError(f"{path} has {items:,} list items; convcalc reads at most {MAX_LIST_ITEMS:,}", file=path)
+    marks = sum(text.count(mark) for mark in (",", "[", "{", ":", "- ", "\n"))
+    if marks > MAX_MARKS:
+        raise SpecError(
+            f"{path} has {marks:,} YAML values or separators (commas, brackets, colons, '- ' and lines, counted"
+            f" before parsing); convcalc reads at most {MAX_MARKS:,}",
+            file=path,
+        )
+
+
+def parse_yaml(text: str, path: str = "<spec>") -> Any:
+    import yaml
+
+    check_counts(text, path)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     enabled = gc.isenabled()
     gc.disable()  # composing allocates many small objects; the cycle collector makes it quadratic
@@ -76,8 +87,8 @@ def parse_yaml(text: str, path: str = "<spec>") -> Any:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         problem = error.problem or error.context or "invalid YAML"
         raise SpecError(f"{where}: YAML syntax error: {problem}", file=path, line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path}: YAML error: {error}", file=path) from None
+    except yaml.YAMLError as error:  # e.g. a control character: its message spans lines
+        raise SpecError(f"{path}: YAML error: {' '.join(str(error).split())}", file=path) from None
     except RecursionError:
         raise SpecError(f"{path}: nested too deeply", file=path) from None
     finally:
@@ -85,26 +96,34 @@ def parse_yaml(text: str, path: str = "<spec>") -> Any:
             gc.enable()
     if node is None:
         raise SpecError(f"{path} is empty", file=path)
-    return _TreeBuilder(path).build(node)
+    gc.disable()  # building keeps every object alive: collecting meanwhile only costs time
+    try:
+        return _TreeBuilder(path, aliases="*" in text).build(node)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _TreeBuilder:
     """Turns a composed node tree into YDict/YList/scalars, counting what aliases expand to."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, aliases: bool = True) -> None:
         import yaml
 
         self.path = path
+        self.aliases = aliases
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
         self.yaml = yaml
+        self.scalars: dict[tuple[str, str, Any], Any] = {}  # scalars repeat: each distinct one is read once
 
     def build(self, node: Any, depth: int = 0, active: frozenset[int] = frozenset()) -> Any:
         self.count += 1
         line = node.start_mark.line + 1
         if self.count > MAX_VALUES:
             raise SpecError(
-                f"{self.path}:{line}: the file expands to more than {MAX_VALUES:,} values (an alias bomb?)",
+                f"{self.path}:{line}: the file expands to more than {MAX_VALUES:,} values"
+                + (" (its aliases, *name, repeat what they name: an alias bomb?)" if self.aliases else ""),
                 file=self.path,
                 line=line,
             )
@@ -151,12 +170,27 @@ class _TreeBuilder:
             )
 
     def _scalar(self, node: Any, line: int) -> Any:
+        key = (node.tag, node.value, node.style)
+        if key in self.scalars:
+            return self.scalars[key]
+        value = self._read_scalar(node, line)
+        if value is None or isinstance(value, (str, int, float, bool)):  # immutable: safe to share
+            self.scalars[key] = value
+        return value
+
+    def _read_scalar(self, node: Any, line: int) -> Any:
         if not node.tag.startswith("tag:yaml.org,2002:") or node.tag.endswith(("binary", "timestamp", "set", "omap", "pairs")):
             raise SpecError(
                 f"{self.path}:{line}: the tag {node.tag!r} is not allowed (convcalc reads plain YAML only)",
                 file=self.path,
                 line=line,
             )
+        text = node.value
+        if node.tag in _NUMBER_TAGS or (node.tag == _STR and not node.style and is_decimal(text)):
+            if not is_decimal(text):  # YAML 1.1 reads 1_1, 0x1F, 017, 1:30 and .inf as numbers; convcalc does not
+                hint = WHOLE_HINT if node.tag == _NUMBER_TAGS[0] else DECIMAL_HINT
+                raise SpecError(f"{self.path}:{line}: {shorten(text)!r} is not a number convcalc reads: {hint}", file=self.path, line=line)
+            return decimal(text)  # the one rule of numbers.py (YAML 1.1 would leave 1e-3 a string)
         try:
             return self.constructor.construct_object(node, deep=True)
         except self.yaml.YAMLError as error:

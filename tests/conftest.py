@@ -77,7 +77,7 @@ def _torch_agrees(
     line starting with the type name, window/describe/warnings/explain answer, and
     ``torch_kwargs()`` rebuilds a module of torch's output shape and parameter count.
     ``empty_is_error``: torch's empty output counts as a refusal (the shape-only families refuse
-    zero-size outputs; adaptive pooling gives them, as torch does).
+    zero-size outputs, and so does adaptive pooling with output_size 0, where torch gives them).
     """
     shape = tuple(shape)
     torch_kwargs = kwargs if torch_kwargs is None else torch_kwargs

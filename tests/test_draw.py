@@ -392,8 +392,8 @@ def test_a_packaged_example_by_name(cli, tmp_path: Path, monkeypatch: pytest.Mon
     assert "512×7×7" in [t for t, _ in texts_of(parse(stdout))]
     code, _, stderr = cli("draw", "mnist_cnn")  # the default file: the name, .svg
     assert code == 0 and (tmp_path / "mnist_cnn.svg").exists() and "wrote mnist_cnn.svg" in stderr
-    code, _, stderr = cli("draw", "vgg61")
-    assert code == 1 and "vgg16" in stderr and len(stderr.strip().splitlines()) == 1
+    code, _, stderr = cli("draw", "vgg61")  # neither a file nor a packaged name: usage (exit 2)
+    assert code == 2 and "vgg16" in stderr and len(stderr.strip().splitlines()) == 1
 
 
 

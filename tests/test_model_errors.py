@@ -21,8 +21,8 @@ def model(cli, tmp_path: Path):
     return invoke
 
 
-def one_line_error(code: int, err: str) -> str:
-    assert code == 1
+def one_line_error(code: int, err: str, expected: int = 1) -> str:
+    assert code == expected
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     return err
@@ -104,10 +104,11 @@ def test_bad_specs_give_one_line_errors(model, text: str, needles: list[str]) ->
 
 
 def test_missing_file_and_directory(model, cli, tmp_path: Path) -> None:
+    # a file that cannot be read is a usage error (exit 2), like any bad command-line value
     code, _, err = model(None, name="nope.yaml")
-    assert "no such file" in one_line_error(code, err)
-    code, _, _ = cli("model", tmp_path)
-    assert code == 1
+    assert "no such file" in one_line_error(code, err, 2)
+    code, _, err = cli("model", tmp_path)
+    assert "is a directory" in one_line_error(code, err, 2)
 
 
 def test_alias_bomb_is_refused_quickly(model) -> None:

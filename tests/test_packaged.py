@@ -47,11 +47,12 @@ def test_a_file_in_the_current_folder_wins(cli, tmp_path: Path, monkeypatch: pyt
 
 def test_an_unknown_name_suggests_the_packaged_one(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    # neither a file nor a packaged name: a file that cannot be read, a usage error (exit 2)
     code, out, err = cli("model", "mnist_cn")
-    assert code == 1 and out == "" and err.count("\n") == 1
+    assert code == 2 and out == "" and err.count("\n") == 1
     assert "did you mean mnist_cnn?" in err and "convcalc model --list" in err
     code, _, err = cli("model", "sub/mnist_cnn.yaml")
-    assert code == 1 and err == "error: sub/mnist_cnn.yaml: no such file\n"
+    assert code == 2 and err == "error: sub/mnist_cnn.yaml: no such file\n"
 
 
 def test_the_broken_example_names_its_file_and_line(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,8 @@ The rule, for the ```` ```console ```` blocks of README.md:
   the end of the block, are its output: stdout, then stderr, as a pipe shows them (plain text);
 - a line that is only ``...`` (indented or not) stands for zero or more lines left out;
 - every other line must match exactly (trailing spaces aside), in order, with nothing between;
-- the exit code is 1 when the transcript shows an ``error:`` line, else 0;
+- the exit code is 1 when the transcript shows an ``error:`` line, else 0, unless the command
+  line states it as a shell comment: ``$ convcalc conv --in 28 --k 3 --s 0   # exit 2``;
 - the command runs in a folder that holds the repository's ``examples/`` and ``examples.yaml``
   plus the files of ``tests/data/``;
 - ``torch X.Y.Z…`` is compared without the version; transcripts of ``verify`` need torch.
@@ -31,6 +32,7 @@ class Transcript:
     line: int  # README line of the `$ convcalc` command
     args: tuple[str, ...]
     expected: tuple[str, ...]
+    exit_code: int | None = None  # as stated by a ``# exit N`` comment on the command line
 
     @property
     def id(self) -> str:
@@ -40,12 +42,12 @@ class Transcript:
 def transcripts(text: str) -> list[Transcript]:
     found: list[Transcript] = []
     in_console = False
-    current: tuple[int, list[str], list[str]] | None = None
+    current: tuple[int, list[str], list[str], int | None] | None = None
 
     def close() -> None:
         nonlocal current
         if current is not None:
-            found.append(Transcript(current[0], tuple(current[1]), tuple(current[2])))
+            found.append(Transcript(current[0], tuple(current[1]), tuple(current[2]), current[3]))
         current = None
 
     for number, line in enumerate(text.splitlines(), start=1):
@@ -57,9 +59,10 @@ def transcripts(text: str) -> list[Transcript]:
             continue
         if line.startswith("$ "):
             close()
-            words = shlex.split(line[2:])
+            stated = re.search(r"#\s*exit (\d+)\s*$", line)
+            words = shlex.split(line[2:], comments=True)
             if words and words[0] == "convcalc":
-                current = (number, words[1:], [])
+                current = (number, words[1:], [], int(stated.group(1)) if stated else None)
         elif current is not None:
             current[2].append(line.rstrip())
     close()
@@ -134,4 +137,6 @@ def test_readme_transcript(transcript: Transcript, terminal, folder: Path, monke
     shown = "\n".join(actual)
     assert matches(expected, actual), f"{transcript.id}: `convcalc {shlex.join(transcript.args)}` prints\n{shown}"
     wanted = 1 if any(line.startswith("error:") for line in expected) else 0
+    if transcript.exit_code is not None:
+        wanted = transcript.exit_code
     assert code == wanted, f"{transcript.id}: exit {code}, the README implies {wanted}"

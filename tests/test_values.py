@@ -139,7 +139,7 @@ def test_file_size_is_bounded(cli, tmp_path) -> None:
     path = tmp_path / "big.txt"
     path.write_text("1 " * (values.MAX_BYTES // 2 + 10))
     code, _, err = cli("conv", "--values", f"@{path}", "--weight", "[1]")
-    assert code == 1 and "bytes, more than the limit" in err
+    assert code == 2 and "is larger than 2,000,000 bytes" in err  # a file that cannot be read: usage (exit 2)
 
 
 def test_mismatches_name_the_rule(cli) -> None:

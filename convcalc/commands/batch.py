@@ -38,6 +38,9 @@ def batch(ctx: click.Context, path: str, as_json: bool) -> None:
     from ..render import batch as render
     from ..render.progress import progress
 
+    from ..reader import bounded_lines, check_stream
+
+    check_stream(path, what="CSV file")  # a device or a FIFO without a writer: refused, not waited on
     try:
         stream = _open(path)
     except OSError as error:
@@ -45,7 +48,7 @@ def batch(ctx: click.Context, path: str, as_json: bool) -> None:
     shown = "<stdin>" if path == "-" else path
     try:
         with stream, progress(_size(stream), "answering rows") as bar:
-            rows = engine.run(stream, shown)
+            rows = engine.run(bounded_lines(stream, shown, MAX_LINE), shown)
             code = render.write(_tracked(rows, bar, stream) if bar.enabled else rows, sys.stdout, as_json=as_json, path=shown)
     except engine.BatchFileError as error:
         raise click.UsageError(error.message) from None
@@ -54,6 +57,10 @@ def batch(ctx: click.Context, path: str, as_json: bool) -> None:
     except SpecError as error:  # pragma: no cover - every row error is caught per row
         raise click.UsageError(error.message) from None
     ctx.exit(code)
+
+
+#: Longest CSV line read (a row of cells of at most batch.MAX_CELL characters fits many times).
+MAX_LINE = 1_000_000
 
 
 def _open(path: str) -> IO[Any]:

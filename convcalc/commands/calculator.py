@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from .. import calc
+from ..errors import SpecError, as_usage
 from ..options import (
+    COUNT,
     SIZE,
+    WholeType,
     channel_options,
     dims_option,
     explain_option,
@@ -25,6 +30,16 @@ from ..render.output import Output, warn
 from ..sizes import format_size
 
 # -- single-layer calculators ---------------------------------------------------------------
+
+
+@contextmanager
+def command_line_values() -> Iterator[None]:
+    """A value the engine refuses (``--s 0``, an unknown chain key) was written on the command
+    line: a usage error, exit 2. Geometry that does not fit (ShapeError) stays exit 1."""
+    try:
+        yield
+    except SpecError as error:
+        raise as_usage(error) from None
 
 
 def spatial_size(size: tuple[int, ...], dims: int | None) -> tuple[tuple[int, ...], bool]:
@@ -55,11 +70,12 @@ def run_calculator(ctx: click.Context, kind: str, size: tuple[int, ...], dims: i
     reading = read_input(size, dims, in_channels=kwargs.get("in_channels") if channels_given else None, layer=kind)
     if reading.warning:
         warn([reading.warning])
-    type_name = calc.layer_type(kind, len(reading.spatial))
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
     if reading.channels is not None:
         kwargs["in_channels"] = reading.channels
-    step = calc.calculate(type_name, reading.spatial, **kwargs)
+    with command_line_values():
+        type_name = calc.layer_type(kind, len(reading.spatial))
+        step = calc.calculate(type_name, reading.spatial, **kwargs)
     if reading.channels is not None or channels_given or given(ctx, "out_channels"):
         step = step._replace(in_channels=kwargs.get("in_channels", 1), out_channels=step.channels)
     render.answer(
@@ -157,7 +173,7 @@ def tconv(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: 
 @window_options()
 @pool_options()
 @click.option("--count-include-pad/--no-count-include-pad", "count_include_pad", default=None, help="Average pooling: count the padding in the mean (torch's default: yes).")
-@click.option("--divisor-override", type=int, default=None, help="Average pooling: divide every window's sum by this number.")
+@click.option("--divisor-override", type=WholeType(), default=None, help="Average pooling: divide every window's sum by this number.")
 @dims_option
 @values_options(weight=False)
 @explain_option
@@ -199,7 +215,7 @@ def pool(ctx: click.Context, size: tuple[int, ...], dims: int | None, explain: b
 @click.command()
 @click.argument("size", type=str, metavar="SIZE")
 @click.argument("steps", nargs=-1, required=True, metavar="STEP...")
-@click.option("--in-channels", "--cin", "in_channels", type=click.IntRange(1), default=None,
+@click.option("--in-channels", "--cin", "in_channels", type=COUNT, default=None,
               help="Channels of the input (for Flatten/Linear and parameter counts); or write SIZE as CxHxW with --dims 2.")
 @dims_option
 @explain_option
@@ -231,7 +247,8 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], in_channels: in
         warn([reading.warning])
     spatial, square = reading.spatial, reading.square
     channels = reading.channels if reading.channels is not None else in_channels
-    results = calc.chain(spatial, steps, dims=len(spatial), channels=channels)
+    with command_line_values():
+        results = calc.chain(spatial, steps, dims=len(spatial), channels=channels)
     render.chain(
         results, spatial, Output.for_stdout(as_json=as_json), square=square, explain=explain,
         channels=channels, notes=[reading.warning] if reading.warning else [],

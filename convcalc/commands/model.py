@@ -22,13 +22,14 @@ from ..sizes import format_size
 
 
 def parse_range(text: str) -> tuple[int, int]:
+    from ..numbers import parse_whole, shorten
+
     low, sep, high = text.partition("..")
-    try:
-        a, b = int(low), int(high)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a range like 64..1024", param_hint="--find-sizes") from None
+    a, b = parse_whole(low), parse_whole(high)
+    if a is None or b is None:
+        raise click.BadParameter(f"{shorten(text)!r} is not a range like 64..1024", param_hint="--find-sizes")
     if not sep or not 1 <= a <= b or b - a > 100_000:
-        raise click.BadParameter(f"{text!r}: write LOW..HIGH with 1 ≤ LOW ≤ HIGH and at most 100,000 sizes", param_hint="--find-sizes")
+        raise click.BadParameter(f"{shorten(text)!r}: write LOW..HIGH with 1 ≤ LOW ≤ HIGH and at most 100,000 sizes", param_hint="--find-sizes")
     return a, b
 
 

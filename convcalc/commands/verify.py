@@ -92,15 +92,24 @@ def _memory(ctx: click.Context, param: click.Parameter, value: str) -> int:
         raise click.BadParameter(error.message) from None
 
 
-def _kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
+def _kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
     if value is None:
-        return {}
+        return None  # not given (``{}`` is given: it still applies to Python models only)
+    from ..numbers import MAX_DIGITS, shorten, show
+
+    def whole(text: str) -> int:
+        if len(text.lstrip("-")) > MAX_DIGITS:
+            raise click.BadParameter(f"the number {shorten(text)} has more than {MAX_DIGITS} digits; convcalc passes on numbers up to 10^{MAX_DIGITS}")
+        return int(text)
+
     try:
-        data = json.loads(value)
+        data = json.loads(value, parse_int=whole)
     except json.JSONDecodeError as error:
-        raise click.BadParameter(f"{value!r} is not JSON ({error.msg}); write it like '{{\"num_classes\": 10}}'") from None
+        raise click.BadParameter(f"{show(value)} is not JSON ({error.msg}); write it like '{{\"num_classes\": 10}}'") from None
+    except RecursionError:
+        raise click.BadParameter("the JSON is nested too deeply; write a flat object like '{\"num_classes\": 10}'") from None
     if not isinstance(data, dict):
-        raise click.BadParameter(f"must be a JSON object like '{{\"num_classes\": 10}}', got {value!r}")
+        raise click.BadParameter(f"must be a JSON object like '{{\"num_classes\": 10}}', got {show(value)}")
     return data
 
 
@@ -135,7 +144,7 @@ def verify(
     device: str,
     max_memory: int,
     style: str,
-    kwargs: dict[str, Any],
+    kwargs: dict[str, Any] | None,
     emit_spec: str | None,
     force: bool,
     as_json: bool,
@@ -173,8 +182,8 @@ def verify(
         if foreign:
             option = "--" + foreign[0].replace("_", "-")
             raise click.UsageError(f"{option} does not apply to verify {target}; it takes {_option_list(target)}")
-    if kind != "python" and (kwargs or emit_spec is not None):
-        raise click.UsageError(f"{'--kwargs' if kwargs else '--emit-spec'} applies to Python models (path/model.py:Net)")
+    if kind != "python" and (kwargs is not None or emit_spec is not None):
+        raise click.UsageError(f"{'--kwargs' if kwargs is not None else '--emit-spec'} applies to Python models (path/model.py:Net)")
     if force and emit_spec is None:
         raise click.UsageError("--force applies to --emit-spec (to replace an existing file)")
     if emit_spec is not None:
@@ -190,6 +199,7 @@ def verify(
     if kind == "python":
         if input_shape is None:
             raise click.UsageError("a Python model needs --input, one sample's C×H×W without the batch (e.g. --input 1x28x28)")
+        _check_python_file(target)
         with contextlib.redirect_stdout(sys.stderr), status("building and running the model with torch"):  # what the model prints must not mix with the report (--json)
             engine.import_torch(freeze_gc=True)
             report = engine.verify_python_target(target, input_shape, kwargs, batch=batch, dtype=dtype, device=device, max_memory=max_memory)
@@ -206,6 +216,9 @@ def verify(
         except ModelError as error:  # the engine's verdict comes first: torch never runs
             _engine_failure(ctx, error, as_json, device)
             return
+        slow = half_precision_on_cpu(summary.totals.macs, dtype, device)
+        if slow:
+            click.echo(f"warning: {slow}", err=True)
         count = len(summary.rows)
         with status(f"running {count:,} layer{'s' if count != 1 else ''} with torch on {device}"):
             engine.import_torch(freeze_gc=True)
@@ -245,6 +258,31 @@ def _is_python_target(target: str) -> bool:
     return bool(sep and where and attribute and not os.path.exists(target))
 
 
+#: Above this many MACs, a float16/bfloat16 run on CPU gets a warning first: CPUs without native
+#: half-precision kernels run it many times slower than float32 (a U-Net at batch 3 took minutes).
+HALF_CPU_MACS = 1_000_000_000
+
+
+def half_precision_on_cpu(macs: int, dtype: str, device: str) -> str | None:
+    """The warning for a large model verified in float16/bfloat16 on CPU, or None."""
+    if device != "cpu" or dtype not in ("float16", "bfloat16") or macs <= HALF_CPU_MACS:
+        return None
+    return (
+        f"{dtype} on cpu: {macs / 1e9:,.1f} GMACs in half precision can take many times longer than in float32"
+        " on CPUs without native half-precision kernels; --device meta checks the same shapes without computing,"
+        " --dtype float32 the same shapes and counts"
+    )
+
+
+def _check_python_file(target: str) -> None:
+    """A Python target's file exists and is a regular file (checked before torch is imported)."""
+    from ..reader import check_regular
+
+    where = target.rpartition(":")[0]
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        check_regular(where, what="Python file")
+
+
 def _spec_model(path: str, input_shape: tuple[int, ...] | None) -> Any:
     from ..packaged import load_named_model
     from ..sizes import format_size
@@ -263,7 +301,7 @@ def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any
     """One calculator layer as a one-node model; the calculator's verdict (and message) comes first."""
     from .. import calc
     from ..builder import SpecBuilder
-    from .calculator import spatial_size
+    from .calculator import command_line_values, spatial_size
 
     if size is None:
         raise click.UsageError(f"verify {word} needs --in (the spatial input size, e.g. --in 227)")
@@ -290,7 +328,8 @@ def _layer_model(word: str, size: tuple[int, ...] | None, options: dict[str, Any
             kwargs["output_padding"] = options["output_padding"]
         type_name = calc.layer_type(word, len(spatial))
     kwargs = {key: value for key, value in kwargs.items() if value is not None}
-    step = calc.calculate(type_name, spatial, in_channels=channels, **kwargs)  # ShapeError: the calculator's message
+    with command_line_values():  # a bad option value is exit 2, as for the calculator itself
+        step = calc.calculate(type_name, spatial, in_channels=channels, **kwargs)  # ShapeError: the calculator's message
     built = SpecBuilder(f"{type_name} {step.layer.describe()}".strip(), (channels, *spatial), path=f"verify {word}")
     built.add(step.layer, name=type_name)
     return built.model()

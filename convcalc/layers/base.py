@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from ..errors import ErrorKind, ShapeError, SpecError
-from ..sizes import MAX_SIZE
+from ..numbers import show
+from ..sizes import MAX_SIZE, too_many_elements
 
 Shape = tuple[int, ...]
 
@@ -167,6 +168,9 @@ class Layer:
             raise self.error(self._rank_message(shape), self._rank_kind())
         if not shape:
             raise self.error("the input shape is empty")
+        huge = too_many_elements(shape)
+        if huge:
+            raise self.error(f"the input is a {huge}")
         return shape
 
     def ranks(self) -> tuple[int, ...] | None:
@@ -229,7 +233,7 @@ def lookup(type_name: str) -> tuple[str, type[Layer]]:
 
         module = module_of(key)
         if module is None:
-            raise SpecError(f"unknown layer type {type_name!r}{suggest(str(type_name), layer_names())}")
+            raise SpecError(f"unknown layer type {show(str(type_name))}{suggest(str(type_name), layer_names())}")
         layers: dict[str, type[Layer]] = importlib.import_module(f"{__package__}.{module}").LAYERS
         name = next((n for n in layers if n.lower() == key), None)
         if name is None:  # the catalog is out of date (tests/test_structure.py catches this)
@@ -242,13 +246,15 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean kernel_size?"`` or ``""``, via difflib (case-insensitive)."""
     import difflib  # only on the error path: it costs start-up time
 
+    if len(word) > 64:  # no name is that long; difflib's cost grows with the word
+        return ""
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f"; did you mean {lowered[close[0]]}?" if close else ""
 
 
-def make_layer(type_name: str, **kwargs: Any) -> Layer:
+def make_layer(type_name: str, /, **kwargs: Any) -> Layer:
     """Build a layer from its torch class name and torch keyword arguments (or spec aliases)."""
     name, cls = lookup(type_name)
     return cls.create(name, resolve_kwargs(name, cls.PARAMS, kwargs))
@@ -295,11 +301,12 @@ def _alias_names(params: Mapping[str, Any]) -> list[str]:
 
 def as_int(type_name: str, name: str, value: Any, *, minimum: int | None = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{type_name}: {name} must be a whole number, got {value!r}", layer=type_name)
+        raise SpecError(f"{type_name}: {name} must be a whole number, got {show(value)}", layer=type_name)
     if minimum is not None and value < minimum:
-        raise SpecError(f"{type_name}: {name} must be at least {minimum}, got {value}", layer=type_name)
+        raise SpecError(f"{type_name}: {name} must be at least {minimum}, got {show(value)}", layer=type_name)
     if abs(value) > MAX_SIZE:
-        raise SpecError(f"{type_name}: {name} {value} is beyond convcalc's limit of {MAX_SIZE:.0e}", layer=type_name)
+        low = f"from {minimum} " if minimum is not None else ""
+        raise SpecError(f"{type_name}: {name} {show(value)} is beyond convcalc's limit; use a whole number {low}up to {MAX_SIZE:.0e}", layer=type_name)
     return value
 
 
@@ -308,7 +315,7 @@ def as_tuple(type_name: str, name: str, value: Any, dims: int, *, minimum: int |
     if isinstance(value, (list, tuple)):
         if len(value) != dims:
             raise SpecError(
-                f"{type_name}: {name} needs {dims} value{'s' if dims > 1 else ''} (one per spatial axis), got {list(value)}",
+                f"{type_name}: {name} needs {dims} value{'s' if dims > 1 else ''} (one per spatial axis), got {show(list(value))}",
                 layer=type_name,
             )
         return tuple(as_int(type_name, name, v, minimum=minimum) for v in value)
@@ -317,16 +324,25 @@ def as_tuple(type_name: str, name: str, value: Any, dims: int, *, minimum: int |
 
 def as_bool(type_name: str, name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise SpecError(f"{type_name}: {name} must be true or false, got {value!r}", layer=type_name)
+        raise SpecError(f"{type_name}: {name} must be true or false, got {show(value)}", layer=type_name)
     return value
 
 
 def as_float(type_name: str, name: str, value: Any, *, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SpecError(f"{type_name}: {name} must be a number, got {value!r}", layer=type_name)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise SpecError(f"{type_name}: {name} must be between {low} and {high}, got {value}", layer=type_name)
-    return float(value)
+    """A finite number (within ``low..high`` when given): 10**400 or 1e400 is refused, naming the range."""
+    wanted = f"a number from {low} to {high}" if low is not None and high is not None else "a finite number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{type_name}: {name} must be {wanted}, got {show(value)}", layer=type_name)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not math.isfinite(number):
+        bound = "" if low is not None and high is not None else " (at most ±1.8e308)"
+        raise SpecError(f"{type_name}: {name} must be {wanted}{bound}, got {show(value)}", layer=type_name)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise SpecError(f"{type_name}: {name} must be between {low} and {high}, got {show(value)}", layer=type_name)
+    return number
 
 
 def as_choice(type_name: str, name: str, value: Any, choices: Sequence[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SpecError
+from ..numbers import show
 from ..sizes import MAX_SIZE
 from .base import Layer, Shape
 
@@ -12,9 +13,9 @@ from .base import Layer, Shape
 def as_dim(type_name: str, name: str, value: Any) -> int:
     """A dimension index as torch takes it: any whole number (negative counts from the end)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{type_name}: {name} must be a whole number (a dimension index), got {value!r}", layer=type_name)
+        raise SpecError(f"{type_name}: {name} must be a whole number (a dimension index), got {show(value)}", layer=type_name)
     if abs(value) > MAX_SIZE:
-        raise SpecError(f"{type_name}: {name} {value} is not a dimension index", layer=type_name)
+        raise SpecError(f"{type_name}: {name} {show(value)} is not a dimension index", layer=type_name)
     return value
 
 

@@ -54,7 +54,7 @@ class ElementwiseMerge(Merge):
             big = sizes - {1}
             if len(big) > 1:
                 raise self.error(
-                    f"the inputs {' and '.join(str(list(s)) for s in shapes)} differ in dimension {axis - rank}"
+                    f"the inputs {_listed(shapes)} differ in dimension {axis - rank}"
                     f" ({' vs '.join(map(str, sorted(big)))}) and neither is 1, so they cannot be broadcast"
                 )
             out.append(max(sizes))
@@ -87,7 +87,7 @@ class Concat(Merge):
     def _merge(self, shapes: list[Shape]) -> Shape:
         ranks = {len(s) for s in shapes}
         if len(ranks) > 1:
-            raise self.error(f"the inputs have different ranks: {' and '.join(str(list(s)) for s in shapes)}")
+            raise self.error(f"the inputs have different ranks: {_listed(shapes)}")
         dim = self.resolved_dim(len(shapes[0]))
         first = shapes[0]
         for other in shapes[1:]:
@@ -104,6 +104,12 @@ class Concat(Merge):
 
     def torch_kwargs(self) -> dict[str, Any]:
         return {"dim": self.dim}
+
+
+def _listed(shapes: list[Shape], shown: int = 3) -> str:
+    """``[1, 2] and [1, 3]``; past ``shown`` inputs, the first ones and a count (messages stay one short line)."""
+    text = " and ".join(str(list(s)) for s in shapes[:shown])
+    return text if len(shapes) <= shown else f"{text} … ({len(shapes):,} inputs)"
 
 
 LAYERS = table(ElementwiseMerge, Concat)

@@ -199,9 +199,9 @@ class AdaptivePool(Spatial):
                     " (None, to keep an axis's size, works only for 2-D and 3-D adaptive pooling)",
                     layer=type_name,
                 )
-            sizes = tuple(None if v is None else as_int(type_name, "output_size", v, minimum=0) for v in value)
+            sizes = tuple(None if v is None else _output_size(type_name, v) for v in value)
         else:
-            sizes = (as_int(type_name, "output_size", value, minimum=0),) * dims
+            sizes = (_output_size(type_name, value),) * dims
         indices = as_bool(type_name, "return_indices", kw["return_indices"]) if "return_indices" in kw else False
         return cls(type_name=type_name, dims=dims, output_size=sizes, scalar=not isinstance(value, (list, tuple)), returns_indices=indices)
 
@@ -236,6 +236,17 @@ class AdaptivePool(Spatial):
 class AdaptiveMaxPool(AdaptivePool):
     PARAMS: ClassVar[dict[str, Any]] = {"output_size": REQUIRED, "return_indices": False}
     MEAN_SHORTCUT: ClassVar[bool] = False
+
+
+def _output_size(type_name: str, value: Any) -> int:
+    """One axis of an adaptive pool's output_size: at least 1 (torch accepts 0 and returns an
+    empty tensor; convcalc does not calculate with empty outputs)."""
+    if as_int(type_name, "output_size", value, minimum=0) == 0:
+        raise SpecError(
+            f"{type_name}: output_size 0 gives an empty output (torch returns an empty tensor); use an output_size of at least 1",
+            layer=type_name,
+        )
+    return int(value)
 
 
 LAYERS = table(MaxPool, AvgPool1d, AvgPool, AdaptivePool, AdaptiveMaxPool)

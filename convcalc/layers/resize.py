@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ErrorKind, SpecError
+from ..sizes import MAX_SIZE
 from .base import (
     AXES,
     IDENTITY,
@@ -27,6 +29,12 @@ UPSAMPLE_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area
 INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 #: The one input rank each interpolating mode accepts (the others take 3-D, 4-D and 5-D).
 MODE_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+
+
+def _scaled(size: int, scale: float) -> int:
+    """``int(size × scale)`` as torch computes it; beyond float's range, a number past every limit."""
+    product = size * scale
+    return int(product) if math.isfinite(product) else MAX_SIZE + 1
 
 
 def _size(type_name: str, value: Any) -> int | tuple[int, ...] | None:
@@ -175,7 +183,12 @@ class Upsample(Layer):
         sizes = []
         for axis, size, scale, wanted in self._targets(shape):
             if wanted is None:
-                wanted = int(size * scale)  # torch: int(in × scale), in double precision
+                wanted = _scaled(size, scale)  # torch: int(in × scale), in double precision
+                if wanted > MAX_SIZE:
+                    raise self.error(
+                        f"{axis}: floor({size} × {number(scale)}) is beyond convcalc's limit of {MAX_SIZE:.0e};"
+                        f" use a scale_factor of at most {number(MAX_SIZE // size)}"
+                    )
                 if wanted < 1:
                     raise self.error(
                         f"{axis}: floor({size} × {number(scale)}) = {wanted}; the output must have at least 1"
@@ -201,7 +214,7 @@ class Upsample(Layer):
         lines = []
         for axis, size, scale, wanted in self._targets(shape):
             if wanted is None:
-                lines.append(f"{axis}: floor({size} × {number(scale)}) = {int(size * scale)}")
+                lines.append(f"{axis}: floor({size} × {number(scale)}) = {_scaled(size, scale)}")
             else:
                 lines.append(f"{axis}: size {wanted} given ({size} → {wanted})")
         return lines

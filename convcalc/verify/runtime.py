@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import SpecError
 from ..graph import Summary
 from ..layers import Layer, Shape
+from ..numbers import show
 from ..sizes import DTYPE_BYTES, dtype_bytes
 from .report import ClassicRow, VerifyError
 
@@ -66,13 +67,36 @@ _UNITS = {
 }  # fmt: skip
 
 
+#: The largest --max-memory (1 EiB): any amount above it is a typo, and float arithmetic stays exact enough.
+MAX_MEMORY = 2**60
+
+#: torch counts a tensor's elements (and bytes) in int64.
+MAX_ELEMENTS = 2**63 - 1
+
+
+def check_element_counts(summary: Summary) -> None:
+    """Refuse, before torch does (with an internal RuntimeError), a tensor whose element count overflows int64."""
+    shapes = [("the input", summary.input_shape)] + [(f"{row.name} ({row.type})", row.output_shape) for row in summary.rows]
+    for what, shape in shapes:
+        count = math.prod(shape)
+        if count > MAX_ELEMENTS:
+            raise VerifyError(
+                f"{what} has about 10^{int(count.bit_length() * 0.30103)} elements ({'×'.join(map(str, shape))});"
+                " torch counts a tensor's elements in int64, at most 9.2e18, even on --device meta;"
+                " use a smaller --input or --batch"
+            )
+
+
 def parse_memory(text: str) -> int:
     """``"512MiB"``, ``"2GiB"``, ``"1.5GB"`` (GB = 10⁹, GiB = 2³⁰), ``"2G"`` (binary) → bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*", str(text))
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*", str(text))
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _UNITS:
-        raise SpecError(f"{text!r} is not an amount of memory; write it like 512MiB, 2GiB or 1.5GB")
-    return int(float(match.group(1)) * _UNITS[unit])
+        raise SpecError(f"{show(str(text))} is not an amount of memory; write it like 512MiB, 2GiB or 1.5GB")
+    amount = float(match.group(1)) * _UNITS[unit]  # linear in the text; 1e400 is inf, not an error
+    if not amount <= MAX_MEMORY:
+        raise SpecError(f"{show(str(text))} is more than convcalc can count; use an amount from 0 to 1 EiB, like 512MiB or 2GiB")
+    return int(amount)
 
 
 def format_bytes(count: float) -> str:

@@ -17,6 +17,7 @@ from .runtime import (
     _first_line,
     _out_of_memory,
     _run,
+    check_element_counts,
     check_memory,
     import_torch,
     parse_memory,
@@ -155,6 +156,7 @@ def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | s
     torch = import_torch()
     target, label = resolve_device(torch, device)
     estimate = spec_estimate(summary)
+    check_element_counts(summary)
     if device != "meta":
         check_memory(estimate, limit, device, f"batch {summary.input_shape[0]}, {summary.dtype}: input, parameters and every layer's output")
     net = build_module(summary, torch)

@@ -19,6 +19,7 @@ from ..errors import ConvcalcError, SpecError
 from ..graph import MB, Totals, totals_of
 from ..layers import Layer, Shape, lookup, make_layer
 from ..layers.base import suggest
+from ..reader import check_regular
 from ..sizes import DTYPE_BYTES
 from .memory import RUNTIME_BYTES, python_estimate
 from .report import LayerCheck, Mismatch, VerifyError, VerifyReport, _compare, _elements
@@ -109,8 +110,7 @@ def _import_target(where: str) -> Any:
     """A module from a file path (anything with / or ending in .py) or a dotted module name."""
     if where.endswith(".py") or "/" in where or os.sep in where:
         path = os.path.abspath(where)
-        if not os.path.isfile(path):
-            raise VerifyError(f"{where}: no such file")
+        check_regular(where, what="Python file")  # /dev/zero or a pipe would be read forever
         root, dotted = _package_root(path)
         if "." in dotted and all(part.isidentifier() for part in dotted.split(".")):
             return _import_module(where, dotted, [root, os.path.dirname(path)])

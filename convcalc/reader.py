@@ -1,0 +1,162 @@
+"""Reading a file a user names, bounded in bytes and in time, whatever the path turns out to be.
+
+- ``-`` is stdin (and so is a path that *is* stdin, like ``/dev/stdin``): read up to the limit.
+- A regular file: at most ``limit + 1`` bytes are read, so a file that grows is still bounded.
+- A named pipe (``mkfifo``, ``<(…)``): opened without blocking, read up to the limit while data
+  arrives within :data:`PIPE_SECONDS`; a pipe with no writer is reported, never waited on forever.
+- Folders, devices (``/dev/zero``, ``/dev/urandom``, ``/dev/null``) and sockets are refused.
+
+Every refusal is an :class:`~convcalc.errors.InputError` (a usage error: exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import InputError
+
+#: How long a named pipe may stay silent before convcalc gives up on it.
+PIPE_SECONDS = 5.0
+
+
+def read_bounded(path: str, limit: int, *, what: str = "file") -> bytes:
+    """The bytes of ``path`` (``-``: stdin), or an InputError when it is not readable or above ``limit``."""
+    if path == "-" or _is_stdin(path):
+        data = _read_stdin(limit + 1)
+    else:
+        data = _read_path(path, limit, what)
+    if len(data) > limit:
+        raise InputError(f"{_name(path)} is larger than {_amount(limit)}; convcalc reads a {what} of at most {_amount(limit)}", file=path)
+    return data
+
+
+def bounded_lines(stream: Any, path: str, limit: int) -> Iterator[str]:
+    """The lines of a text stream, each at most ``limit`` characters: a stream without line breaks
+    (``/dev/zero`` on stdin) is refused instead of read into memory whole."""
+    number = 0
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith("\n"):
+            raise InputError(f"{_name(path)}:{number}: a line longer than {limit:,} characters; convcalc reads lines up to that", file=path, line=number)
+        yield line
+
+
+def check_stream(path: str, *, what: str = "file") -> None:
+    """For a reader that streams: ``-`` and stdin itself are fine, anything else must be a regular file."""
+    if path != "-" and not _is_stdin(path):
+        check_regular(path, what=what)
+
+
+def check_regular(path: str, *, what: str = "file") -> None:
+    """An InputError unless ``path`` is an existing regular file (for files another tool reads)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", file=path) from None
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}", file=path) from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path} is {_kind(mode)}, not a {what}", file=path)
+
+
+def _name(path: str) -> str:
+    return "- (stdin)" if path == "-" else path
+
+
+def _amount(count: int) -> str:
+    return f"{count // 2**20} MiB" if count >= 2**20 and count % 2**20 == 0 else f"{count:,} bytes"
+
+
+def _is_stdin(path: str) -> bool:
+    """True when ``path`` names the stream on fd 0 (``/dev/stdin``, ``/proc/self/fd/0``)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _read_stdin(count: int) -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError("- (stdin) is closed; give a file name instead of -", file="-")
+    try:
+        return stream.read(count)
+    except OSError as error:
+        raise InputError(f"- (stdin): {error.strerror}", file="-") from None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    return "not a regular file"
+
+
+def _read_path(path: str, limit: int, what: str) -> bytes:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", file=path) from None
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}", file=path) from None
+    if stat.S_ISFIFO(mode):
+        return _read_pipe(path, limit + 1)
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path} is {_kind(mode)}, not a {what}", file=path)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit + 1)
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}", file=path) from None
+
+
+def _read_pipe(path: str, count: int) -> bytes:
+    """Up to ``count`` bytes of a named pipe; gives up when it stays silent for PIPE_SECONDS."""
+    import select
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, even without a writer
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}", file=path) from None
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + PIPE_SECONDS
+    try:
+        while size < count:
+            try:
+                chunk: bytes | None = os.read(fd, min(count - size, 1 << 20))
+            except BlockingIOError:  # a writer is there, with nothing written yet
+                chunk = None
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+                deadline = time.monotonic() + PIPE_SECONDS
+                continue
+            if chunk == b"" and chunks:
+                break  # the writer is done
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InputError(
+                    f"{path} is a pipe that sent nothing for {PIPE_SECONDS:.0f} s (no writer?); convcalc stopped waiting",
+                    file=path,
+                )
+            if chunk is None:
+                select.select([fd], [], [], remaining)
+            else:  # no writer (yet): an empty read does not wait, so pause
+                time.sleep(min(0.05, remaining))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)

@@ -1,0 +1,79 @@
+"""Time and memory bounded by the work, not by a trick of the input (benchmark-style: generous
+bounds that catch "unbounded" or "quadratic", never tight timings).
+
+Each case is refused early (one line naming what was counted) or answered with output that
+grows linearly with the spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hostile import check_refusal, run
+
+import convcalc
+
+
+def test_flow_lists_of_millions_are_refused_before_parsing(tmp_path: Path) -> None:
+    body = ",".join(["1"] * 3_000_000)  # 6 MB: under the file limit, far over the value limit
+    (tmp_path / "flow.yaml").write_text(f"input: [1, 28, 28]\nlayers:\n  - ReLU\ndescription: [{body}]\n")
+    outcome = run(["model", "flow.yaml"], tmp_path)
+    line = check_refusal(outcome, 1, "counted before parsing")
+    assert "3,000,0" in line and "alias" not in line
+    assert outcome.seconds < 20  # counted, not parsed (parsing took 7 s and 1 GB)
+
+
+def test_many_mapping_keys_are_refused_before_parsing(tmp_path: Path) -> None:
+    keys = "".join(f" k{i}: 1\n" for i in range(1_100_000))
+    (tmp_path / "keys.yaml").write_text(f"input: [1, 28, 28]\nlayers:\n  - ReLU\ndescription:\n{keys}")
+    check_refusal(run(["model", "keys.yaml"], tmp_path), 1, "counted before parsing")
+
+
+def test_aliases_are_named_only_when_the_file_has_aliases(tmp_path: Path) -> None:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    previous = "a"
+    for name in "bcdefghi":
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    (tmp_path / "bomb.yaml").write_text("\n".join(["input: [1, 28, 28]", "layers:", "  - ReLU", *lines]) + "\n")
+    check_refusal(run(["model", "bomb.yaml"], tmp_path), 1, "aliases")
+
+
+def merge_spec(merges: int, refs: int) -> str:
+    lines = ["input: [1, 4, 4]", "layers:", "  - ReLU: {}", "    name: a0"]
+    for i in range(1, merges + 1):
+        sources = ", ".join(f"a{max(0, i - 1 - j)}" for j in range(refs))
+        lines += [f"  - Add: [{sources}]", f"    name: a{i}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_one_wide_merge_does_not_widen_every_row(tmp_path: Path) -> None:
+    """An Add of 5,000 inputs used to make the input column 50 KB wide, padded on every row."""
+    text = merge_spec(1, 5000) + "".join("  - ReLU\n" for _ in range(5000))
+    (tmp_path / "wide.yaml").write_text(text)
+    outcome = run(["model", "wide.yaml"], tmp_path)
+    assert outcome.code == 0, outcome.err
+    assert len(outcome.out) < 2_000_000  # was 250 MB
+    assert "… (5,000 inputs)" in outcome.out
+    model = convcalc.load_model(str(tmp_path / "wide.yaml"))
+    assert len(model.summary().rows[1].input_shape) == 5000  # the row itself keeps every input
+
+
+def test_merge_errors_stay_short_with_many_inputs() -> None:
+    shapes = [(1, 2, 4, 4)] * 4999 + [(1, 3, 4, 4)]
+    add = convcalc.layer("Add")
+    try:
+        add.merge_shapes(shapes)
+    except convcalc.ShapeError as error:
+        assert len(str(error)) < 300 and "(5,000 inputs)" in str(error)
+    else:
+        raise AssertionError("mismatched Add inputs were accepted")
+
+
+def test_ten_thousand_merges_with_ten_references_each(tmp_path: Path) -> None:
+    (tmp_path / "adds.yaml").write_text(merge_spec(10_000, 10))
+    outcome = run(["model", "adds.yaml"], tmp_path, timeout=120)
+    assert outcome.code == 0, outcome.err
+    assert outcome.out.count(" Add ") == 10_000
+    widest = max(len(line) for line in outcome.out.splitlines())
+    assert widest < 300

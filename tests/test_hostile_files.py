@@ -1,0 +1,111 @@
+"""Input files that are not regular files: devices, pipes, FIFOs, stdin, folders, missing files.
+
+Every command that reads a file (model, verify, examples) reads at most the limit + 1 bytes of
+any file or stream, refuses devices and folders, and never waits forever on a pipe.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hostile import check_refusal, run, snapshot
+
+SPEC = "input: [1, 28, 28]\nlayers:\n  - Conv2d: {out: 4, k: 3}\n"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    (tmp_path / "sub").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    os.mkfifo(tmp_path / "fifo.py")
+    return tmp_path
+
+
+READERS = [["model"], ["examples"]]
+
+
+@pytest.mark.parametrize("command", READERS, ids=" ".join)
+@pytest.mark.parametrize(
+    "path, needle",
+    [
+        ("/dev/zero", "is a device"),
+        ("/dev/urandom", "is a device"),
+        ("/dev/full", "is a device"),
+        ("sub", "is a directory"),
+        ("missing.yaml", "no such file"),
+        ("fifo", "is a pipe that sent nothing"),  # a FIFO without a writer: bounded in time
+    ],
+)
+def test_unreadable_paths_are_usage_errors(folder: Path, command: list[str], path: str, needle: str) -> None:
+    before = snapshot(folder)
+    outcome = run([*command, path], folder)
+    check_refusal(outcome, 2, needle)
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("command", READERS, ids=" ".join)
+@pytest.mark.parametrize("path", ["/dev/stdin", "-"])
+def test_endless_stdin_is_cut_at_the_limit(folder: Path, command: list[str], path: str) -> None:
+    outcome = run([], folder, shell=f"yes | {{convcalc}} {' '.join(command)} {path}")
+    check_refusal(outcome, 2, "is larger than 16 MiB")
+
+
+def test_stdin_dash_reads_a_spec(folder: Path) -> None:
+    outcome = run(["model", "-"], folder, stdin=SPEC.encode())
+    assert outcome.code == 0, outcome.err
+    assert "Conv2d" in outcome.out
+
+
+def test_process_substitution_pipe_is_read(folder: Path) -> None:
+    outcome = run([], folder, shell="{convcalc} model <(cat spec.yaml)")
+    assert outcome.code == 0, outcome.err
+    assert "Conv2d" in outcome.out
+
+
+def test_fifo_with_a_writer_is_read(folder: Path) -> None:
+    outcome = run([], folder, shell="(sleep 1; cat spec.yaml > fifo) & {convcalc} model fifo; wait")
+    assert outcome.code == 0, outcome.err
+    assert "Conv2d" in outcome.out
+
+
+def test_a_file_over_the_limit_is_refused_unread(folder: Path) -> None:
+    with open(folder / "big.yaml", "wb") as handle:
+        handle.truncate(17 * 2**20)  # sparse: 17 MiB of zero bytes
+    check_refusal(run(["model", "big.yaml"], folder), 2, "larger than 16 MiB")
+
+
+def test_binary_file_is_not_text(folder: Path) -> None:
+    (folder / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    check_refusal(run(["model", "bin.yaml"], folder), 2, "is not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    "target, needle",
+    [
+        ("/dev/null:Net", "/dev/null is a device, not a Python file"),
+        ("/dev/zero:Net", "is a device, not a Python file"),
+        ("missing.py:Net", "missing.py: no such file"),
+        ("sub/:Net", "is a directory, not a Python file"),
+        ("fifo.py:Net", "is a pipe, not a Python file"),
+    ],
+)
+def test_python_targets_that_are_not_files(folder: Path, target: str, needle: str) -> None:
+    check_refusal(run(["verify", target, "--input", "1x8x8"], folder), 2, needle)
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "missing.yaml", "sub"])
+def test_verify_spec_paths(folder: Path, path: str) -> None:
+    check_refusal(run(["verify", path], folder), 2)
+
+
+@pytest.mark.parametrize("path, needle", [("/dev/zero", "is a device, not a CSV file"), ("fifo", "is a pipe, not a CSV file")])
+def test_batch_refuses_devices_and_fifos(folder: Path, path: str, needle: str) -> None:
+    check_refusal(run(["batch", path], folder), 2, needle)
+
+
+def test_batch_stdin_without_line_breaks_is_cut(folder: Path) -> None:
+    outcome = run([], folder, shell="head -c 3000000 /dev/zero | {convcalc} batch -")
+    check_refusal(outcome, 2, "a line longer than 1,000,000 characters")
