@@ -84,3 +84,12 @@ def dtype_bytes(dtype: str) -> int:
 def format_shape(values: tuple[int, ...] | list[int]) -> str:
     """``(1, 3, 224, 224)`` → ``"1×3×224×224"`` for tables."""
     return "×".join(str(v) for v in values)
+
+
+def format_bytes(count: float) -> str:
+    """``372_800`` → ``"364.1 KiB"`` (1024-based units)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .model import partial, total_lines
 from .numbers import human_count
@@ -21,8 +21,9 @@ from .table import (
 )
 from .text import one_line
 
-if TYPE_CHECKING:
-    from ..verify import LayerCheck, VerifyReport
+#: verify's result types (convcalc.verify.report); named, not imported: render never imports verify
+LayerCheck = Any
+VerifyReport = Any
 
 
 def report(result: VerifyReport, out: Output, *, style: str = "table") -> None:
@@ -34,7 +35,7 @@ def report(result: VerifyReport, out: Output, *, style: str = "table") -> None:
         out.lines(classic_lines(result))
         out.line(f"Verified on {result.device} with torch {result.torch_version}: {verdict(result)}")
         if result.peak_bytes is not None:
-            from ..verify import format_bytes
+            from ..sizes import format_bytes
 
             out.line(f"Peak CUDA memory {format_bytes(result.peak_bytes)} measured; convcalc's estimate {format_bytes(result.estimate_bytes)}")
     else:
@@ -115,7 +116,7 @@ def header(report: VerifyReport) -> str:
 
 
 def footer(report: VerifyReport) -> list[tuple[str, str]]:
-    from ..verify import format_bytes
+    from ..sizes import format_bytes
 
     lines = total_lines(report.totals)
     lines.append(("Memory estimate (convcalc)", format_bytes(report.estimate_bytes)))

@@ -14,7 +14,7 @@ from ..errors import SpecError
 from ..graph import Summary
 from ..layers import Layer, Shape
 from ..numbers import show
-from ..sizes import DTYPE_BYTES, dtype_bytes
+from ..sizes import DTYPE_BYTES, dtype_bytes, format_bytes
 from .report import ClassicRow, VerifyError
 
 DEVICES = ("cpu", "cuda", "meta")
@@ -97,14 +97,6 @@ def parse_memory(text: str) -> int:
     if not amount <= MAX_MEMORY:
         raise SpecError(f"{show(str(text))} is more than convcalc can count; use an amount from 0 to 1 EiB, like 512MiB or 2GiB")
     return int(amount)
-
-
-def format_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
 
 
 def summary_estimate(summary: Summary) -> int:
