@@ -27,12 +27,21 @@ import torch
 if {torchvision}:
     from torchvision_cpu import import_torchvision
     import_torchvision()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def rss(key):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(key))
+try:  # reset the peak (VmHWM) to the current size, so that import torch's own peak hides nothing
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    base, peak_of = rss("VmRSS:"), lambda: rss("VmHWM:")
+except OSError:
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak_of = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 from convcalc.cli import run
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     code = run({args!r})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = peak_of()
 try:
     estimate = json.loads(out.getvalue())["memory"]["estimated_bytes"]
 except Exception:

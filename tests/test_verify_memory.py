@@ -22,12 +22,23 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = textwrap.dedent("""
     import contextlib, io, json, resource, sys
     import torch
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def rss(key):
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith(key))
+
+    try:  # reset the peak (VmHWM) to the current size, so that import torch's own peak hides nothing
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        base, peak = rss("VmRSS:"), lambda: rss("VmHWM:")
+    except OSError:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     from convcalc.cli import run
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = run(sys.argv[1:])
-    added = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    added = peak() - base
     text = out.getvalue()
     estimate = json.loads(text)["memory"]["estimated_bytes"] if code == 0 else None
     print(json.dumps({"code": code, "added": added, "estimate": estimate}))
