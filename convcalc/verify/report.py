@@ -85,6 +85,10 @@ class LayerCheck:
                 "depth": self.depth,
             }
         data["confirmed"] = self.confirmed
+        if self.own:
+            data["own_forward"] = True  # work the module did outside its children: counted, not judged
+        if not self.known and self.class_path:
+            data["class"] = self.class_path
         if self.mismatches or not self.known:
             data["torch"] = {
                 "output_shape": jsonable(self.torch_output_shape),

@@ -403,7 +403,7 @@ def _flop_counter(torch: Any) -> Iterator[Any]:
     with seed_dynamo_disable(getattr(flop_counter, "_FlopCounterMode", None)):
         counter = flop_counter.FlopCounterMode(display=False, custom_mapping=_fused_formulas(torch))
         if hasattr(counter, "mod_tracker"):
-            counter.mod_tracker = _NoModuleTracker()
+            counter.mod_tracker = _NoModuleTracker()  # type: ignore[assignment]
         with counter:
             yield counter
 

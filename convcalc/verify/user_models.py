@@ -276,8 +276,8 @@ def verify_python(
         else:
             model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
             x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
-    except BaseException as error:
-        raise _out_of_memory(torch, error, name, device) or VerifyError(f"moving {name} to {device} raised {_error_text(error)}") from None
+    except BaseException as failure:  # noqa: BLE001  one line, OOM named as such
+        raise _out_of_memory(torch, failure, name, device) or VerifyError(f"moving {name} to {device} raised {_error_text(failure)}") from None
     running = [fixed + RUNTIME_BYTES]
 
     def before(call: _Call, _: Any) -> None:
