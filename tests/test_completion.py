@@ -22,7 +22,10 @@ def script() -> str:
 
 
 def environment(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+    """The console script's folder first on PATH: click's bash function calls ``convcalc`` by name
+    (CI runs ``.venv/bin/python -m pytest`` without the venv on PATH)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PATH": path, **extra}
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
