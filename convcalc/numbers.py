@@ -39,10 +39,22 @@ def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
     return f"{text[:half]}…{text[-half:]} ({digits:,} digits)" if digits > limit // 2 else f"{text[:limit]}… ({len(text):,} characters)"
 
 
-class LongInt(int):
-    """A whole number too long to convert: compares as ±10**MAX_DIGITS, prints as written (shortened)."""
+class _Written:
+    """Prints as the user wrote it (shortened), whatever its stand-in value."""
 
     written: str
+
+    def __repr__(self) -> str:
+        return shorten(self.written)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return shorten(self.written)
+
+
+class LongInt(_Written, int):
+    """A whole number too long to convert: compares as ±10**MAX_DIGITS, prints as written (shortened)."""
 
     def __new__(cls, written: str) -> LongInt:
         sign = -1 if written.lstrip().startswith("-") else 1
@@ -50,32 +62,14 @@ class LongInt(int):
         made.written = written
         return made
 
-    def __repr__(self) -> str:
-        return shorten(self.written)
 
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return shorten(self.written)
-
-
-class LongFloat(float):
+class LongFloat(_Written, float):
     """A decimal number beyond float's range (``1e400``): infinite, but prints as written."""
-
-    written: str
 
     def __new__(cls, written: str) -> LongFloat:
         made = super().__new__(cls, float("-inf") if written.lstrip().startswith("-") else float("inf"))
         made.written = written
         return made
-
-    def __repr__(self) -> str:
-        return shorten(self.written)
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return shorten(self.written)
 
 
 def is_whole(text: str) -> bool:

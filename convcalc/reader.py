@@ -57,14 +57,19 @@ def check_stream(path: str, *, what: str = "file") -> None:
 
 def check_regular(path: str, *, what: str = "file") -> None:
     """An InputError unless ``path`` is an existing regular file (for files another tool reads)."""
+    mode = _mode(path)
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path} is {_kind(mode)}, not a {what}", file=path)
+
+
+def _mode(path: str) -> int:
+    """``os.stat(path).st_mode``, or the one-line InputError of a missing or unreadable path."""
     try:
-        mode = os.stat(path).st_mode
+        return os.stat(path).st_mode
     except FileNotFoundError:
         raise InputError(f"{path}: no such file", file=path) from None
     except OSError as error:
         raise InputError(f"{path}: {error.strerror}", file=path) from None
-    if not stat.S_ISREG(mode):
-        raise InputError(f"{path} is {_kind(mode)}, not a {what}", file=path)
 
 
 def _name(path: str) -> str:
@@ -106,12 +111,7 @@ def _kind(mode: int) -> str:
 
 
 def _read_path(path: str, limit: int, what: str) -> bytes:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file", file=path) from None
-    except OSError as error:
-        raise InputError(f"{path}: {error.strerror}", file=path) from None
+    mode = _mode(path)
     if stat.S_ISFIFO(mode):
         return _read_pipe(path, limit + 1)
     if not stat.S_ISREG(mode):

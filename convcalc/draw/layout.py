@@ -269,20 +269,7 @@ def layered(items: Sequence[Item], options: Options = Options()) -> Diagram:
     levels = _levels(arcs)
     n_levels = max(levels, default=-1) + 1
 
-    top = float(MARGIN)
-    labels: list[Label] = []
-    if options.title:
-        labels.append(
-            Label(
-                MARGIN,
-                top + TITLE_SIZE * ASCENT,
-                clip(options.title, 120),
-                TITLE_SIZE,
-                bold=True,
-                role="title",
-            )
-        )
-        top += TITLE_SIZE * LINE + 6
+    labels, top = _title(options, gap=6.0)
     arc_top = top + 4
     top += n_levels * 10.0 + (10.0 if n_levels else 0.0)
     up = max(h / 2 + d for _, _, h, d in sizes)
@@ -351,6 +338,15 @@ def _stage_texts(stage: Stage) -> list[tuple[str, float, bool, str]]:
             lines.append((text, TEXT_SIZE, False, "error" if member.failed else "text"))
     return lines
 
+
+
+def _title(options: Options, *, gap: float) -> tuple[list[Label], float]:
+    """The title label (if any) and the y where the drawing starts below it."""
+    top = float(MARGIN)
+    if not options.title:
+        return [], top
+    title = Label(MARGIN, top + TITLE_SIZE * ASCENT, clip(options.title, 120), TITLE_SIZE, bold=True, role="title")
+    return [title], top + TITLE_SIZE * LINE + gap
 
 def _levels(arcs: Sequence[tuple[int, int]]) -> list[int]:
     """A height per arc so that arcs whose spans overlap never share one (shortest lowest)."""
@@ -485,20 +481,7 @@ def graph(items: Sequence[Item], options: Options = Options()) -> Diagram:
     slots = {ch: _levels(spans) for ch, spans in channel_edges.items()}
     n_slots = {ch: max(v) + 1 for ch, v in slots.items()}
 
-    top = float(MARGIN)
-    labels: list[Label] = []
-    if options.title:
-        labels.append(
-            Label(
-                MARGIN,
-                top + TITLE_SIZE * ASCENT,
-                clip(options.title, 120),
-                TITLE_SIZE,
-                bold=True,
-                role="title",
-            )
-        )
-        top += TITLE_SIZE * LINE + 10
+    labels, top = _title(options, gap=10.0)
     # positions along each axis
     lane_start = []
     cursor = float(MARGIN) if tb else top
