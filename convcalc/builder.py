@@ -38,6 +38,9 @@ class Node:
     trainable: bool = True
     #: For merges: each input as the spec names it, what that entry is, and its line.
     refs: tuple[Ref, ...] = ()
+    #: ``tie:``: the earlier node whose parameters this layer shares (the same module called
+    #: again, or tied weights): its parameters count once, at that node.
+    tie: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,12 @@ class SpecBuilder:
         depth: int = 0,
         trainable: bool = True,
         refs: tuple[Ref, ...] = (),
+        tie: str | None = None,
         **kwargs: Any,
     ) -> str:
         """Add a layer (an object, or a torch class name with its keyword arguments or aliases);
-        ``name`` defaults to its position, ``inputs`` to the node before it. Returns the name."""
+        ``name`` defaults to its position, ``inputs`` to the node before it. ``tie``: an earlier
+        node of the same layer type whose parameters this one shares (counted once). Returns the name."""
         made = self.layer(layer, kwargs, line) if isinstance(layer, str) else layer
         if not isinstance(layer, str) and kwargs:
             raise self.fail(f"{made.type_name}: keyword arguments go with a type name, not a built layer", line)
@@ -112,10 +117,27 @@ class SpecBuilder:
         for source in wired:
             if source not in self.taken:
                 raise self.fail(f"{name or made.type_name} takes its input from {source!r}, which is not an earlier node", line)
+        if tie is not None:
+            self.check_tie(made, name, tie, line)
         node = Node(name=str(len(self.nodes)) if name is None else name, layer=made, inputs=wired, line=line,
-                    depth=depth, trainable=trainable, refs=refs)
+                    depth=depth, trainable=trainable, refs=refs, tie=tie)
         self.add_node(node)
         return node.name
+
+    def check_tie(self, layer: Layer, name: str | None, tie: str, line: int | None) -> None:
+        """``tie`` names an earlier layer (not a merge) of the same type as ``layer``."""
+        label = f"{layer.type_name} {name!r}" if name is not None else layer.type_name
+        if layer.MANY_INPUTS:
+            raise self.fail(f"{label}: a merge has no parameters to tie", line, layer.type_name)
+        target = next((node for node in reversed(self.nodes) if node.name == tie), None)
+        if target is None:
+            raise self.fail(f"{label}: tie: {tie!r} names no earlier layer (tie: names the layer whose parameters this one shares)", line, layer.type_name)
+        if target.layer.type_name != layer.type_name:
+            raise self.fail(
+                f"{label}: tie: {tie!r} is a {target.layer.type_name}; a layer shares parameters only with a layer of its own type",
+                line,
+                layer.type_name,
+            )
 
     def add_node(self, node: Node) -> None:
         if node.name in self.taken:

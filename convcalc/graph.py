@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .errors import INPUT_KINDS, ConvcalcError, ShapeError, SpecError
+from .errors import INPUT_KINDS, ConvcalcError, ErrorKind, ShapeError, SpecError
 from .layers import IDENTITY, Layer, Shape
 from .sizes import DTYPE_BYTES, dtype_bytes, format_shape, too_many_elements
 from .spec import INPUT, ModelSpec, Node, load_spec, parse_spec
 
 SCHEMA_VERSION = 1
 MB = 1024.0**2
+#: Arguments that do not shape a layer's parameters: layers tied by ``tie:`` may differ in these
+#: (the same convolution applied at another stride or dilation), and must agree in all others.
+TIE_FREE = frozenset({"stride", "padding", "dilation", "output_padding", "padding_mode", "inplace", "eps", "momentum"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Row:
     inputs: tuple[str, ...]
     layer: Layer = field(repr=False, compare=False)
     warnings: tuple[str, ...] = ()
+    #: ``tie:``: the earlier row whose parameters this one shares (its params count there, 0 here)
+    tie: str | None = None
 
     @property
     def flops(self) -> int:
@@ -84,6 +89,7 @@ class Row:
             "line": self.line,
             "depth": self.depth,
             "warnings": list(self.warnings),
+            **({"tie": self.tie} if self.tie is not None else {}),
         }
 
 
@@ -217,17 +223,19 @@ class Model:
         shapes: dict[str, Shape] = {INPUT: full}
         fields: dict[str, Field] = {INPUT: _initial_field(full)}
         rows: list[Row] = []
+        bound: dict[str, Layer] = {}
         for index, node in enumerate(self.spec.nodes):
             try:
-                row = self._row(index, node, shapes, fields, size)
+                row = self._row(index, node, shapes, fields, size, bound)
             except ConvcalcError as error:
                 partial = Summary(self.name, full, dtype, rows, make_totals(rows, full, dtype), self.spec.path)
                 raise self.diagnose(error, node, index, shapes, partial, full) from None
             rows.append(row)
             shapes[node.name] = row.output_shape
+            bound[node.name] = row.layer
         return Summary(self.name, full, dtype, rows, make_totals(rows, full, dtype), self.spec.path)
 
-    def _row(self, index: int, node: Node, shapes: dict[str, Shape], fields: dict[str, Field], size: int) -> Row:
+    def _row(self, index: int, node: Node, shapes: dict[str, Shape], fields: dict[str, Field], size: int, bound: dict[str, Layer]) -> Row:
         layer = node.layer
         ins = [shapes[name] for name in node.inputs]
         if layer.MANY_INPUTS:
@@ -241,6 +249,9 @@ class Model:
             out = layer.output_shape(shape)
             input_shape = shape
             params = layer.num_params
+            if node.tie is not None:
+                _check_tie(layer, node.tie, bound[node.tie])
+                params = 0  # counted once, at the layer it is tied to
             macs = layer.macs(shape)
             warnings = tuple(layer.warnings(shape))
             rf = _next_field(fields[node.inputs[0]], layer, shape)
@@ -251,7 +262,7 @@ class Model:
             type=layer.type_name,
             input_shape=input_shape,
             output_shape=out,
-            summary=layer.describe(),
+            summary=layer.describe() if node.tie is None else f"{layer.describe()} tie={node.tie}".lstrip(),
             params=params,
             trainable_params=params if node.trainable else 0,
             macs=macs,
@@ -262,6 +273,7 @@ class Model:
             inputs=node.inputs,
             layer=layer,
             warnings=warnings,
+            tie=node.tie,
         )
 
     # -- shape-only walks (find-sizes, nearest and smallest input) ----------------------------
@@ -367,6 +379,19 @@ class ShapeWalk:
             return bound.output_shape(shape)
         except ConvcalcError:
             return None
+
+
+def _check_tie(layer: Layer, tie: str, target: Layer) -> None:
+    """A tied layer has the parameters of ``target``: the same arguments but where it slides."""
+    mine, theirs = layer.torch_kwargs(), target.torch_kwargs()
+    differ = [key for key in mine if key not in TIE_FREE and mine.get(key) != theirs.get(key)]
+    if differ:
+        key = differ[0]
+        raise layer.error(
+            f"tie: {tie!r} shares its parameters, but {key} is {mine[key]!r} here and {theirs.get(key)!r} there;"
+            " tied layers differ at most in stride, padding and dilation",
+            ErrorKind.ARGUMENT,
+        )
 
 
 def _initial_field(shape: Shape) -> Field:

@@ -3,7 +3,8 @@
 Syntax (see the README's "The spec format"): ``input``, ``layers``, optional ``name`` and ``blocks``.
 An entry is a layer name (``- ReLU``), a layer with arguments (``- Conv2d: {out: 16, k: 3}``),
 a merge (``- Add: [a, b]``), or a block use (``- basic: {planes: 64}``), optionally with the
-sibling keys ``name``, ``from``, ``repeat`` and ``trainable``.
+sibling keys ``name``, ``from``, ``repeat``, ``trainable`` and ``tie`` (the earlier layer whose
+parameters this one shares: counted once).
 
 Node names are block paths, as torch names modules: ``layer2.0.conv1``. A named entry is its
 name (``name.0``, ``name.1`` … when it has ``repeat:``); an unnamed one is its position in its
@@ -30,7 +31,7 @@ from .sizes import check_size, too_many_elements
 from .yamlio import YDict, YList, line_of, load_yaml, parse_yaml
 
 TOP_KEYS = ("name", "input", "layers", "blocks", "description")
-ENTRY_KEYS = ("name", "from", "repeat", "trainable")
+ENTRY_KEYS = ("name", "from", "repeat", "trainable", "tie")
 BLOCK_KEYS = ("params", "layers", "description")
 MAX_REPEAT = 10_000
 MAX_BLOCK_DEPTH = 32
@@ -252,6 +253,7 @@ class _SpecBuilder:
         if not isinstance(trainable, bool):
             raise self.fail(f"trainable: must be true or false, got {trainable!r}", line)
         is_block = kind in self.blocks
+        tie = self.tie_target(siblings["tie"], kind, is_block, scope, line) if "tie" in siblings else None
         before = len(self.nodes)
         self.check_budget(self.estimate(kind) if is_block else 1, repeat, kind, line, before)
         indexed = "repeat" in siblings
@@ -267,7 +269,7 @@ class _SpecBuilder:
             if is_block:
                 last = self.use_block(kind, value, base, inputs, line, params, depth, stack, trainable)
             else:
-                last = self.add_layer(kind, value, base, inputs, line, params, depth, trainable, refs if copy == 0 else ())
+                last = self.add_layer(kind, value, base, inputs, line, params, depth, trainable, refs if copy == 0 else (), tie)
             if copy == 0 and repeat > 1:
                 self.check_budget(len(self.nodes) - before, repeat, kind, line, before)
             if local is None:
@@ -277,6 +279,20 @@ class _SpecBuilder:
             scope[local] = last
             scope.info[local] = (what, line)
         return last, repeat
+
+    def tie_target(self, value: Any, kind: str, is_block: bool, scope: Scope, line: int | None) -> str:
+        """The full name of the layer ``tie:`` names: a name in this scope, or an earlier node's full name."""
+        if is_block or _is_merge(kind):
+            what = f"block {kind!r}" if is_block else kind
+            raise self.fail(f"tie: applies to one layer; {what} has no parameters of its own to share", line, kind)
+        if not isinstance(value, str) or not value or value == INPUT:
+            raise self.fail(f"tie: takes the name of an earlier layer whose parameters this one shares, got {value!r}", line, kind)
+        if value in scope:
+            return str(scope[value])
+        if value in self.graph.taken:
+            return value
+        hint = suggest(value, [n for n in scope if not n.isdigit()])
+        raise self.fail(f"tie: {value!r} names no layer above it{hint}", line, kind)
 
     def check_budget(self, per_copy: int, copies: int, kind: str, line: int | None, before: int) -> None:
         """Fail before building when ``copies`` copies of ``per_copy`` nodes after ``before`` pass MAX_NODES."""
@@ -432,9 +448,10 @@ class _SpecBuilder:
         depth: int,
         trainable: bool,
         refs: tuple[Ref, ...] = (),
+        tie: str | None = None,
     ) -> str:
         layer = self.graph.layer(kind, self.layer_kwargs(kind, value, line, params), line)
-        return self.graph.add(layer, name=name, inputs=inputs, line=line, depth=depth, trainable=trainable, refs=refs)
+        return self.graph.add(layer, name=name, inputs=inputs, line=line, depth=depth, trainable=trainable, refs=refs, tie=tie)
 
     def layer_kwargs(self, kind: str, value: Any, line: int | None, params: Mapping[str, Any]) -> dict[str, Any]:
         if value is None or (_is_merge(kind) and isinstance(value, list)):

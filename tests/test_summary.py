@@ -304,3 +304,12 @@ def test_readme_notebook_example_prints_what_the_readme_shows(capsys: pytest.Cap
     printed = capsys.readouterr().out
     version = re.compile(r"torch \d+\.\d+\S*")
     assert version.sub("torch", printed) == version.sub("torch", shown)
+
+
+def test_the_header_names_every_input() -> None:
+    """Several inputs: the header shows each one's shape, not the first one's only."""
+    model = TwoInputs()
+    text = str(convcalc.summary(model, [(1, 3, 8, 8), (1, 10)]))
+    assert text.splitlines()[0].startswith("TwoInputs: inputs 1×3×8×8, 1×10 (float32)")
+    data = convcalc.summary(model, input_data={"x": torch.zeros(1, 3, 8, 8), "y": torch.zeros(2, 10)}).as_dict()
+    assert data["input_shapes"] == [[1, 3, 8, 8], [2, 10]]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 
@@ -241,12 +242,23 @@ def test_emit_spec_round_trip(models: Path, tmp_path: Path, cli) -> None:
     assert again.totals.non_trainable_params == 3 * 3 * 9 + 3 == report.totals.non_trainable_params
 
 
-@pytest.mark.parametrize("name, why", [("Reshaping", "does not read the previous module's output"), ("Shared", "runs more than once"), ("WithUnknown", "does not know")])
-def test_emit_spec_refuses_what_is_not_a_chain(models: Path, tmp_path: Path, cli, name: str, why: str) -> None:
-    code, out, err = cli("verify", f"{models}:{name}", "--input", "4x8x8" if name == "Shared" else ("3x8x8" if name == "WithUnknown" else "1x28x28"),
-                         "--emit-spec", tmp_path / "x.yaml")
+def test_emit_spec_refuses_what_a_spec_cannot_express(models: Path, tmp_path: Path, cli) -> None:
+    """Scale multiplies by its own parameter: the refusal names the fx node, its module and the parameter."""
+    code, out, err = cli("verify", f"{models}:WithUnknown", "--input", "3x8x8", "--emit-spec", tmp_path / "x.yaml")
     assert code == 1 and "✓" in out
-    assert why in err and not (tmp_path / "x.yaml").exists()
+    assert "'scale'" in err and "'scale.gain' directly" in err and not (tmp_path / "x.yaml").exists()
+
+
+@pytest.mark.parametrize("name, shape, types", [("Reshaping", "1x28x28", ["Conv2d", "Flatten", "Linear"]), ("Shared", "4x8x8", ["Conv2d", "Conv2d"])])
+def test_emit_spec_writes_graphs_that_are_not_a_chain(models: Path, tmp_path: Path, cli, name: str, shape: str, types: list[str]) -> None:
+    """Once refused ("does not read the previous module's output", "runs more than once"): torch.fx
+    sees the view between the modules, and a module called twice is two rows tied together."""
+    code, _, err = cli("verify", f"{models}:{name}", "--input", shape, "--emit-spec", tmp_path / "x.yaml")
+    assert code == 0, err
+    layers = yaml.safe_load((tmp_path / "x.yaml").read_text())["layers"]
+    assert [next(iter(e)) for e in layers] == types
+    report = verify_python(load_python_model(f"{models}:{name}"), tuple(map(int, shape.split("x"))))
+    assert load_model(str(tmp_path / "x.yaml")).summary().totals.params == report.totals.params
 
 
 def test_layer_from_module_reads_constructor_attributes() -> None:

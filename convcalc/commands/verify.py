@@ -128,8 +128,8 @@ def _kwargs(ctx: click.Context, param: click.Parameter, value: str | None) -> di
 @click.option("--kwargs", "kwargs", default=None, callback=_kwargs, metavar="JSON",
               help="Python model: constructor arguments, e.g. '{\"num_classes\": 10}'.")
 @click.option("--emit-spec", "emit_spec", default=None, metavar="OUT.yaml",
-              help="Python model whose modules run in sequence: write it as a convcalc spec, proven to compute"
-                   " what the model computes (- for stdout; an existing file needs --force).")
+              help="Python model: write it as a convcalc spec (traced with torch.fx; graphs, blocks, tied weights),"
+                   " proven to compute what the model computes (- for stdout; an existing file needs --force).")
 @click.option("--force", is_flag=True, default=False, help="--emit-spec may replace an existing file.")
 @layer_options
 @table_options(tuple(c.title for c in TABLE_COLUMNS))
@@ -227,9 +227,9 @@ def verify(
 
     show(report, style=style, as_json=as_json, out=sys.stderr if emit_spec == "-" else None, settings=settings(ctx))
     if emit_spec is not None and report.ok:
-        engine.emit_spec(report, emit_spec, force=force)
+        rows = engine.emit_spec(report, emit_spec, force=force)
         where = "the spec to stdout" if emit_spec == "-" else emit_spec
-        stderr_line(f"wrote {where} ({len(report.checks)} layers; same totals, and the same output as the model on a random input)")
+        stderr_line(f"wrote {where} ({rows} layers; same totals, and the same output as the model on a random input)")
     elif emit_spec is not None:
         stderr_line(f"note: {emit_spec} was not written: convcalc and torch disagree")
     if not report.ok:

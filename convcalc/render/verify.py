@@ -112,7 +112,9 @@ COLUMNS: list[Column] = [
 def header(report: VerifyReport) -> str:
     from ..sizes import format_shape
 
-    return f"{one_line(report.name)}: input {format_shape(report.input_shape)} ({report.dtype}) on {report.device}, torch {report.torch_version}"
+    shapes = report.input_shapes if len(report.input_shapes) > 1 else (report.input_shape,)
+    inputs = "inputs " + ", ".join(format_shape(s) for s in shapes) if len(shapes) > 1 else f"input {format_shape(shapes[0])}"
+    return f"{one_line(report.name)}: {inputs} ({report.dtype}) on {report.device}, torch {report.torch_version}"
 
 
 def footer(report: VerifyReport) -> list[tuple[str, str]]:

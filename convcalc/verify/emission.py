@@ -91,27 +91,44 @@ def spec_text(report: VerifyReport) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
 
 
-def emit_spec(report: VerifyReport, path: str, *, force: bool = False, out: Any = None) -> str:
+def emit_spec(report: VerifyReport, path: str, *, force: bool = False, out: Any = None) -> int:
     """Write ``report``'s model as a spec at ``path`` (``-``: to ``out``, default stdout), after
-    proving it: same totals when loaded, same output as the model on a random input."""
+    proving it: same totals when loaded, same output as the model on a random input. Graph models
+    are traced with torch.fx (:mod:`.fx_emission`); a model fx cannot trace is written as its chain
+    of leaves, if they run one after another. Returns the number of rows written."""
+    from .fx_emission import fx_emission
+
     model = report.module
     if model is None:
         raise VerifyError("--emit-spec needs the report of verify_python (the model it ran)")
     check_destination(path, force=force, protected=source_files(model))
-    text = spec_text(report)
-    summary = _load_text(text, report)
-    mine, theirs = summary.totals, report.totals
-    if (mine.params, mine.macs, summary.output_shape) != (theirs.params, theirs.macs, report.checks[-1].output_shape):
-        raise VerifyError(
-            f"--emit-spec: the spec gives {mine.params:,} params, {mine.macs:,} MACs, output {format_shape(summary.output_shape)};"
-            f" the module has {theirs.params:,}, {theirs.macs:,}, {describe_shape(report.checks[-1].output_shape)}; nothing written"
-        )
-    prove(report, summary)
+    emitted = fx_emission(report)
+    if not isinstance(emitted, str):
+        text, rows = emitted.text, emitted.rows
+    else:  # fx cannot trace it: the chain of leaves, if they run one after another
+        try:
+            text = spec_text(report)
+            summary = _load_text(text, report)
+            check_totals(report, summary, report.checks[-1].output_shape)
+            prove(report, summary)
+        except VerifyError as error:
+            raise VerifyError(f"{error.message} (torch.fx cannot trace it either: {emitted})") from None
+        rows = len(summary.rows)
     if path == STDOUT:
         (out or sys.stdout).write(text)
-        return path
+        return rows
     _write_atomically(path, text)
-    return path
+    return rows
+
+
+def check_totals(report: VerifyReport, summary: Any, output_shape: Any) -> None:
+    """The loaded spec has the model's parameters, MACs and output shape, or nothing is written."""
+    mine, theirs = summary.totals, report.totals
+    if (mine.params, mine.macs, tuple(summary.output_shape)) != (theirs.params, theirs.macs, tuple(output_shape)):
+        raise VerifyError(
+            f"--emit-spec: the spec gives {mine.params:,} params, {mine.macs:,} MACs, output {format_shape(summary.output_shape)};"
+            f" the module has {theirs.params:,}, {theirs.macs:,}, {describe_shape(tuple(output_shape))}; nothing written"
+        )
 
 
 def _load_text(text: str, report: VerifyReport) -> Any:

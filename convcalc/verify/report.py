@@ -135,6 +135,8 @@ class VerifyReport:
     #: a Python model's module (as it ran) and the module of each row, for --emit-spec's proof
     module: Any = field(default=None, repr=False, compare=False)
     calls_modules: list[Any] = field(default_factory=list, repr=False, compare=False)
+    #: every input tensor's shape (with batch) when the model takes several; () for one input
+    input_shapes: tuple[Shape, ...] = ()
 
     @property
     def mismatches(self) -> list[Mismatch]:
@@ -153,6 +155,8 @@ class VerifyReport:
             "output_shape": jsonable(self.checks[-1].output_shape) if self.checks else list(self.input_shape),
             "dtype": self.dtype,
         }
+        if len(self.input_shapes) > 1:
+            data["input_shapes"] = [list(s) for s in self.input_shapes]
         data.update(
             {
                 "layers": [check.as_dict() for check in self.checks],

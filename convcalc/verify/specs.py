@@ -91,6 +91,14 @@ def build_module(summary: Summary, torch: Any | None = None) -> Any:
     for row, module in zip(summary.rows, modules):
         if row.params and not row.trainable_params:
             module.requires_grad_(False)
+    by_name = {row.name: module for row, module in zip(summary.rows, modules)}
+    for row, module in zip(summary.rows, modules):
+        if row.tie is not None:  # the same tensors as the layer it is tied to (buffers too)
+            target = by_name[row.tie]
+            for key in list(module._parameters):
+                module._parameters[key] = target._parameters.get(key)
+            for key in list(module._buffers):
+                module._buffers[key] = target._buffers.get(key)
     wiring = [(row.name, row.inputs) for row in summary.rows]
     return classes["SpecNet"](summary.name, wiring, modules)
 
@@ -99,16 +107,21 @@ def materialize(torch: Any, module: Any, device: Any, dtype: Any) -> None:
     """Give every parameter and buffer real, uninitialised storage on ``device`` (floating ones in
     ``dtype``). Values do not matter for shapes, so nothing is initialised. Unlike
     ``Module.to_empty``, ``torch.empty`` of a shape skips the Python reference of ``empty_like``
-    (which imports sympy, about 0.4 s)."""
+    (which imports sympy, about 0.4 s). A tensor shared by several modules (``tie:``) stays shared."""
+    made: dict[int, Any] = {}
     for owner in module.modules():
         for key, param in owner._parameters.items():
             if param is not None:
-                kind = dtype if param.is_floating_point() else param.dtype
-                owner._parameters[key] = torch.nn.Parameter(torch.empty(tuple(param.shape), dtype=kind, device=device), requires_grad=param.requires_grad)
+                if id(param) not in made:
+                    kind = dtype if param.is_floating_point() else param.dtype
+                    made[id(param)] = torch.nn.Parameter(torch.empty(tuple(param.shape), dtype=kind, device=device), requires_grad=param.requires_grad)
+                owner._parameters[key] = made[id(param)]
         for key, buffer in owner._buffers.items():
             if buffer is not None:
-                kind = dtype if buffer.is_floating_point() else buffer.dtype
-                owner._buffers[key] = torch.empty(tuple(buffer.shape), dtype=kind, device=device)
+                if id(buffer) not in made:
+                    kind = dtype if buffer.is_floating_point() else buffer.dtype
+                    made[id(buffer)] = torch.empty(tuple(buffer.shape), dtype=kind, device=device)
+                owner._buffers[key] = made[id(buffer)]
 
 
 def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:
@@ -169,13 +182,20 @@ def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | s
     tracer, _, error = _run(torch, net, x, batch_label=batch_label, single=single)
     peak = _cuda_peak(torch, device, baseline)
 
-    by_module = {id(call.module): call for call in tracer.calls}
+    by_module: dict[int, list[Any]] = {}
+    for call in tracer.calls:
+        by_module.setdefault(id(call.module), []).append(call)
     checks = []
+    counted: set[int] = set()  # a tensor shared by tied layers counts once, where it first appears
     for row, module in zip(summary.rows, net.layers):
-        call = by_module.get(id(module))
-        if call is None or call.output_shape is None:
+        queue = by_module.get(id(module))
+        if not queue or queue[0].output_shape is None:
             break
-        torch_params = sum(p.numel() for p in module.parameters())
+        call = queue.pop(0)
+        if call is None:
+            break
+        torch_params = sum(p.numel() for p in module.parameters() if id(p) not in counted)
+        counted.update(id(p) for p in module.parameters())
         expected = (row.output_shape, row.output_shape) if getattr(row.layer, "returns_indices", False) else row.output_shape
         checks.append(_compare(row.index, row.name, row.type, row.input_shape, expected, row.params, row.trainable_params,
                                row.macs, call.output_shape, torch_params, call.flops // 2, row=row, layer=row.layer))

@@ -326,6 +326,7 @@ def verify_python(
         sequential=_why_not_sequential(tracer.calls, checks, tracer.output_is_last),
         module=model,
         calls_modules=[call.module for call in tracer.calls],
+        input_shapes=tuple(tuple(t.shape) for t in tensors),
     )
 
 

@@ -1,0 +1,1044 @@
+"""``verify --emit-spec`` for graph models: trace the module with ``torch.fx``, map every node onto a
+spec layer (``name:``/``from:`` wiring, ``Add``/``Multiply``/``Concat`` for ``+``/``*``/``torch.cat``,
+``Flatten`` for ``torch.flatten``/``.view(n, -1)``, functional layers as their modules, ``tie:`` for a
+module called twice or weights shared), fold identical submodules into ``blocks:``, and prove the
+result: the spec, built as torch modules with the model's weights, gives the model's output on the
+same random input, and the same parameters, MACs and output shape.
+
+:func:`fx_emission` returns None when fx cannot trace the model (the caller then tries the chain of
+leaves); anything the graph holds that a spec cannot express is a :class:`VerifyError` naming the fx
+node, the module whose forward made it, and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConvcalcError
+from ..layers import Layer, lookup
+from ..layers.catalog import module_of
+from .report import VerifyError, VerifyReport
+from .runtime import _eval_mode, import_torch, torch_dtype
+
+INPUT = "input"
+#: Exactly these container classes are never a block (their subclasses, like torchvision's
+#: Conv2dNormActivation, are); they hold structure, not a computation of their own.
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
+
+@dataclass
+class Entry:
+    """One spec row made from one fx node."""
+
+    name: str  # the row's name in a flat spec (a word)
+    type: str
+    args: dict[str, Any]
+    inputs: list[str]  # entry names or INPUT
+    node: str  # the fx node it comes from
+    scopes: tuple[tuple[str, str], ...]  # (module path, class path) of the non-leaf modules around it
+    module: Any = None  # whose state the row loads (call_module); None for functional forms
+    tie: str | None = None
+    again: str | None = None  # the entry of this module's first call (a module called again)
+    tied: bool = False  # another module's parameters (tied weights)
+    trainable: bool = True
+    layer: Layer | None = None
+    target: str = ""  # the module path it calls (call_module), else the function's name
+    row: str = ""  # its row name in the emitted spec
+
+
+@dataclass
+class Emitted:
+    """A proven spec: its text and its number of rows."""
+
+    text: str
+    rows: int
+    blocks: list[str] = field(default_factory=list)
+
+
+class _Refusal(Exception):
+    def __init__(self, node: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.node = node
+        self.reason = reason
+
+
+def fx_emission(report: VerifyReport) -> Emitted | str:
+    """The proven spec of ``report``'s module, or why torch.fx cannot trace it (a str); raises
+    VerifyError if the graph holds something a spec cannot express."""
+    torch = import_torch()
+    model = report.module
+    device = next((p.device for p in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+    dt = torch_dtype(torch, report.dtype)
+    graph = trace(torch, model)
+    if isinstance(graph, str):
+        return graph
+    inputs = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    if len(inputs) > 1 and any(n.users for n in inputs[1:]):
+        second = next(n for n in inputs[1:] if n.users)
+        raise VerifyError(_refusal_text(report.name, second, f"is a second input of forward ({second.target}); a spec has one input"))
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(tuple(report.input_shape), generator=generator, dtype=dt).to(device)
+    try:
+        with torch.no_grad(), _eval_mode(model):
+            values = _Recorder(graph).shapes(x)
+    except Exception as error:  # noqa: BLE001  the traced graph does not run: say so
+        return f"the traced graph does not run ({type(error).__name__}: {_first(error)})"
+    mapper = _Mapper(torch, graph, values, report.name)
+    try:
+        entries = mapper.map()
+    except _Refusal as refusal:
+        raise VerifyError(_refusal_text(report.name, refusal.node, refusal.reason)) from None
+    _check_unused_parameters(model, entries, report.name)
+    blocks = _Blocks(entries, mapper.output).find()
+    text = _text(report, entries, blocks)
+    from .emission import _load_text, check_totals
+
+    summary = _load_text(text, report)
+    check_totals(report, summary, tuple(values[mapper.output_node.args[0].name]))
+    _prove(torch, report, graph, entries, summary, x)
+    return Emitted(text, len(summary.rows), sorted(blocks))
+
+
+# -- tracing ----------------------------------------------------------------------------------
+
+
+def trace(torch: Any, model: Any) -> Any:
+    """``torch.fx.symbolic_trace`` in eval mode, keeping as leaves the layers convcalc judges
+    (torch's own, and subclasses that do not change how they compute); a str says why it failed."""
+    import torch.fx
+
+    from .user_models import torch_layer_class
+
+    class Tracer(torch.fx.Tracer):  # type: ignore[misc,name-defined]
+        def is_leaf_module(self, m: Any, qualname: str) -> bool:
+            if torch_layer_class(type(m)) is not None:
+                return True
+            return bool(super().is_leaf_module(m, qualname))
+
+    try:
+        with _eval_mode(model):
+            tracer = Tracer()
+            graph = tracer.trace(model)
+            module = torch.fx.GraphModule(tracer.root, graph, type(model).__name__)
+    except Exception as error:  # noqa: BLE001  any failure to trace falls back to the chain of leaves
+        return f"{type(error).__name__}: {_first(error)}"
+    module.graph.eliminate_dead_code()
+    module.recompile()
+    return module
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class _Recorder:
+    """Runs the traced graph once and keeps each node's output shape (tensors), or the value
+    itself for small Python values (sizes, ints); tuples of tensors as tuples of shapes."""
+
+    def __init__(self, graph: Any) -> None:
+        import torch.fx
+
+        owner = self
+        self.values: dict[str, Any] = {}
+
+        class Interpreter(torch.fx.Interpreter):  # type: ignore[misc,name-defined]
+            def run_node(self, n: Any) -> Any:
+                result = super().run_node(n)
+                owner.values[n.name] = _describe(result)
+                return result
+
+        self.interpreter = Interpreter(graph)
+
+    def shapes(self, x: Any) -> dict[str, Any]:
+        self.interpreter.run(x)
+        return self.values
+
+
+class Shape(tuple):  # type: ignore[type-arg]
+    """A tensor's shape (to tell it from a tuple of Python ints that a node returned)."""
+
+
+def _describe(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return Shape(value.shape)
+    if isinstance(value, (tuple, list)):
+        return tuple(_describe(v) for v in value)
+    if isinstance(value, (int, float, bool, str)) or value is None:
+        return value
+    return type(value).__name__
+
+
+# -- nodes → entries --------------------------------------------------------------------------
+
+
+def _functional(torch: Any) -> dict[Any, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]]:
+    """torch functions (and Tensor method names) → the torch.nn class that computes the same,
+    and its constructor arguments from the call's (normalised) keyword arguments."""
+    F = torch.nn.functional
+
+    def keep(*names: str, **renamed: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def pick(kw: dict[str, Any]) -> dict[str, Any]:
+            out = {name: kw[name] for name in names if name in kw}
+            out.update({new: kw[old] for old, new in renamed.items() if old in kw})
+            return out
+
+        return pick
+
+    table: dict[Any, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+    simple = {
+        "ReLU": (F.relu, torch.relu, "relu", "relu_", F.relu_),
+        "ReLU6": (F.relu6,),
+        "SiLU": (F.silu,),
+        "GELU": (F.gelu,),
+        "Hardswish": (F.hardswish,),
+        "Hardsigmoid": (F.hardsigmoid,),
+        "Sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid", "sigmoid_"),
+        "Tanh": (torch.tanh, F.tanh, "tanh", "tanh_"),
+        "Mish": (F.mish,),
+        "ELU": (F.elu,),
+        "LeakyReLU": (F.leaky_relu,),
+        "Hardtanh": (F.hardtanh,),
+        "Softplus": (F.softplus,),
+        "Softmax": (F.softmax, torch.softmax, "softmax"),
+        "LogSoftmax": (F.log_softmax, torch.log_softmax, "log_softmax"),
+    }
+    args = {
+        "ReLU": keep("inplace"),
+        "ReLU6": keep("inplace"),
+        "SiLU": keep("inplace"),
+        "GELU": keep("approximate"),
+        "Hardswish": keep("inplace"),
+        "Hardsigmoid": keep("inplace"),
+        "Sigmoid": keep(),
+        "Tanh": keep(),
+        "Mish": keep("inplace"),
+        "ELU": keep("alpha", "inplace"),
+        "LeakyReLU": keep("negative_slope", "inplace"),
+        "Hardtanh": keep("min_val", "max_val", "inplace"),
+        "Softplus": keep("beta", "threshold"),
+        "Softmax": keep("dim"),
+        "LogSoftmax": keep("dim"),
+    }
+    for name, targets in simple.items():
+        for target in targets:
+            table[target] = (name, args[name])
+    pool = keep("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+    avg = keep("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+    for dims in (1, 2, 3):
+        table[getattr(F, f"max_pool{dims}d")] = (f"MaxPool{dims}d", pool)
+        table[getattr(torch, f"max_pool{dims}d", None) or object()] = (f"MaxPool{dims}d", pool)
+        table[getattr(F, f"avg_pool{dims}d")] = (f"AvgPool{dims}d", avg)
+        table[getattr(F, f"adaptive_avg_pool{dims}d")] = (f"AdaptiveAvgPool{dims}d", keep("output_size"))
+        table[getattr(F, f"adaptive_max_pool{dims}d")] = (f"AdaptiveMaxPool{dims}d", keep("output_size", "return_indices"))
+    table[torch.adaptive_avg_pool1d] = ("AdaptiveAvgPool1d", keep("output_size"))
+    table[F.interpolate] = ("Upsample", keep("size", "scale_factor", "mode", "align_corners"))
+    table[F.pixel_shuffle] = ("PixelShuffle", keep("upscale_factor"))
+    table[torch.pixel_shuffle] = ("PixelShuffle", keep("upscale_factor"))
+    return table
+
+
+#: Functions and Tensor methods that return their input unchanged (in eval mode).
+_PASS_METHODS = ("contiguous", "clone", "detach")
+_ADD = ("add", "add_", "__add__", "__iadd__", "__radd__")
+_MUL = ("mul", "mul_", "__mul__", "__imul__", "__rmul__")
+
+
+class _Mapper:
+    """Walks the traced graph in order and makes one entry (or two, or none) per node."""
+
+    def __init__(self, torch: Any, graph: Any, values: dict[str, Any], model_name: str) -> None:
+        self.torch = torch
+        self.graph = graph
+        self.values = values
+        self.model_name = model_name
+        self.table = _functional(torch)
+        self.env: dict[str, Any] = {}  # fx node name → entry name, INPUT, or ("value", python value)
+        self.entries: list[Entry] = []
+        self.names: set[str] = {INPUT}
+        self.module_rows: dict[int, str] = {}  # id(module) → the entry of its first call
+        self.param_rows: dict[int, tuple[str, str]] = {}  # id(parameter) → (entry, parameter name)
+        self.output = ""
+        self.output_node: Any = None
+        self.modules = dict(graph.named_modules())
+
+    def map(self) -> list[Entry]:
+        placeholders = 0
+        for node in self.graph.graph.nodes:
+            if node.op == "placeholder":
+                if placeholders and node.users:
+                    raise _Refusal(node, f"forward takes a second input ({node.target}); a spec has one input")
+                placeholders += 1
+                self.env[node.name] = INPUT if placeholders == 1 else ("value", None)
+            elif node.op == "get_attr":
+                self.env[node.name] = ("attr", node.target)
+            elif node.op == "output":
+                self.output_node = node
+                self.output = self.tensor(node, node.args[0], "the model's output")
+                if self.output == INPUT:
+                    raise _Refusal(node, "the model returns its input unchanged; a spec needs at least one layer")
+            elif node.op == "call_module":
+                self.call_module(node)
+            else:
+                self.call_function(node)
+        return self._reachable()
+
+    # -- helpers --------------------------------------------------------------------------
+    def tensor(self, node: Any, arg: Any, what: str) -> str:
+        """The entry name of a tensor argument, or a refusal saying what it is instead."""
+        import torch.fx
+
+        if isinstance(arg, torch.fx.Node):
+            value = self.env[arg.name]
+            if isinstance(value, str):
+                return value
+            if value[0] == "attr":
+                raise _Refusal(node, f"uses the parameter or buffer '{value[1]}' directly (not through its module); a spec has no such layer")
+            if value[0] == "indexed":
+                raise _Refusal(node, f"uses the tuple that '{arg.name}' returns; a spec wires tensors only")
+            raise _Refusal(node, f"computes with the Python value of '{arg.name}' ({self.values.get(arg.name)!r}) as a tensor")
+        if isinstance(arg, (tuple, list, dict)):
+            raise _Refusal(node, f"{what} is a {type(arg).__name__} of values; a spec has one tensor here")
+        raise _Refusal(node, f"{what} is the constant {arg!r}; a spec computes on tensors only")
+
+    def is_tensor(self, arg: Any) -> bool:
+        import torch.fx
+
+        return isinstance(arg, torch.fx.Node) and isinstance(self.env.get(arg.name), str)
+
+    def word(self, base: str) -> str:
+        name = re.sub(r"\W", "_", base) or "node"
+        if not re.match(r"[A-Za-z_]", name):
+            name = "n" + name
+        if name == INPUT:
+            name += "_"
+        candidate, number = name, 1
+        while candidate in self.names:
+            number += 1
+            candidate = f"{name}_{number}"
+        self.names.add(candidate)
+        return candidate
+
+    def add(self, node: Any, type_name: str, module: Any, inputs: list[str], *, name: str | None = None, **extra: Any) -> str:
+        layer = None
+        args: dict[str, Any] = {}
+        if module is not None:
+            from .emission import _spec_args
+            from .user_models import layer_from_module
+
+            try:
+                layer = layer_from_module(module)
+            except ConvcalcError as error:
+                raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+            if layer is None:
+                raise _Refusal(node, f"'{node.target}' is a {_class_path(module)}, which convcalc does not know")
+            type_name = layer.type_name
+            args = _spec_args(layer)
+        target = node.target if node.op == "call_module" else re.sub(r"_\d+$", "", name or node.name)
+        entry = Entry(name=self.word(name or node.name), type=type_name, args=args, inputs=inputs, node=node.name,
+                      scopes=_scopes(node), layer=layer, target=target, module=module, **extra)
+        self.entries.append(entry)
+        return entry.name
+
+    def _function_module(self, node: Any, class_name: str, kwargs: dict[str, Any]) -> Any:
+        try:
+            return getattr(self.torch.nn, class_name)(**kwargs)
+        except Exception as error:  # noqa: BLE001  torch refuses the arguments: say which
+            raise _Refusal(node, f"torch.nn.{class_name}(**{kwargs!r}) raises {type(error).__name__}: {_first(error)}") from None
+
+    # -- call_module ----------------------------------------------------------------------
+    def call_module(self, node: Any) -> None:
+        module = self.modules[node.target]
+        given = list(node.args) + [v for k, v in node.kwargs.items() if k in ("input", "x")]
+        others = [k for k in node.kwargs if k not in ("input", "x")]
+        if len(given) != 1 or others:
+            raise _Refusal(node, f"calls '{node.target}' with {len(given) + len(others)} arguments; a spec layer takes one tensor")
+        source = self.tensor(node, given[0], "its input")
+        params = list(module.parameters())
+        trainable = not params or any(p.requires_grad for p in params)
+        tie, again, tied = None, None, False
+        first = self.module_rows.get(id(module))
+        if first is not None:
+            again = first
+            if params or list(module.buffers()):
+                tie = first
+        else:
+            shared = {self.param_rows.get(id(p)) for p in params}
+            owners = {row for row, _ in (s for s in shared if s is not None)}
+            if owners:
+                names = {name for name, _ in module.named_parameters()}
+                owner = next(iter(owners))
+                theirs = {pname for pid, (row, pname) in self.param_rows.items() if row == owner}
+                whole = len(owners) == 1 and None not in shared and all(
+                    self.param_rows.get(id(p)) == (owner, n) for n, p in module.named_parameters()
+                ) and names == theirs
+                if not whole:
+                    raise _Refusal(node, f"'{node.target}' shares some of its parameters with '{owner}' but not all of them"
+                                   " under the same names; a spec ties whole layers (tie:)")
+                tie, tied = owner, True
+        name = self.add(node, "", module, [source], name=node.target, tie=tie, again=again, tied=tied, trainable=trainable)
+        if first is None:
+            self.module_rows[id(module)] = name
+            for pname, p in module.named_parameters():
+                self.param_rows.setdefault(id(p), (name, pname))
+        returns = self.values.get(node.name)
+        self.env[node.name] = ("indexed", name) if isinstance(returns, tuple) and not isinstance(returns, Shape) else name
+
+    # -- call_function / call_method ------------------------------------------------------
+    def call_function(self, node: Any) -> None:
+        target = node.target
+        method = node.op == "call_method"
+        label = target if method else getattr(target, "__name__", str(target))
+        if target is operator.getitem:
+            return self.getitem(node)
+        if method and target in ("size", "dim") or target in (getattr, len) or label in ("size",):
+            self.env[node.name] = ("value", self.values.get(node.name))
+            return None
+        if label == "_assert" and not node.users:
+            self.env[node.name] = ("value", None)
+            return None
+        if (method and target in _ADD) or target in (operator.add, operator.iadd, self.torch.add):
+            return self.merge(node, "Add", "adds")
+        if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
+            return self.merge(node, "Multiply", "multiplies")
+        if target in (self.torch.cat, getattr(self.torch, "concat", None), getattr(self.torch, "concatenate", None)):
+            return self.concat(node)
+        if (method and target == "flatten") or target is self.torch.flatten:
+            return self.flatten(node)
+        if (method and target in ("view", "reshape")) or target is self.torch.reshape:
+            return self.reshape(node)
+        if (method and target == "mean") or target is self.torch.mean:
+            return self.mean(node)
+        if (method and target in _PASS_METHODS) or label in ("stochastic_depth", "dropout", "dropout2d", "dropout1d", "dropout3d", "alpha_dropout"):
+            return self.passes(node, label)
+        if target in self.table:
+            return self.functional(node, *self.table[target])
+        what = f"the Tensor method .{target}()" if method else _qualified(self.torch, target)
+        attrs = [self.env[a.name][1] for a in node.all_input_nodes if isinstance(self.env.get(a.name), tuple) and self.env[a.name][0] == "attr"]
+        if attrs:
+            raise _Refusal(node, f"calls {what} with the parameter or buffer '{attrs[0]}' directly (not through a module); a spec has no such layer")
+        raise _Refusal(node, f"calls {what}, which has no spec layer")
+
+    def _kwargs(self, node: Any) -> dict[str, Any]:
+        """The call's arguments by name (``input`` first for methods)."""
+        if node.op == "call_method":
+            return {"input": node.args[0], **{f"arg{i}": a for i, a in enumerate(node.args[1:], 1)}, **node.kwargs}
+        from torch.fx.operator_schemas import normalize_function
+
+        try:
+            pair = normalize_function(node.target, tuple(node.args), dict(node.kwargs), normalize_to_only_use_kwargs=True)
+        except Exception:  # noqa: BLE001  no signature to normalise with
+            pair = None
+        if pair is None:
+            return {"input": node.args[0] if node.args else None, **{f"arg{i}": a for i, a in enumerate(node.args[1:], 1)}, **node.kwargs}
+        return dict(pair.kwargs)
+
+    def getitem(self, node: Any) -> None:
+        source, index = node.args
+        value = self.env.get(getattr(source, "name", ""), None)
+        if isinstance(value, tuple) and value[0] == "indexed" and index == 0:
+            self.env[node.name] = value[1]  # a pool's (values, indices): the values flow on, as in a spec
+            return
+        if isinstance(value, tuple) and value[0] == "value":
+            item = self.values.get(node.name)
+            self.env[node.name] = ("value", item)
+            return
+        if isinstance(value, str):
+            raise _Refusal(node, f"indexes or slices the tensor '{source.name}' ([{_index_text(index)}]); a spec has no such layer")
+        raise _Refusal(node, f"takes item {index!r} of '{getattr(source, 'name', source)}', which a spec cannot wire")
+
+    def merge(self, node: Any, kind: str, verb: str) -> None:
+        kw = node.kwargs
+        if kw.get("alpha", 1) != 1:
+            raise _Refusal(node, f"adds with alpha={kw['alpha']!r}; a spec's Add has no factor")
+        operands = list(node.args[:2]) + [kw[k] for k in ("other",) if k in kw]
+        if len(operands) != 2 or not all(self.is_tensor(a) for a in operands):
+            constant = next((a for a in operands if not self.is_tensor(a)), None)
+            if constant is not None and not hasattr(constant, "op"):
+                raise _Refusal(node, f"{verb} the constant {constant!r}; a spec's {kind} joins tensors only")
+            for a in operands:
+                self.tensor(node, a, f"an operand of {kind}")
+        inputs = [self.tensor(node, a, "an operand") for a in operands]
+        self.env[node.name] = self.add(node, kind, None, inputs)
+
+    def concat(self, node: Any) -> None:
+        kw = self._kwargs(node)
+        tensors = kw.get("tensors", kw.get("input"))
+        dim = kw.get("dim", 0)
+        if not isinstance(tensors, (list, tuple)):
+            raise _Refusal(node, "concatenates a sequence fx cannot see into; a spec's Concat names its inputs")
+        if not isinstance(dim, int):
+            raise _Refusal(node, f"concatenates along a computed dimension ({dim!r})")
+        inputs = [self.tensor(node, t, "an input of torch.cat") for t in tensors]
+        if len(inputs) == 1:
+            self.env[node.name] = inputs[0]
+            return
+        name = self.add(node, "Concat", None, inputs)
+        if dim != 1:
+            self.entries[-1].args = {"dim": dim}
+        self.env[node.name] = name
+
+    def flatten(self, node: Any) -> None:
+        kw = self._kwargs(node)
+        start = kw.get("start_dim", kw.get("arg1", 0))
+        end = kw.get("end_dim", kw.get("arg2", -1))
+        source = self.tensor(node, kw.get("input"), "its input")
+        module = self._function_module(node, "Flatten", {"start_dim": start, "end_dim": end})
+        self.env[node.name] = self.add(node, "", module, [source])
+
+    def reshape(self, node: Any) -> None:
+        source_node = node.args[0]
+        source = self.tensor(node, source_node, "its input")
+        before = self.values.get(source_node.name)
+        after = self.values.get(node.name)
+        span = _collapsed(tuple(before), tuple(after)) if isinstance(before, tuple) and isinstance(after, tuple) else None
+        if span is None:
+            raise _Refusal(node, f"reshapes {_dims(before)} to {_dims(after)}, which is no flatten of consecutive dimensions;"
+                           " a spec has no such layer")
+        if span == "same":
+            self.env[node.name] = source
+            return
+        module = self._function_module(node, "Flatten", {"start_dim": span[0], "end_dim": span[1]})
+        self.env[node.name] = self.add(node, "", module, [source])
+
+    def mean(self, node: Any) -> None:
+        kw = self._kwargs(node)
+        source_node = kw.get("input")
+        source = self.tensor(node, source_node, "its input")
+        shape = self.values.get(getattr(source_node, "name", ""))
+        dims: Any = kw.get("dim", kw.get("arg1"))
+        keep = kw.get("keepdim", kw.get("arg2", False))
+        rank = len(shape) if isinstance(shape, tuple) else 0
+        wanted = dims if isinstance(dims, (list, tuple)) else [dims]
+        spatial = list(range(2, rank))
+        if not 3 <= rank <= 5 or dims is None or sorted(int(d) % rank for d in wanted) != spatial:
+            raise _Refusal(node, f"averages over dimensions {dims!r} of {_dims(shape)}; a spec averages all spatial dimensions"
+                           " (AdaptiveAvgPool to 1) and nothing else")
+        pool = self._function_module(node, f"AdaptiveAvgPool{rank - 2}d", {"output_size": 1})
+        name = self.add(node, "", pool, [source])
+        if not keep:
+            flat = self._function_module(node, "Flatten", {"start_dim": 1, "end_dim": -1})
+            name = self.add(node, "", flat, [name], name=f"{node.name}_flatten")
+        self.env[node.name] = name
+
+    def passes(self, node: Any, label: str) -> None:
+        kw = self._kwargs(node)
+        if kw.get("training", False) and kw.get("p", 0.0) not in (0, 0.0):
+            raise _Refusal(node, f"calls {label} with training=True, which drops at random even in eval mode")
+        self.env[node.name] = self.tensor(node, kw.get("input", node.args[0] if node.args else None), "its input")
+
+    def functional(self, node: Any, class_name: str, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input", kw.get("self")), "its input")
+        if any(hasattr(v, "op") for k, v in kw.items() if k not in ("input", "self")):
+            raise _Refusal(node, f"calls {_qualified(self.torch, node.target)} with arguments computed in forward; a spec's {class_name} takes constants")
+        extra = {k: v for k, v in kw.items() if k.startswith("arg")}
+        if extra:
+            raise _Refusal(node, f"calls .{node.target}() with positional arguments convcalc does not read ({extra!r})")
+        arguments = convert(kw)
+        if class_name in ("Softmax", "LogSoftmax") and kw.get("dtype") is not None:
+            raise _Refusal(node, f"calls {class_name.lower()} with dtype={kw['dtype']!r}; a spec's {class_name} keeps the dtype")
+        if class_name.startswith("MaxPool") and arguments.get("stride") is None:
+            arguments.pop("stride", None)
+        if class_name.startswith("AvgPool") and arguments.get("stride") is None:
+            arguments.pop("stride", None)
+        module = self._function_module(node, class_name, arguments)
+        name = self.add(node, "", module, [source])
+        returns = self.values.get(node.name)
+        self.env[node.name] = ("indexed", name) if isinstance(returns, tuple) and not isinstance(returns, Shape) else name
+
+    def _reachable(self) -> list[Entry]:
+        """The entries the output depends on (computations whose result is dropped are not rows)."""
+        by_name = {e.name: e for e in self.entries}
+        needed, todo = set(), [self.output]
+        while todo:
+            name = todo.pop()
+            if name in needed or name == INPUT:
+                continue
+            needed.add(name)
+            entry = by_name[name]
+            todo.extend(entry.inputs)
+            if entry.tie:
+                todo.append(entry.tie)
+        kept = [e for e in self.entries if e.name in needed]
+        for entry in kept:
+            if entry.tie is not None and entry.tie not in needed:
+                entry.tie = None
+        if kept[-1].name != self.output:
+            raise _Refusal(self.output_node, "the output is computed before other rows it does not use; a spec ends with its output")
+        return kept
+
+
+def _scopes(node: Any) -> tuple[tuple[str, str], ...]:
+    """The non-leaf modules whose forward made ``node``, outermost first: (path, class path)."""
+    stack = list((node.meta.get("nn_module_stack") or {}).values())
+    if node.op == "call_module" and stack and stack[-1][0] == node.target:
+        stack = stack[:-1]
+    out = []
+    for path, cls in stack:
+        name = cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
+        if path:
+            out.append((str(path), name))
+    return tuple(out)
+
+
+def _class_path(module: Any) -> str:
+    cls = type(module)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _qualified(torch: Any, target: Any) -> str:
+    """``torch.nn.functional.conv2d``, ``torch.roll``, ``operator.sub``: how a user writes the call."""
+    name = getattr(target, "__name__", None) or str(target)
+    for prefix, owner in (("torch.nn.functional", torch.nn.functional), ("torch", torch), ("operator", operator)):
+        if getattr(owner, name, None) is target:
+            return f"{prefix}.{name}"
+    module = getattr(target, "__module__", None) or ""
+    return f"{module}.{getattr(target, '__qualname__', name)}".lstrip(".")
+
+
+def _index_text(index: Any) -> str:
+    items = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for item in items:
+        if isinstance(item, slice):
+            parts.append(":".join("" if v is None else str(v) for v in (item.start, item.stop)) + ("" if item.step is None else f":{item.step}"))
+        else:
+            parts.append(str(getattr(item, "name", item)))
+    return ", ".join(parts)
+
+
+def _dims(shape: Any) -> str:
+    return "×".join(map(str, shape)) if isinstance(shape, tuple) else repr(shape)
+
+
+def _collapsed(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int] | str | None:
+    """(start, end) if ``after`` is ``before`` with dimensions start..end multiplied into one;
+    "same" if nothing changes; None for any other reshape."""
+    if before == after:
+        return "same"
+    if len(after) >= len(before):
+        return None
+    for start in range(len(before)):
+        end = start + len(before) - len(after)
+        if end >= len(before):
+            break
+        if before[:start] == after[:start] and before[end + 1 :] == after[start + 1 :] and math.prod(before[start : end + 1]) == after[start]:
+            return (start, end - len(before) if end == len(before) - 1 else end)
+    return None
+
+
+def _refusal_text(model: str, node: Any, reason: str) -> str:
+    scopes = _scopes(node) if node is not None else ()
+    where = f" in '{scopes[-1][0]}' ({scopes[-1][1]}), in its own forward," if scopes else f" in {model}'s own forward"
+    name = getattr(node, "name", "?")
+    return f"--emit-spec: cannot write {model} as a spec: fx node '{name}'{where} {reason}; nothing written"
+
+
+def _check_unused_parameters(model: Any, entries: list[Entry], name: str) -> None:
+    """A parameter the traced forward never uses (an auxiliary head in eval mode) has no row."""
+    used = {id(p) for e in entries if e.module is not None for p in e.module.parameters()}
+    unused: dict[str, int] = {}
+    for path, p in model.named_parameters():
+        if id(p) not in used:
+            owner = path.rsplit(".", 1)[0] if "." in path else path
+            top = owner.split(".")[0]
+            unused[top] = unused.get(top, 0) + p.numel()
+    if unused:
+        top, count = max(unused.items(), key=lambda item: item[1])
+        module = model.get_submodule(top) if top in dict(model.named_children()) else None
+        kind = f" ({_class_path(module)})" if module is not None else ""
+        total = sum(unused.values())
+        raise VerifyError(
+            f"--emit-spec: cannot write {name} as a spec: '{top}'{kind} holds {count:,} parameters"
+            f"{f' (of {total:,} in all)' if total != count else ''} that the forward pass (eval mode) never uses,"
+            " and a spec has rows only for what runs; nothing written"
+        )
+
+
+# -- blocks -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Instance:
+    path: str
+    cls: str
+    start: int
+    stop: int  # entries[start:stop]
+    source: str  # the one value from outside it reads
+    signature: Any = None
+    values: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    name: str
+    params: list[str]
+    layers: list[tuple[Entry, dict[str, Any]]]  # (model entry of the first instance, its args with $params)
+    instances: list[tuple[_Instance, dict[str, Any]]]  # (instance, its param values)
+
+
+class _Blocks:
+    """Identical submodules (same class, same layers and wiring, arguments that may differ) that the
+    graph runs as self-contained runs of rows become ``blocks:``; outermost first, one level."""
+
+    def __init__(self, entries: list[Entry], output: str) -> None:
+        self.entries = entries
+        self.output = output
+        self.index = {e.name: i for i, e in enumerate(entries)}
+
+    def find(self) -> dict[str, Block]:
+        candidates: dict[str, _Instance] = {}
+        for i, entry in enumerate(self.entries):
+            for path, cls in entry.scopes:
+                if cls.rsplit(".", 1)[-1] in CONTAINERS and cls.startswith("torch.nn."):
+                    continue
+                found = candidates.get(path)
+                if found is None:
+                    candidates[path] = _Instance(path, cls, i, i + 1, "")
+                elif found.stop == i:
+                    found.stop = i + 1
+                else:
+                    found.start = -1  # not one run of rows
+        valid = [inst for inst in candidates.values() if inst.start >= 0 and self._closed(inst)]
+        taken: list[tuple[int, int]] = []
+        blocks: dict[str, Block] = {}
+        depth = sorted(valid, key=lambda inst: (inst.path.count("."), inst.start))
+        groups: dict[Any, list[_Instance]] = {}
+        order: list[Any] = []
+        for inst in depth:
+            inst.signature = self._signature(inst)
+            key = (inst.path.count("."), inst.cls, inst.signature)
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(inst)
+        used_names: set[str] = set()
+        for key in order:
+            members = [m for m in groups[key] if not any(a <= m.start and m.stop <= b for a, b in taken)]
+            members = [m for m in members if not any(m.start < b and a < m.stop for a, b in taken)]
+            if len(members) < 2 or members[0].stop - members[0].start < 2:
+                continue
+            block = self._block(members, used_names)
+            blocks[block.name] = block
+            taken.extend((m.start, m.stop) for m in members)
+        return blocks
+
+    def _closed(self, inst: _Instance) -> bool:
+        inside = {e.name for e in self.entries[inst.start : inst.stop]}
+        sources = {s for e in self.entries[inst.start : inst.stop] for s in e.inputs if s not in inside}
+        if len(sources) != 1:
+            return False
+        inst.source = next(iter(sources))
+        last = self.entries[inst.stop - 1].name
+        for e in self.entries[inst.stop :]:
+            if any(s in inside and s != last for s in e.inputs) or (e.tie in inside):
+                return False
+        for e in self.entries[inst.start : inst.stop]:
+            if e.tie is not None and e.tie not in inside:
+                return False
+        return not (self.output in inside and self.output != last)
+
+    def _locals(self, inst: _Instance) -> dict[str, str]:
+        names: dict[str, str] = {}
+        taken: set[str] = {INPUT}
+        for e in self.entries[inst.start : inst.stop]:
+            base = e.target[len(inst.path) + 1 :] if e.target.startswith(inst.path + ".") else e.target
+            word = re.sub(r"\W", "_", base)
+            if not re.match(r"[A-Za-z_]", word):
+                word = "n" + word
+            candidate, number = word, 1
+            while candidate in taken:
+                number += 1
+                candidate = f"{word}_{number}"
+            taken.add(candidate)
+            names[e.name] = candidate
+        return names
+
+    def _signature(self, inst: _Instance) -> Any:
+        local = self._locals(inst)
+        rows = []
+        values = []
+        for e in self.entries[inst.start : inst.stop]:
+            full = _full_args(e)
+            inputs = tuple(INPUT if s == inst.source else local.get(s, "?") for s in e.inputs)
+            rows.append((local[e.name], e.type, tuple(sorted(full)), inputs, local.get(e.tie) if e.tie else None, e.trainable, local.get(e.again) if e.again else None, e.tied))
+            values.append(full)
+        inst.values = values
+        return tuple(rows)
+
+    def _block(self, members: list[_Instance], used: set[str]) -> Block:
+        first = members[0]
+        base = re.sub(r"\W", "_", first.cls.rsplit(".", 1)[-1]).lower().lstrip("_") or "block"
+        if module_of(base) is not None or base == INPUT:
+            base = f"{base}_block"
+        name, number = base, 1
+        while name in used:
+            number += 1
+            name = f"{base}_{number}"
+        used.add(name)
+        params: list[str] = []
+        columns: dict[tuple[Any, ...], str] = {}
+        layers = []
+        per_member: list[dict[str, Any]] = [{} for _ in members]
+        for position, e in enumerate(self.entries[first.start : first.stop]):
+            args: dict[str, Any] = {}
+            keys = [*e.args, *(k for k in first.values[position] if k not in e.args)]
+            for key in keys:
+                column = tuple(_freeze(m.values[position][key]) for m in members)
+                if len(set(column)) == 1:
+                    if key in e.args:
+                        args[key] = e.args[key]
+                    continue
+                param = columns.get(column)
+                if param is None:
+                    param, suffix = key, 1
+                    while param in params:
+                        suffix += 1
+                        param = f"{key}_{suffix}"
+                    params.append(param)
+                    columns[column] = param
+                    for j, m in enumerate(members):
+                        per_member[j][param] = m.values[position][key]
+                args[key] = f"${param}"
+            layers.append((e, args))
+        return Block(name, params, layers, list(zip(members, per_member)))
+
+
+def _full_args(entry: Entry) -> dict[str, Any]:
+    """The entry's arguments with every default of its family filled in (so that instances that
+    leave different arguments at their defaults still compare)."""
+    _, family = lookup(entry.type)
+    full = {}
+    for key, default in family.PARAMS.items():
+        if key in ("in_channels", "in_features", "num_features", "num_channels"):
+            continue
+        full[key] = entry.args.get(key, default)
+    for key, value in entry.args.items():
+        full.setdefault(key, value)
+    return full
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return (type(value).__name__, value)
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def _flow(value: Any) -> str:
+    import yaml  # type: ignore[import-untyped]
+
+    return str(yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=True, sort_keys=False)).strip().removesuffix("...").strip()
+
+
+def _entry_text(type_name: str, args: dict[str, Any], name: str, inputs: list[str], previous: str, tie: str | None, trainable: bool,
+                merge: bool) -> dict[str, Any]:
+    if merge:
+        value: Any = list(inputs) if not args else {"from": list(inputs), **args}
+        data: dict[str, Any] = {type_name: value, "name": name}
+    else:
+        data = {type_name: dict(args), "name": name}
+        if inputs[0] != previous:
+            data["from"] = inputs[0]
+    if tie is not None:
+        data["tie"] = tie
+    if not trainable:
+        data["trainable"] = False
+    return data
+
+
+def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block]) -> str:
+    """The spec's YAML: a header, ``blocks:`` if any, ``layers:`` (one entry a line, comments where
+    a module runs again or weights are tied). Sets each entry's ``row`` (its name in the spec)."""
+    lines = [
+        f"# written by convcalc verify --emit-spec from {report.name} (torch {report.torch_version}), traced with torch.fx",
+        f"name: {_flow(report.name)}",
+        f"input: {_flow(list(report.input_shape[1:]))}",
+    ]
+    starts: dict[int, tuple[Block, _Instance, dict[str, Any]]] = {}
+    for block in blocks.values():
+        for inst, values in block.instances:
+            starts[inst.start] = (block, inst, values)
+    if blocks:
+        lines.append("")
+        lines.append("blocks:")
+        for block in blocks.values():
+            first = block.instances[0][0]
+            lines.append(f"  {block.name}:  # {first.cls.rsplit('.', 1)[-1]}, used {len(block.instances)} times")
+            if block.params:
+                lines.append(f"    params: {_flow(block.params)}")
+            lines.append("    layers:")
+            local = _Blocks(entries, "")._locals(first)
+            previous = INPUT
+            for e, args in block.layers:
+                inputs = [INPUT if s == first.source else local[s] for s in e.inputs]
+                item = _entry_text(e.type, args, local[e.name], inputs, previous, local.get(e.tie) if e.tie else None, e.trainable,
+                                   _is_merge(e.type))
+                lines.append(f"      - {_flow(item)}" + _comment(e, local, first.path))
+                previous = local[e.name]
+    lines.append("")
+    lines.append("layers:")
+    previous = INPUT
+    outer: dict[str, str] = {}  # entry name → the name the top level refers to it by
+    index = 0
+    while index < len(entries):
+        found = starts.get(index)
+        if found is not None:
+            block, inst, values = found
+            run = [inst]
+            while True:  # copies one after another, layer1.0, layer1.1 …: one entry with repeat:
+                following = starts.get(run[-1].stop)
+                if following is None or following[0] is not block or following[2] != values:
+                    break
+                if following[1].source != entries[run[-1].stop - 1].name:
+                    break
+                run.append(following[1])
+            prefix = inst.path.rsplit(".", 1)[0] if "." in inst.path else ""
+            numbered = len(run) > 1 and prefix and all(m.path == f"{prefix}.{j}" for j, m in enumerate(run))
+            run = run if numbered else [inst]
+            use = _word(prefix if numbered else inst.path, "b")
+            data: dict[str, Any] = {block.name: dict(values), "name": use}
+            source = outer.get(inst.source, inst.source)
+            if source != previous:
+                data["from"] = source
+            if numbered:
+                data["repeat"] = len(run)
+            lines.append(f"  - {_flow(data)}")
+            for j, member in enumerate(run):
+                local = _Blocks(entries, "")._locals(member)
+                for e in entries[member.start : member.stop]:
+                    e.row = f"{use}.{j}.{local[e.name]}" if numbered else f"{use}.{local[e.name]}"
+            last = entries[run[-1].stop - 1]
+            outer[last.name] = use
+            previous = use
+            index = run[-1].stop
+            continue
+        e = entries[index]
+        inputs = [outer.get(s, s) for s in e.inputs]
+        tie = outer.get(e.tie, e.tie) if e.tie else None
+        data = _entry_text(e.type, e.args, e.name, inputs, previous, tie, e.trainable, _is_merge(e.type))
+        lines.append(f"  - {_flow(data)}" + _comment(e, outer))
+        e.row = e.name
+        outer[e.name] = e.name
+        previous = e.name
+        index += 1
+    return "\n".join(lines) + "\n"
+
+
+def _comment(entry: Entry, names: dict[str, str], within: str = "") -> str:
+    """Says where a module runs again, or has another module's parameters (paths inside ``within``)."""
+    target = entry.target[len(within) + 1 :] if within and entry.target.startswith(within + ".") else entry.target
+    if entry.again is not None:
+        first = names.get(entry.again, entry.again)
+        shared = ": the same parameters, counted once (tie:)" if entry.tie is not None else ""
+        return f"  # the module {target!r} again, as at {first!r}{shared}"
+    if entry.tied and entry.tie is not None:
+        return f"  # {target!r} has the parameters of {names.get(entry.tie, entry.tie)!r} (tied weights), counted once"
+    return ""
+
+
+def _word(text: str, lead: str = "n") -> str:
+    """``layer2.0`` → ``layer2_0``: a name a spec accepts."""
+    word = re.sub(r"\W", "_", text) or lead
+    return word if re.match(r"[A-Za-z_]", word) else lead + word
+
+
+def _is_merge(type_name: str) -> bool:
+    return module_of(type_name) == "merge"
+
+
+# -- proof ------------------------------------------------------------------------------------
+
+
+def _prove(torch: Any, report: VerifyReport, graph: Any, entries: list[Entry], summary: Any, x: Any) -> None:
+    """Build the spec as torch modules with the model's weights, run it and the model on ``x``, and
+    refuse unless the outputs agree; a disagreement names the first fx node whose row differs."""
+    from .emission import ATOL, RTOL
+    from .specs import build_module, materialize
+
+    model = report.module
+    dt = torch_dtype(torch, report.dtype)
+    net = build_module(summary, torch)
+    materialize(torch, net, x.device, dt)
+    rows = {e.row: e for e in entries}
+    for row, mine in zip(summary.rows, net.layers):
+        entry = rows.get(row.name)
+        if entry is None or entry.module is None or entry.tie is not None:
+            continue
+        try:
+            mine.load_state_dict(entry.module.state_dict())
+        except (RuntimeError, KeyError) as error:
+            raise VerifyError(f"--emit-spec: the weights of '{entry.node}' do not fit the spec's {row.type} ({_first(error)}); nothing written") from None
+    with torch.no_grad(), _eval_mode(model), _eval_mode(net):
+        expected = model(x)
+        got = net(x)
+    if isinstance(got, tuple):
+        got = got[0]
+    if not isinstance(expected, torch.Tensor):
+        raise VerifyError(f"--emit-spec: {report.name} returns a {type(expected).__name__}, a spec one tensor; nothing written")
+    if tuple(expected.shape) == tuple(got.shape) and torch.allclose(expected, got, rtol=RTOL, atol=ATOL):
+        return
+    node = _first_difference(torch, report, graph, net, summary, rows, x)
+    gap = (expected - got).abs().max().item() if tuple(expected.shape) == tuple(got.shape) else "shape"
+    if node is not None:
+        entry, detail = node
+        fx_node = next(n for n in graph.graph.nodes if n.name == entry.node)
+        raise VerifyError(_refusal_text(report.name, fx_node, f"gives another value as the spec's {entry.type} '{entry.row}' ({detail})"))
+    raise VerifyError(
+        f"--emit-spec: the spec computes what the traced graph computes, but the model's own forward gives another output"
+        f" (largest difference {gap}): its forward does something fx does not record; nothing written"
+    )
+
+
+def _first_difference(torch: Any, report: VerifyReport, graph: Any, net: Any, summary: Any, rows: dict[str, Entry], x: Any) -> tuple[Entry, str] | None:
+    import torch.fx
+
+    from .emission import ATOL, RTOL
+
+    seen: dict[str, Any] = {}
+
+    class Interpreter(torch.fx.Interpreter):  # type: ignore[misc,name-defined]
+        def run_node(self, n: Any) -> Any:
+            result = super().run_node(n)
+            if isinstance(result, torch.Tensor):
+                seen[n.name] = result.detach().clone()
+            return result
+
+    outputs: dict[int, Any] = {}
+    handles = []
+    for index, module in enumerate(net.layers):
+        def hook(m: Any, args: Any, out: Any, index: int = index) -> None:
+            value = out[0] if isinstance(out, tuple) else out
+            outputs.setdefault(index, []).append(value.detach().clone())
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad(), _eval_mode(report.module), _eval_mode(net):
+            Interpreter(graph).run(x)
+            net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for index, row in enumerate(summary.rows):
+        entry = rows.get(row.name)
+        values = outputs.get(index, [])
+        if entry is None or entry.node not in seen or not values:
+            continue
+        theirs, mine = seen[entry.node], values[0]
+        if tuple(theirs.shape) != tuple(mine.shape):
+            if entry.type == "AdaptiveAvgPool2d":
+                continue  # mean without keepdim: its Flatten row compares
+            return entry, f"shape {_dims(tuple(mine.shape))} vs {_dims(tuple(theirs.shape))}"
+        if not torch.allclose(theirs, mine, rtol=RTOL, atol=ATOL):
+            return entry, f"largest difference {(theirs - mine).abs().max().item():.3g}"
+    return None
