@@ -3,11 +3,13 @@
 
 Each case runs in a fresh subprocess: ``import torch``, note ``ru_maxrss``, run the command
 in-process, note ``ru_maxrss`` again. Cases cover calculator layers, specs and Python models
-(torchvision's resnet18 through benchmarks/torchvision_cpu.py) over a matrix of sizes. A case
+(torchvision's resnet18 through benchmarks/torchvision_cpu.py; matmul-heavy ones from
+benchmarks/memory_models.py) over a matrix of sizes. A case
 whose estimate is above the limit must be refused (exit 1) and allocate nearly nothing.
 
     python benchmarks/verify_memory.py            # table + the worst ratio peak / estimate
     python benchmarks/verify_memory.py --quick    # three cases
+    python benchmarks/verify_memory.py --only Linear,attention   # the cases whose label has any of these
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ CASES: list[tuple[str, list[str], bool]] = [
     ("python resnet18 b8", ["torchvision.models:resnet18", "--input", "3x224x224", "--batch", "8"], True),
     ("python vit_b_16", ["torchvision.models:vit_b_16", "--input", "3x224x224"], True),
     ("python mobilenet_v3 b4", ["torchvision.models:mobilenet_v3_small", "--input", "3x224x224", "--batch", "4"], True),
+    # matrix products (benchmarks/memory_models.py): torch's packing buffers, meta's import of torch._dynamo
+    ("spec wide MLP b256", [os.path.join(HERE, "memory_mlp.yaml"), "--batch", "256"], False),
+    ("python Linear 8²", ["memory_models:linear", "--input", "8", "--kwargs", '{"features": 8, "out": 8}'], False),
+    ("python Linear 4096² b4096", ["memory_models:linear", "--input", "4096", "--batch", "4096"], False),
+    ("python Linear 8192² b1", ["memory_models:linear", "--input", "8192", "--kwargs", '{"features": 8192, "out": 8192}'], False),
+    ("python Linear 1024→65536 b2048", ["memory_models:linear", "--input", "1024", "--batch", "2048", "--kwargs", '{"features": 1024, "out": 65536}'], False),
+    ("python MLP 3×2048 b8192", ["memory_models:linear", "--input", "2048", "--batch", "8192", "--kwargs", '{"features": 2048, "out": 2048, "layers": 3}'], False),
+    ("python attention 1024×512", ["memory_models:attention", "--input", "1024x512"], False),
+    ("python attention 4096×512 ≤2GiB", ["memory_models:attention", "--input", "4096x512"], False),
+    ("python SDPA 4096×512", ["memory_models:attention", "--input", "4096x512", "--kwargs", '{"fused": true}'], False),
+    ("python nn.MHA 2048×512", ["memory_models:mha", "--input", "2048x512"], False),
 ]
 
 
@@ -89,8 +102,11 @@ def limit_of(args: list[str]) -> int:
 
 def main() -> None:
     cases = CASES[:3] if "--quick" in sys.argv else CASES
+    if "--only" in sys.argv:
+        words = sys.argv[sys.argv.index("--only") + 1].split(",")
+        cases = [case for case in cases if any(word in case[0] for word in words)]
     worst = 0.0
-    print(f"{'case':28} {'exit':>4} {'estimate MiB':>12} {'added MiB':>10} {'limit MiB':>9} {'added/est':>9} {'added/limit':>11}")
+    print(f"{'case':32} {'exit':>4} {'estimate MiB':>12} {'added MiB':>10} {'limit MiB':>9} {'added/est':>9} {'added/limit':>11}")
     for label, args, torchvision in cases:
         result = run(args, torchvision)
         limit = limit_of(args)
@@ -99,7 +115,7 @@ def main() -> None:
         if result["code"] == 0 and estimate:
             worst = max(worst, ratio)
         shown = f"{estimate / MIB:12.1f}" if estimate else f"{'refused' if result['code'] == 1 else '-':>12}"
-        print(f"{label:28} {result['code']!s:>4} {shown} {result['added'] / MIB:10.1f} {limit / MIB:9.0f} {ratio:9.2f} {result['added'] / limit:11.2f}")
+        print(f"{label:32} {result['code']!s:>4} {shown} {result['added'] / MIB:10.1f} {limit / MIB:9.0f} {ratio:9.2f} {result['added'] / limit:11.2f}")
         if "stderr" in result:
             print("   ", result["stderr"])
     print(f"worst peak / estimate over the runs that ran: {worst:.2f} (the promise holds while it is ≤ 1)")

@@ -19,6 +19,7 @@ import io
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,12 +31,40 @@ SIZES = {"inception_v3": 299}
 TIMM_SIZE = 224
 
 
+@contextlib.contextmanager
+def _block_params_on_cpu(torch: Any) -> Iterator[None]:
+    """torchvision's RegNet builders compute their stage widths with torch ops ending in
+    ``.tolist()`` (``BlockParams.from_init_params``), which has no data on meta: that arithmetic
+    of a few numbers runs on CPU, the model itself is still built on meta."""
+    regnet = sys.modules.get("torchvision.models.regnet")
+    block = getattr(regnet, "BlockParams", None)
+    original = block.__dict__.get("from_init_params") if block is not None else None
+    if not isinstance(original, classmethod):
+        yield
+        return
+
+    def on_cpu(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.device("cpu"):
+            return original.__func__(cls, *args, **kwargs)
+
+    block.from_init_params = classmethod(on_cpu)
+    try:
+        yield
+    finally:
+        block.from_init_params = original
+
+
+def build_on_meta(torch: Any, build: Any) -> Any:
+    """``build()`` under ``torch.device("meta")`` (parameters without memory)."""
+    with _block_params_on_cpu(torch), torch.device("meta"):
+        return build()
+
+
 def oracle(torch: Any, build: Any, shape: tuple[int, ...]) -> tuple[int, int]:
     """(sum of p.numel(), FlopCounterMode's whole-model flops // 2 on meta)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.device("meta"):
-        model = build()
+    model = build_on_meta(torch, build)
     model.eval()
     params = sum(p.numel() for p in model.parameters())
     x = torch.empty((1, *shape), device="meta")
@@ -102,8 +131,7 @@ def input_of(build: Any, shape: Any) -> tuple[int, ...]:
         return shape
     import torch
 
-    with torch.device("meta"):
-        model = build()
+    model = build_on_meta(torch, build)
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     return tuple(cfg.get("input_size", (3, TIMM_SIZE, TIMM_SIZE)))
 

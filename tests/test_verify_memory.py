@@ -67,6 +67,55 @@ def test_the_real_peak_stays_within_the_estimate(args: tuple[str, ...]) -> None:
     assert 0 < result["added"] <= result["estimate"], result
 
 
+LINEAR = (
+    "import torch.nn as nn\n\n"
+    "def make(features=8, out=8):\n"
+    "    return nn.Sequential(nn.Linear(features, out))\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "batch"),
+    [((8, 8), 1), ((4096, 4096), 1024)],
+    ids=["tiny-linear", "linear-4096"],
+)
+def test_the_real_peak_of_a_linear_model_stays_within_the_estimate(tmp_path: Path, sizes: tuple[int, int], batch: int) -> None:
+    """A Python model of matrix products: the estimate on meta imports torch._dynamo (some of meta's
+    kernels do) and the run takes sgemm's packing buffers; both are counted."""
+    path = tmp_path / "linear.py"
+    path.write_text(LINEAR)
+    features, out = sizes
+    result = measured(f"{path}:make", "--input", str(features), "--batch", str(batch),
+                      "--kwargs", json.dumps({"features": features, "out": out}))
+    assert result["code"] == 0
+    assert 0 < result["added"] <= result["estimate"], result
+
+
+def test_the_matmul_working_buffer_is_in_the_estimate() -> None:
+    """Linear's packing buffers: in a spec row's estimate and in the meta measurement of a model."""
+    from convcalc.verify.memory import (
+        MATMUL_BYTES_PER_THREAD,
+        _allocations_mode,
+        matmul_workspace,
+    )
+
+    assert matmul_workspace(10**9, 2) == 2 * MATMUL_BYTES_PER_THREAD
+    assert matmul_workspace(1000, 16) == 1000
+    mode_class = _allocations_mode(torch)
+    x, w = torch.empty((1024, 1024), device="meta"), torch.empty((1024, 1024), device="meta")
+    with torch.no_grad(), mode_class() as mode:
+        torch.nn.functional.linear(x, w)
+    assert mode.workspace == matmul_workspace(2 * 1024 * 1024 * 4, torch.get_num_threads()) > 0
+
+    from convcalc.packaged import load_named_model
+
+    summary = load_named_model("vgg16").summary()
+    from convcalc.verify.memory import row_workspace
+
+    linear = [row for row in summary.rows if row.type == "Linear"]
+    assert linear and all(row_workspace(row, 4) > 0 for row in linear)
+
+
 def test_a_refusal_allocates_nothing() -> None:
     result = measured("conv", "--in", "1400", "--k", "3", "--max-memory", "64MiB")
     assert result["code"] == 1 and result["added"] < 32 * 1024**2, result

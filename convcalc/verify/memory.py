@@ -3,18 +3,21 @@
 The estimate is meant to be an upper bound of the resident memory a run adds above ``import
 torch``: the input, the parameters, every tensor the forward pass creates (none is counted as
 freed), the largest working buffer torch takes for one convolution or matrix product on CPU, and
-verify's own fixed cost (:data:`RUNTIME_BYTES`). ``benchmarks/verify_memory.py`` measures the real
+verify's own fixed cost (:data:`RUNTIME_BYTES`), plus what estimating on ``meta`` left resident
+(it can import ``torch._dynamo``: see :data:`DYNAMO_IMPORT_BYTES`). ``benchmarks/verify_memory.py`` measures the real
 peak against it.
 
 - For a spec or a calculator layer, the rows give every output (:func:`spec_estimate`).
 - For a Python model, the forward pass runs on ``meta`` under :class:`_Allocations`, a dispatch
   mode that adds up the bytes of every tensor an operator returns (views and in-place results
-  share memory and are skipped) and sizes the working buffers of the convolutions it sees.
+  share memory and are skipped) and sizes the working buffers of the convolutions and matrix
+  products it sees.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,6 +28,30 @@ from ..sizes import DTYPE_BYTES
 #: first operator calls and CPU thread pools (measured 91 MiB for a one-layer run with torch 2.13
 #: on CPU, benchmarks/verify_memory.py; 128 MiB leaves room).
 RUNTIME_BYTES = 128 * 1024**2
+
+#: What importing ``torch._dynamo`` leaves resident, where the process's resident size cannot be
+#: read (:func:`_resident`): some of torch's meta kernels (``addmm``'s decomposition, the
+#: type-promotion wrappers) import it on their first call, so estimating a Python model with a
+#: ``Linear`` on ``meta`` costs that much — 72 MiB with torch 2.13 on CPU, 149 MiB when triton is
+#: installed (it is with every CUDA wheel), which dynamo then imports too.
+DYNAMO_IMPORT_BYTES = 192 * 1024**2
+
+#: The packing buffers of one matrix product on CPU, per thread, at most: measured with torch 2.13
+#: (oneDNN/MKL sgemm), they grow with the operands up to about 5.3 MiB a thread and stay there
+#: (benchmarks/verify_memory.py; 4096² · 4096²: 7.5 MiB on 2 threads, 4.2 MiB on one).
+MATMUL_BYTES_PER_THREAD = 8 * 1024**2
+
+
+def matmul_workspace(operand_bytes: int, threads: int) -> int:
+    """Bytes of torch's working buffers for one matrix product on CPU, at most: the packed panels
+    of its operands, no more than the operands themselves and no more than
+    :data:`MATMUL_BYTES_PER_THREAD` for each thread of torch's pool."""
+    return min(operand_bytes, MATMUL_BYTES_PER_THREAD * max(threads, 1))
+
+
+def _threads() -> int:
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else 1
 
 
 def conv_workspace(batch: int, channels: int, kernel: Sequence[int], positions: int, input_elements: int, output_elements: int, size: int) -> int:
@@ -39,7 +66,11 @@ def conv_workspace(batch: int, channels: int, kernel: Sequence[int], positions: 
 
 
 def row_workspace(row: Any, size: int) -> int:
-    """The working buffers of one spec row: convolutions only (see :func:`conv_workspace`)."""
+    """The working buffers of one spec row: convolutions (:func:`conv_workspace`) and the matrix
+    products of Linear and Bilinear (:func:`matmul_workspace`)."""
+    if row.type in ("Linear", "Bilinear", "LazyLinear"):
+        operands = math.prod(tuple(row.input_shape)) * size + row.params * size
+        return matmul_workspace(operands, _threads())
     if not row.type.startswith(("Conv", "ConvTranspose")) or not hasattr(row.layer, "kernel_size"):
         return 0
     shape, out = tuple(row.input_shape), tuple(row.output_shape)
@@ -70,6 +101,8 @@ def _allocations_mode(torch: Any) -> Any:
     from torch.utils._pytree import tree_flatten
 
     convolution = torch.ops.aten.convolution.default
+    aten = torch.ops.aten
+    products = {getattr(aten, name) for name in ("mm", "addmm", "bmm", "baddbmm", "addbmm", "mv", "addmv", "_scaled_mm") if hasattr(aten, name)}
 
     class _Allocations(TorchDispatchMode):  # type: ignore[misc]
         """Adds up the bytes of every new tensor an operator returns, and the largest working buffer."""
@@ -78,6 +111,7 @@ def _allocations_mode(torch: Any) -> Any:
             super().__init__()
             self.created = 0
             self.workspace = 0
+            self.threads = int(torch.get_num_threads())
 
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             out = func(*args, **(kwargs or {}))
@@ -89,6 +123,9 @@ def _allocations_mode(torch: Any) -> Any:
                         self.created += value.numel() * value.element_size()
             if func is convolution:
                 self.workspace = max(self.workspace, _conv_call_workspace(args, out))
+            elif func.overloadpacket in products:
+                operands = sum(a.numel() * a.element_size() for a in tree_flatten(args)[0] if isinstance(a, torch.Tensor))
+                self.workspace = max(self.workspace, matmul_workspace(operands, self.threads))
             return out
 
     _allocations_mode.cache = _Allocations  # type: ignore[attr-defined]
@@ -117,6 +154,7 @@ def python_estimate(torch: Any, model: Any, full: Sequence[int], dtype: Any) -> 
     fixed = sum(t.numel() for t in tensors) * torch.empty((), dtype=dtype).element_size()
     fixed += math.prod(full) * torch.empty((), dtype=dtype).element_size()
     mode_class = _allocations_mode(torch)
+    dynamo, before = "torch._dynamo" in sys.modules, _resident()
     try:
         x = torch.empty(tuple(full), dtype=dtype, device="meta")
         swapped = _meta_state(torch, model, dtype)
@@ -124,7 +162,24 @@ def python_estimate(torch: Any, model: Any, full: Sequence[int], dtype: Any) -> 
             torch.func.functional_call(model, swapped, (x,), strict=False)
     except BaseException:  # noqa: BLE001  the real run reports the model's own failures (sys.exit included)
         return None
-    return fixed + mode.created + mode.workspace + RUNTIME_BYTES
+    after = _resident()
+    if before is not None and after is not None:
+        stays = max(after - before, 0)  # meta allocates no data: this is imports and caches, kept for the real run
+    else:
+        stays = DYNAMO_IMPORT_BYTES if not dynamo and "torch._dynamo" in sys.modules else 0
+    return fixed + mode.created + mode.workspace + RUNTIME_BYTES + stays
+
+
+def _resident() -> int | None:
+    """The process's resident size in bytes (Linux ``/proc/self/statm``), or None elsewhere."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    import resource
+
+    return pages * resource.getpagesize()
 
 
 def _meta_state(torch: Any, model: Any, dtype: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,9 @@ from .runtime import (
     resolve_device,
     torch_dtype,
 )
+
+#: The key under which SpecNet keeps a max pool's indices (``pool`` → ``pool#indices``).
+INDICES = "#indices"
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,7 +77,10 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                 out = module(*(values[source] for source in inputs))
                 for source in release:
                     del values[source]
-                values[name] = out[0] if isinstance(out, tuple) else out  # a pool's (values, indices): the values flow on
+                if isinstance(out, tuple):  # a pool's (values, indices): the values flow on, a MaxUnpool may read the indices
+                    values[name], values[name + INDICES] = out[0], out[1]
+                else:
+                    values[name] = out
             return out
 
     return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "SpecNet": SpecNet}
@@ -99,8 +106,62 @@ def build_module(summary: Summary, torch: Any | None = None) -> Any:
                 module._parameters[key] = target._parameters.get(key)
             for key in list(module._buffers):
                 module._buffers[key] = target._buffers.get(key)
-    wiring = [(row.name, row.inputs) for row in summary.rows]
+    pools = unpool_sources(summary.rows)
+    wiring = [(row.name, (*row.inputs, pools[row.index] + INDICES) if row.index in pools else row.inputs) for row in summary.rows]
     return classes["SpecNet"](summary.name, wiring, modules)
+
+
+def unpool_sources(rows: Sequence[Row]) -> dict[int, str]:
+    """Where each MaxUnpool row of a spec takes its indices from: the nearest max pool above it with
+    ``return_indices: true`` whose output has the MaxUnpool's input shape, and whose indices no
+    MaxUnpool nearer to it took (so that SegNet's decoder undoes its encoder's pools in reverse).
+    A MaxUnpool without such a pool, or one whose pool's indices could point past its output (torch
+    raises then, for some inputs), is a VerifyError."""
+    open_pools: list[Row] = []
+    found: dict[int, str] = {}
+    for row in rows:
+        if getattr(row.layer, "returns_indices", False):
+            open_pools.append(row)
+        if not row.type.startswith("MaxUnpool"):
+            continue
+        where = _row_label(row)
+        pool = next((p for p in reversed(open_pools) if tuple(p.output_shape) == tuple(row.input_shape)), None)
+        if pool is None:
+            shape = "×".join(map(str, row.input_shape))
+            raise VerifyError(
+                f"{where}: MaxUnpool takes the indices of a max pool above it with return_indices: true and output {shape};"
+                " the spec has none (add return_indices: true to the max pool it undoes)"
+            )
+        open_pools.remove(pool)
+        dims: int = getattr(row.layer, "dims", 2)
+        out: tuple[int, ...] = tuple(row.output_shape)[-dims:]
+        reach, plane = _largest_index(pool), math.prod(out)
+        if reach >= plane:
+            size, source = "×".join(map(str, out)), "×".join(map(str, tuple(pool.input_shape)[-dims:]))
+            raise VerifyError(
+                f"{where}: the indices of {_row_label(pool)} can point up to {reach} in its {source} input, past this layer's"
+                f" {size} output ({plane} positions): torch raises for some inputs; give the pool an input its windows tile"
+            )
+        found[row.index] = pool.name
+    return found
+
+
+def _largest_index(pool: Row) -> int:
+    """The largest flat index a max pool's indices can hold: the last position its last window covers."""
+    layer: Any = pool.layer
+    dims: int = layer.dims
+    sizes: tuple[int, ...] = tuple(pool.input_shape)[-dims:]  # type: ignore[assignment]
+    outs: tuple[int, ...] = tuple(pool.output_shape)[-dims:]
+    if not hasattr(layer, "kernel_size"):  # adaptive: the windows cover the whole input
+        last = tuple(size - 1 for size in sizes)
+    else:
+        dilation = getattr(layer, "dilation", (1,) * dims)
+        last = tuple(min((o - 1) * s - p + (k - 1) * d, size - 1)
+                     for size, o, k, s, p, d in zip(sizes, outs, layer.kernel_size, layer.stride, layer.padding, dilation))
+    index = 0
+    for size, position in zip(sizes, last):
+        index = index * size + position
+    return index
 
 
 def materialize(torch: Any, module: Any, device: Any, dtype: Any) -> None:
@@ -129,8 +190,6 @@ def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:
         return classes[row.type](**row.layer.torch_kwargs())
     cls = getattr(torch.nn, row.type, None)
     where = _row_label(row)
-    if row.type.startswith("MaxUnpool"):
-        raise VerifyError(f"{where}: MaxUnpool needs the indices of a max pool, which a spec cannot wire; verify it inside a Python model")
     if cls is None:
         raise VerifyError(f"{where}: torch {torch.__version__} has no torch.nn.{row.type}")
     kwargs = row.layer.torch_kwargs()
