@@ -411,3 +411,38 @@ def test_options_that_do_not_apply_are_usage_errors(cli, args: list[str], option
 def test_verify_python_refuses_script_modules() -> None:
     with pytest.raises(VerifyError, match="TorchScript"):
         verify_python(torch.jit.script(nn.Sequential(nn.Linear(2, 2))), (2,))
+
+
+def test_a_weight_norm_layer_is_shown_not_judged_wrong() -> None:
+    """nn.utils.weight_norm replaces ``weight`` by ``weight_g`` and ``weight_v`` (one more number per
+    output): its parameters are not Linear's, so the row is shown, not a false disagreement."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch deprecates nn.utils.weight_norm
+        model = nn.Sequential(nn.utils.weight_norm(nn.Linear(8, 6)), nn.ReLU())
+    report = verify_python(model, (8,), batch=2)
+    assert report.ok
+    assert report.totals.params == sum(p.numel() for p in model.parameters()) == 60
+    assert report.totals.macs == counted(model, torch.zeros(2, 8)) == 96
+    linear = next(c for c in report.checks if c.name == "0")
+    assert not linear.known and not linear.mismatches
+    spectral = nn.Sequential(nn.utils.spectral_norm(nn.Conv2d(3, 4, 3)))  # weight_orig: Conv2d's count, judged
+    report = verify_python(spectral, (3, 8, 8))
+    assert report.ok and all(c.known for c in report.checks)
+    assert report.totals.params == sum(p.numel() for p in spectral.parameters())
+
+
+def test_a_quantized_model_is_refused_plainly(tmp_path: Path, cli) -> None:
+    """Dynamic quantization packs the weights (no parameters) and FlopCounterMode counts no
+    quantized kernel: both totals would read 0 under a ✓."""
+    path = tmp_path / "quantized.py"
+    path.write_text(
+        "import torch\nimport torch.nn as nn\n\n"
+        "def make():\n    model = nn.Sequential(nn.Linear(8, 4), nn.ReLU())\n"
+        "    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)\n"
+    )
+    code, out, err = cli("verify", f"{path}:make", "--input", "8")
+    assert code == 1 and out == ""
+    assert "quantized" in err and "'0'" in err and "float model" in err
+    assert len(err.strip().splitlines()) == 1

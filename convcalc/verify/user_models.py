@@ -242,6 +242,7 @@ def verify_python(
     torch = import_torch()
     name = name or type(model).__name__
     _refuse_script(torch, model, name)
+    _refuse_quantized(model, name)
     target, label = resolve_device(torch, device)
     dt = torch_dtype(torch, dtype)
     size = DTYPE_BYTES[dtype]
@@ -367,6 +368,23 @@ def _refuse_script(torch: Any, model: Any, name: str) -> None:
         )
 
 
+#: Where torch's quantized modules live: their weights are packed (not parameters) and
+#: FlopCounterMode counts none of their kernels.
+_QUANTIZED = ("torch.ao.nn.quantized.", "torch.nn.quantized.", "torch.ao.nn.intrinsic.quantized.", "torch.nn.intrinsic.quantized.")
+
+
+def _refuse_quantized(model: Any, name: str) -> None:
+    """A quantized module (``quantize_dynamic``, ``convert``) hides its weights in packed objects and
+    runs kernels FlopCounterMode does not count: parameters and MACs would both read 0. Say so."""
+    for path, module in model.named_modules():
+        if type(module).__module__.startswith(_QUANTIZED):
+            raise VerifyError(
+                f"{name} holds quantized modules ('{path or name}' is a {class_path(module)}): their weights are packed,"
+                " not parameters, and FlopCounterMode counts none of their kernels, so neither parameters nor MACs"
+                " can be measured; verify the float model before quantization"
+            )
+
+
 def _to(torch: Any, value: Any, device: Any) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
@@ -397,6 +415,8 @@ def _check_call(index: int, call: _Call) -> LayerCheck:
     input_shape: Any = call.input_shape if call.input_shape is not None else ()
     output = call.output_shape if call.output_shape is not None else ()
     engine = call.engine
+    if engine is not None and engine.error is None and engine.output_shape is not None and engine.params != torch_params and _reparametrized(module):
+        engine = None  # weight_norm's weight_g/weight_v: the layer's parameters are not its class's; shown, not judged
     if engine is None:
         return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
                           output, torch_params, torch_macs, known=False, depth=depth, class_path=class_path(module))
@@ -409,6 +429,12 @@ def _check_call(index: int, call: _Call) -> LayerCheck:
                      engine.params if trainable == torch_params else trainable, engine.macs, output, torch_params, torch_macs,
                      layer=engine.layer, depth=depth)
     return dataclasses.replace(check, class_path=class_path(module))
+
+
+def _reparametrized(module: Any) -> bool:
+    """Whether a layer holds parameters its torch class does not create (``nn.utils.weight_norm``'s
+    ``weight_g`` and ``weight_v`` in place of ``weight``): its weight is computed from them."""
+    return any(key not in ("weight", "bias") for key, value in module._parameters.items() if value is not None)
 
 
 def _attribute_params(model: Any, calls: Sequence[_Call], checks: list[LayerCheck]) -> list[LayerCheck]:
