@@ -42,7 +42,7 @@ def resolve_spec(target: str) -> tuple[str, str]:
     A file that exists wins; else a packaged example by its stem (shown as ``vgg16.yaml``);
     else ``target`` itself, so that the loader reports the missing file.
     """
-    if os.path.exists(target):
+    if os.path.lexists(target):  # a dangling link or a loop is reported by the reader, not as a missing file
         return target, target
     path = packaged_model(target)
     if path is not None:
@@ -58,7 +58,7 @@ def load_named_model(target: str) -> Model:
 
     path, shown = resolve_spec(target)
     if path == target:
-        if target != "-" and not os.path.exists(target) and os.sep not in target and "/" not in target:
+        if target != "-" and not os.path.lexists(target) and os.sep not in target and "/" not in target:
             from .layers.base import suggest
 
             raise InputError(

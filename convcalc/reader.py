@@ -160,3 +160,67 @@ def _read_pipe(path: str, count: int) -> bytes:
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+# Files convcalc writes (``draw -o``, ``verify --emit-spec``): a regular file or a new one, never
+# a pipe, a device or a folder: writing to a FIFO without a reader blocks forever, a device
+# (``/dev/full``) or a terminal is not a file to keep.
+
+STDOUT = "-"
+
+
+def output_target(path: str, *, option: str, example: str = "out") -> str:
+    """``path`` checked as a file to write, before any work: ``-`` for stdout (also a path that *is*
+    stdout, like ``/dev/stdout``), else an existing regular file or a new file in an existing
+    folder. Anything else is an InputError (exit 2) naming ``option``."""
+    if path == STDOUT:
+        return STDOUT
+    if not path:
+        raise InputError(f"{option} needs a file name (or - for stdout), got ''")
+    if _is_stdout(path):
+        return STDOUT
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:
+        raise InputError(f"{option} {path}: {error.strerror}", file=path) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise InputError(f"{option} {path}: is a directory; name a file in it, e.g. {os.path.join(path, example)}", file=path)
+    if mode is not None and not stat.S_ISREG(mode):
+        raise InputError(f"{option} {path}: is {_kind(mode)}, not a regular file; name a file (or - for stdout)", file=path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{option} {path}: cannot write it, the folder {folder} does not exist", file=path)
+    if not os.access(folder if mode is None else path, os.W_OK):
+        raise InputError(f"{option} {path}: cannot write {'in ' + folder if mode is None else 'it'} (permission denied)", file=path)
+    return path
+
+
+def open_output(path: str, *, option: str, binary: bool = False) -> Any:
+    """``path`` opened for writing (created or truncated) without ever blocking: a FIFO or device
+    that appeared since :func:`output_target` is refused after opening, before a byte is written."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as error:  # ENXIO: a FIFO without a reader
+        raise InputError(f"{option} {path}: cannot write it ({error.strerror or error})", file=path) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise InputError(f"{option} {path}: is {_kind(mode)}, not a regular file; name a file (or - for stdout)", file=path)
+    if hasattr(os, "O_NONBLOCK"):
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    if binary:
+        return os.fdopen(fd, "wb")
+    return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+
+def _is_stdout(path: str) -> bool:
+    """True when ``path`` names the stream on fd 1 (``/dev/stdout``, ``/proc/self/fd/1``)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except (OSError, ValueError):
+        return False

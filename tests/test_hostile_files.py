@@ -109,3 +109,10 @@ def test_batch_refuses_devices_and_fifos(folder: Path, path: str, needle: str) -
 def test_batch_stdin_without_line_breaks_is_cut(folder: Path) -> None:
     outcome = run([], folder, shell="head -c 3000000 /dev/zero | {convcalc} batch -")
     check_refusal(outcome, 2, "a line longer than 1,000,000 characters")
+
+
+@pytest.mark.parametrize("command", ["model", "verify", "draw", "examples", "batch"])
+def test_a_symlink_loop_is_named_as_such(folder: Path, command: str) -> None:
+    (folder / "loop1").symlink_to("loop2")
+    (folder / "loop2").symlink_to("loop1")
+    check_refusal(run([command, "loop1"], folder), 2, "loop1: Too many levels of symbolic links")

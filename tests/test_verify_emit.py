@@ -137,7 +137,7 @@ def test_an_existing_file_needs_force(models: Path, tmp_path: Path, cli) -> None
     out = tmp_path / "kept.yaml"
     out.write_text("precious\n")
     code, _, err = emit(cli, models, "Chain", out)
-    assert code == 1 and out.read_text() == "precious\n"
+    assert code == 2 and out.read_text() == "precious\n"
     assert "--force" in err and len(err.strip().splitlines()) == 1
     code, _, err = emit(cli, models, "Chain", out, "--force")
     assert code == 0, err
@@ -147,7 +147,7 @@ def test_an_existing_file_needs_force(models: Path, tmp_path: Path, cli) -> None
 def test_never_the_models_source(models: Path, cli) -> None:
     before = models.read_text()
     code, _, err = emit(cli, models, "Chain", models, "--force")
-    assert code == 1 and models.read_text() == before
+    assert code == 2 and models.read_text() == before
     assert "source" in err
 
 
@@ -157,7 +157,7 @@ def test_a_symlink_is_replaced_never_written_through(models: Path, tmp_path: Pat
     link = tmp_path / "link.yaml"
     link.symlink_to(target)
     code, _, err = emit(cli, models, "Chain", link)
-    assert code == 1 and target.read_text() == "untouched\n"
+    assert code == 2 and target.read_text() == "untouched\n"
     code, _, err = emit(cli, models, "Chain", link, "--force")
     assert code == 0, err
     assert target.read_text() == "untouched\n" and not link.is_symlink() and "Chain" in link.read_text()
@@ -165,15 +165,15 @@ def test_a_symlink_is_replaced_never_written_through(models: Path, tmp_path: Pat
     (tmp_path / "to_source.yaml").unlink()
     (tmp_path / "to_source.yaml").symlink_to(models)
     code, _, err = emit(cli, models, "Chain", tmp_path / "to_source.yaml", "--force")
-    assert code == 1 and "source" in err and (tmp_path / "to_source.yaml").is_symlink()
+    assert code == 2 and "source" in err and (tmp_path / "to_source.yaml").is_symlink()
 
 
 @pytest.mark.parametrize(
     "where, code, words",
     [
-        ("{tmp}/missing/x.yaml", 1, "does not exist"),
-        ("{tmp}", 1, "is a directory"),
-        ("/dev/full", 1, "not a regular file"),
+        ("{tmp}/missing/x.yaml", 2, "does not exist"),
+        ("{tmp}", 2, "is a directory"),
+        ("/dev/full", 2, "not a regular file"),
         ("", 2, "needs a file name"),
     ],
 )
@@ -192,7 +192,7 @@ def test_an_unwritable_folder(models: Path, tmp_path: Path, cli) -> None:
         code, _, err = emit(cli, models, "Chain", folder / "x.yaml")
     finally:
         folder.chmod(0o755)
-    assert code == 1 and "cannot write" in err
+    assert code == 2 and "cannot write" in err
 
 
 def test_dash_writes_the_spec_to_stdout(models: Path, cli) -> None:

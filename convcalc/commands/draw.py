@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConvcalcError
+from ..errors import ConvcalcError, InputError
 from ..options import SIZE, batch_option, complete_spec
 from ..render.output import stderr_line
 from ..render.text import visible
@@ -126,11 +126,13 @@ def draw(
     224×224×64 map and a 7×7×512 one fit in the same picture; the labels give the exact shapes.
     """
     from ..draw import Options, draw_layout, items_from_summary, to_svg
+    from ..reader import output_target
     from ..sizes import format_shape
 
     fmt = fmt or _format_of(output)
     if fmt != "svg":
         _converter(fmt)  # fail before any work when the renderer is missing
+    destination = output_target(output if output is not None else _default_output(target, fmt), option="-o", example=f"model.{fmt}")
     from .verify import _is_python_target
 
     failure: ConvcalcError | None = None
@@ -160,7 +162,7 @@ def draw(
         error=f"error: {failure.message}" if failure else "",
     )
     document = to_svg(draw_layout(items, style, options), theme, title=heading)
-    _write(document, fmt, output or _default_output(target, fmt))
+    _write(document, fmt, destination)
     if failure is not None:  # the same line as `model`; its rows are the drawing
         from ..render.errors import error_line
 
@@ -201,15 +203,14 @@ def _write(document: str, fmt: str, output: str) -> None:
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
         return
+    from ..reader import open_output
+
+    handle = open_output(output, option="-o", binary=not isinstance(data, str))
     try:
-        if isinstance(data, str):
-            with open(output, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(data)
-        else:
-            with open(output, "wb") as handle:
-                handle.write(data)
-    except OSError as error:
-        raise click.BadParameter(f"cannot write {output}: {error.strerror or error}", param_hint="-o") from None
+        with handle:
+            handle.write(data)
+    except OSError as error:  # a full disk, a quota
+        raise InputError(f"-o {output}: cannot write it ({error.strerror or error})", file=output) from None
     stderr_line(f"wrote {visible(output)}")
 
 

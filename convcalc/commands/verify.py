@@ -186,15 +186,14 @@ def verify(
         raise click.UsageError(f"{'--kwargs' if kwargs is not None else '--emit-spec'} applies to Python models (path/model.py:Net)")
     if force and emit_spec is None:
         raise click.UsageError("--force applies to --emit-spec (to replace an existing file)")
-    if emit_spec is not None:
-        _check_emit_options(emit_spec, as_json, device)
-
     from .. import verify as engine
     from ..render.output import stderr_line
     from ..render.progress import status
 
     if emit_spec is not None:
-        engine.check_destination(emit_spec, force=force, protected=[target.rpartition(":")[0]])
+        _check_emit_options(emit_spec, as_json, device)
+        emit_spec = engine.check_destination(emit_spec, force=force, protected=[target.rpartition(":")[0]])
+        _check_emit_options(emit_spec, as_json, device)  # /dev/stdout is stdout
 
     if kind == "python":
         if input_shape is None:

@@ -13,9 +13,10 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import InputError
 from ..graph import describe_shape, load_model
 from ..layers import Layer, lookup
+from ..reader import STDOUT, output_target
 from ..sizes import format_shape
 from .report import VerifyError, VerifyReport
 from .runtime import _eval_mode, import_torch, seed_dynamo_disable, torch_dtype
@@ -30,8 +31,6 @@ PER_AXIS = frozenset({"kernel_size", "stride", "padding", "dilation", "output_pa
 #: Outputs agree when torch.allclose(model, spec, rtol, atol) holds (float32 on CPU).
 RTOL, ATOL = 1e-4, 1e-5
 
-STDOUT = "-"
-
 
 def source_files(model: Any) -> set[str]:
     """The files that define the model's classes (never to be overwritten by an emitted spec)."""
@@ -44,29 +43,20 @@ def source_files(model: Any) -> set[str]:
     return files
 
 
-def check_destination(path: str, *, force: bool = False, protected: Iterable[str] = ()) -> None:
-    """Refuse, before anything runs, a destination that cannot or must not be written: a directory,
-    something not a regular file (``/dev/full``), a missing or unwritable folder, the model's own
-    source, an existing file without ``force``. ``-`` (stdout) is always fine."""
-    if path == STDOUT:
-        return
-    if not path:
-        raise SpecError("--emit-spec needs a file name (or - for stdout), got ''")
+def check_destination(path: str, *, force: bool = False, protected: Iterable[str] = (), option: str = "--emit-spec") -> str:
+    """Refuse, before anything runs, a destination that cannot or must not be written (an
+    InputError, exit 2): what :func:`convcalc.reader.output_target` refuses (a folder, a pipe, a
+    device, a missing or unwritable folder), the model's own source, an existing file without
+    ``force``. Returns the path to write, ``-`` (stdout) for ``-`` and ``/dev/stdout``."""
+    target = output_target(path, option=option, example="model.yaml")
+    if target == STDOUT:
+        return target
     real = os.path.realpath(path)
-    if os.path.isdir(real):
-        raise VerifyError(f"--emit-spec {path}: is a directory; name a file in it, e.g. {os.path.join(path, 'model.yaml')}")
     if real in {os.path.realpath(p) for p in protected}:
-        raise VerifyError(f"--emit-spec {path}: that is the model's own source file; name another file")
-    if os.path.lexists(path):
-        if not os.path.islink(path) and not os.path.isfile(path):
-            raise VerifyError(f"--emit-spec {path}: not a regular file; name a file")
-        if not force:
-            raise VerifyError(f"--emit-spec {path}: the file exists; add --force to replace it, or name another file")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise VerifyError(f"--emit-spec {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise VerifyError(f"--emit-spec {path}: cannot write in {folder} (permission denied)")
+        raise InputError(f"{option} {path}: that is the model's own source file; name another file", file=path)
+    if os.path.lexists(path) and not force:
+        raise InputError(f"{option} {path}: the file exists; add --force to replace it, or name another file", file=path)
+    return target
 
 
 def spec_text(report: VerifyReport) -> str:
@@ -101,7 +91,7 @@ def emit_spec(report: VerifyReport, path: str, *, force: bool = False, out: Any 
     model = report.module
     if model is None:
         raise VerifyError("--emit-spec needs the report of verify_python (the model it ran)")
-    check_destination(path, force=force, protected=source_files(model))
+    path = check_destination(path, force=force, protected=source_files(model))
     emitted = fx_emission(report)
     if not isinstance(emitted, str):
         text, rows = emitted.text, emitted.rows
@@ -153,12 +143,23 @@ def _write_atomically(path: str, text: str) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
+            os.fchmod(stream.fileno(), _mode_for(path))  # mkstemp's 0600 is for the scratch file only
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except OSError as error:
         with contextlib.suppress(OSError):
             os.remove(temporary)
-        raise VerifyError(f"--emit-spec {path}: cannot write it ({error.strerror or error})") from None
+        raise InputError(f"--emit-spec {path}: cannot write it ({error.strerror or error})", file=path) from None
+
+
+def _mode_for(path: str) -> int:
+    """The permissions of the file being replaced, else those of a new file (0666 less the umask)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def prove(report: VerifyReport, summary: Any) -> None:
