@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Union
 
-from .errors import InputError, SpecError
+from .errors import ErrorKind, InputError, ShapeError, SpecError
 from .formulas import PAD_MARKS
 
 Number = Union[int, Fraction]
@@ -469,7 +469,7 @@ def tconv(layer: Any, x: Operands, weight: Tensor, bias: Tensor | None, *, expla
     dims = layer.dims
     c_in, c_out_per_group, kernel = conv_weight(weight, dims, "C_in", "C_out/groups")
     if c_in != x.channels:
-        raise SpecError(f"--weight is {list(weight.shape)}: its first axis must be the input's {x.channels} channels (C_in×C_out/groups×kernel)")
+        raise ShapeError(f"--weight is {list(weight.shape)}: its first axis must be the input's {x.channels} channels (C_in×C_out/groups×kernel)", kind=ErrorKind.CHANNELS)
     groups = layer.groups
     c_out = c_out_per_group * groups
     engine_layer = layer.with_values(out_channels=c_out) if layer.out_channels != c_out else layer
@@ -714,16 +714,18 @@ def run(kind: str, x: Tensor, *, weight: Tensor | None = None, bias: Tensor | No
         if kind == "conv":
             if valid_groups and second * groups != operands.channels:
                 per_group = operands.channels // groups if operands.channels % groups == 0 else operands.channels
-                raise SpecError(
+                raise ShapeError(  # a valid weight for another input (exit 1); the other refusals here are of the options (exit 2)
                     f"--weight {_sizes(weight.shape)} gives C_in/groups = {second}, but the input has {operands.channels}"
-                    f" channel(s) and groups={groups}; write the weight as C_out×{per_group}×{_sizes(kernel)}"
+                    f" channel(s) and groups={groups}; write the weight as C_out×{per_group}×{_sizes(kernel)}",
+                    kind=ErrorKind.CHANNELS,
                 )
             kwargs["out_channels"] = first
         else:
             if first != operands.channels:
-                raise SpecError(
+                raise ShapeError(
                     f"--weight {_sizes(weight.shape)} starts with C_in = {first}, but the input has {operands.channels} channel(s)"
-                    " (a transposed convolution's weight is C_in×C_out/groups×kernel)"
+                    " (a transposed convolution's weight is C_in×C_out/groups×kernel)",
+                    kind=ErrorKind.CHANNELS,
                 )
             kwargs["out_channels"] = second * groups if valid_groups else second
         kwargs["bias"] = bias is not None

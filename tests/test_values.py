@@ -125,14 +125,14 @@ def test_values_from_files(cli, tmp_path) -> None:
 )
 def test_malformed_matrices_are_one_line_errors(cli, matrix: str, expected: str) -> None:
     code, out, err = cli("conv", "--values", matrix, "--weight", "[[1]]")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""  # a malformed value on the command line: usage (README's exit codes)
     assert expected in err and err.count("\n") == 1, err
 
 
 def test_work_is_bounded(cli) -> None:
     big = json.dumps([[1] * 300] * 300)
     code, _, err = cli("conv", "--values", big, "--weight", json.dumps([[1] * 5] * 5))
-    assert code == 1 and "multiply-adds" in err and "1,000,000" in err
+    assert code == 2 and "multiply-adds" in err and "1,000,000" in err
 
 
 def test_file_size_is_bounded(cli, tmp_path) -> None:
@@ -144,13 +144,13 @@ def test_file_size_is_bounded(cli, tmp_path) -> None:
 
 def test_mismatches_name_the_rule(cli) -> None:
     code, _, err = cli("conv", "--in", "6", "--values", json.dumps(LECTURE_X), "--weight", json.dumps(LECTURE_W))
-    assert code == 1 and "--in 6 does not match --values, whose spatial size is 5x5" in err
+    assert code == 2 and "--in 6 does not match --values, whose spatial size is 5x5" in err  # options that contradict each other
     code, _, err = cli("conv", "--k", "2", "--values", json.dumps(LECTURE_X), "--weight", json.dumps(LECTURE_W))
-    assert code == 1 and "--k 2 does not match --weight, whose kernel is 3x3" in err
+    assert code == 2 and "--k 2 does not match --weight, whose kernel is 3x3" in err
     code, _, err = cli("conv", "--values", json.dumps(LECTURE_X))
     assert code == 2 and "needs --weight" in err
     code, _, err = cli("conv", "--values", json.dumps([LECTURE_X, LECTURE_X]), "--weight", json.dumps(LECTURE_W))
-    assert code == 1 and "C_in/groups" in err
+    assert code == 1 and "C_in/groups" in err  # a valid weight for another input: the geometry (1)
 
 
 def test_without_values_in_and_k_stay_required(cli) -> None:
