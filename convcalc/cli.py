@@ -45,9 +45,21 @@ class ExitCode:
     USAGE = 2
 
 
+class ConvcalcContext(click.Context):
+    """click's context, with help text in ASCII spellings where stdout cannot encode ``×``/``→``
+    (click writes UTF-8 bytes to an ASCII stream, bypassing the renderer's fallback)."""
+
+    def get_help(self) -> str:
+        from .render.output import for_stream
+
+        return for_stream(super().get_help(), sys.stdout)
+
+
 class ConvcalcGroup(click.Group):
     """Loads commands lazily; turns convcalc's errors into one line on stderr (plus JSON when
     asked) and exit code 1."""
+
+    context_class = ConvcalcContext
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -58,6 +70,7 @@ class ConvcalcGroup(click.Group):
             return None
         module, _, attribute = target.partition(":")
         command: click.Command = getattr(importlib.import_module(module), attribute)
+        command.context_class = ConvcalcContext
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -163,7 +176,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         stderr_line(f"error: cannot write the output: {error.strerror or error}")
         return ExitCode.INVALID
     except click.exceptions.NoArgsIsHelpError as error:
-        click.echo(error.ctx.get_help() if error.ctx else error.format_message())
+        sys.stdout.write((error.ctx.get_help() if error.ctx else error.format_message()) + "\n")
         return ExitCode.USAGE
     except click.UsageError as error:
         hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""

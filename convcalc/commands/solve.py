@@ -9,10 +9,12 @@ import click
 
 from .. import formulas
 from .. import solve as solver
-from ..cli import emit_json, fail, remember_json
+from ..cli import fail, remember_json
 from ..errors import SpecError
 from ..layers.base import AXES
 from ..options import INTS, SIZE, dims_option, json_option
+from ..render import solve as render
+from ..render.output import Output
 from ..sizes import show_size
 from .calculator import spatial_size
 
@@ -114,25 +116,23 @@ def solve(ctx: click.Context, layer: str, size: tuple[int, ...], out: tuple[int,
         if answer.nearest:
             data["nearest"] = answer.nearest
             data["error"] = {"message": _no_solution(type_name, spatial, outs, square, searched, answer), "layer": type_name, "file": None, "line": None}
-        emit_json(data)
+        render.as_json(Output.for_stdout(as_json=True), data)
         ctx.exit(1 if answer.nearest else 0)
     if answer.nearest:
         remember_json(ctx, False)
         fail(ctx, SpecError(_no_solution(type_name, spatial, outs, square, searched, answer), layer=type_name))
     count = len(answer.solutions)
     more = "+" if answer.truncated else ""
-    click.echo(
-        f"{type_name} {show_size(spatial, square)} → {show_size(outs, square)}: {count}{more} setting{'s' if count != 1 else ''},"
-        f" simplest first (searched {searched}{'; given ' + given if given else ''})"
-    )
     shown = answer.solutions if limit == 0 else answer.solutions[:limit]
-    width = len(str(len(shown)))
-    for number, solution in enumerate(shown, start=1):
-        lines = solution.torch_lines()
-        click.echo(f"{number:>{width}}. {'  then  '.join(lines)}{_note(solution)}")
-    if len(shown) < count:
-        click.echo(f"… and {count - len(shown)}{more} more (--limit 0 prints all; --json lists every one)")
-    click.echo("each checked with convcalc's engine (torch's rules)")
+    render.solutions(
+        Output.for_stdout(),
+        heading=(
+            f"{type_name} {show_size(spatial, square)} → {show_size(outs, square)}: {count}{more} setting{'s' if count != 1 else ''},"
+            f" simplest first (searched {searched}{'; given ' + given if given else ''})"
+        ),
+        lines=[f"{'  then  '.join(solution.torch_lines())}{_note(solution)}" for solution in shown],
+        more=f"… and {count - len(shown)}{more} more (--limit 0 prints all; --json lists every one)" if len(shown) < count else None,
+    )
 
 
 def _given(fixed_values: dict[str, list[int | None]], ceil_mode: bool | None) -> str:
@@ -180,7 +180,8 @@ def _tf_same(ctx: click.Context, family: str, spatial: tuple[int, ...], square: 
     answer = solver.tf_same(family, spatial, kernels, strides, dilations)
     type_name = answer.solution.type_name()
     if as_json:
-        emit_json(
+        render.as_json(
+            Output.for_stdout(as_json=True),
             {
                 "layer": type_name,
                 "input": list(spatial),
@@ -189,23 +190,26 @@ def _tf_same(ctx: click.Context, family: str, spatial: tuple[int, ...], square: 
                 "solutions": [answer.solution.as_dict()],
                 "torch": answer.lines,
                 "notes": answer.notes,
-            }
+            },
         )
         return
     seen: dict[tuple[int, ...], str] = {}
+    axes: list[str] = []
     for axis, n, k, s, d, o, (pl, pr) in zip(AXES[len(spatial)], spatial, kernels, strides, dilations, answer.outs, answer.pads):
         problem = (n, k, s, d)
         if problem in seen:
-            click.echo(f"{axis}: the same as {seen[problem]}")
+            axes.append(f"{axis}: the same as {seen[problem]}")
             continue
         seen[problem] = axis
         span = formulas.effective_kernel(k, d)
-        click.echo(
+        axes.append(
             f"{axis}: TensorFlow padding='same': out = ceil({n} / {s}) = {o};"
             f" total padding max(({o} − 1)×{s} + {span} − {n}, 0) = {pl + pr}: {pl} before, {pr} after"
         )
-    click.echo(f"PyTorch ({show_size(spatial, square)} → {show_size(answer.outs, square)}, checked with convcalc's engine):")
-    for line in answer.lines:
-        click.echo(f"  {line}")
-    for note in answer.notes:
-        click.echo(f"  note: {note}")
+    render.tf_same(
+        Output.for_stdout(),
+        axes=axes,
+        heading=f"PyTorch ({show_size(spatial, square)} → {show_size(answer.outs, square)}, checked with convcalc's engine):",
+        lines=answer.lines,
+        notes=answer.notes,
+    )

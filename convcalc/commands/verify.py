@@ -217,7 +217,7 @@ def verify(
             return
         slow = half_precision_on_cpu(summary.totals.macs, dtype, device)
         if slow:
-            click.echo(f"warning: {slow}", err=True)
+            stderr_line(f"warning: {slow}")
         count = len(summary.rows)
         with status(f"running {count:,} layer{'s' if count != 1 else ''} with torch on {device}"):
             engine.import_torch(freeze_gc=True)

@@ -175,6 +175,16 @@ def to_json(data: Any, *, ascii: bool = False) -> str:
     return json.dumps(data, ensure_ascii=ascii, indent=2)
 
 
+def for_stream(data: str, stream: TextIO | None) -> str:
+    """``data`` as it can be written to ``stream``: as is, or in ASCII spellings where the
+    stream's encoding cannot hold convcalc's symbols (for text that bypasses ``Output``, like
+    click's help, which click writes to an ASCII stream as UTF-8 bytes)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    if text.can_encode(encoding) and text.can_encode(encoding, data):
+        return data
+    return text.ascii_spelling(data)
+
+
 def stderr_line(message: str) -> None:
     """One line on stderr, if stderr is open (closed: ``2>&-``, the line is dropped)."""
     stream = sys.stderr
