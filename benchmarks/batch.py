@@ -1,6 +1,6 @@
 """`convcalc batch` throughput: rows per second, against merely reading the same CSV in Python.
 
-    python benchmarks/batch.py [--rows 100000 1000000] [--runs 3]
+    python benchmarks/batch.py [--rows 100000 1000000] [--runs 3] [--clock wall|cpu] [--against CHECKOUT]
 
 Two files per size, written to a temporary folder:
 - grading: 300 distinct questions (random conv, tconv, maxpool, avgpool rows with k/s/p/d/op/ceil)
@@ -11,6 +11,11 @@ For each: the median time of reading the file with `csv.reader` and touching eve
 `convcalc.batch.run` + the CSV writer in one process (output to /dev/null), and of a whole
 `convcalc batch FILE > /dev/null` process (start-up included). Budget (DESIGN.md): ≥ 100,000
 rows per second in one process.
+
+`--clock cpu` times the in-process runs by this process's CPU time (on a machine shared with other
+work, wall time mostly measures the others). `--against CHECKOUT` also times another checkout's
+`convcalc.batch` (e.g. a `git worktree add /tmp/before main`) on the same files, alternating
+with this one, run by run: a before/after in one run.
 """
 
 from __future__ import annotations
@@ -83,13 +88,49 @@ def whole_process(path: str) -> None:
     subprocess.run([*command, "batch", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
+CLOCK = time.perf_counter
+
+
 def median(function, path: str, runs: int) -> float:
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = CLOCK()
         function(path)
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return statistics.median(times)
+
+
+#: `--against`: the in-process run of another checkout, in a fresh interpreter (its own imports).
+OTHER = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from convcalc import batch
+from convcalc.render import batch as render
+clock = time.process_time if sys.argv[3] == "cpu" else time.perf_counter
+with open(sys.argv[2], encoding="utf-8-sig", newline="") as handle, open(os.devnull, "w") as sink:
+    start = clock()
+    render.write(batch.run(handle, sys.argv[2]), sink, as_json=False, path=sys.argv[2])
+    print(clock() - start)
+"""
+
+
+def other_checkout(checkout: str, clock: str):
+    def run(path: str) -> float:
+        done = subprocess.run([sys.executable, "-c", OTHER, checkout, path, clock], capture_output=True, text=True, check=True)
+        return float(done.stdout)
+
+    return run
+
+
+def alternating(mine, theirs, path: str, runs: int) -> tuple[float, float]:
+    """Median times of ``mine`` (timed here) and ``theirs`` (timing itself), run after run."""
+    own, other = [], []
+    for _ in range(runs):
+        start = CLOCK()
+        mine(path)
+        own.append(CLOCK() - start)
+        other.append(theirs(path))
+    return statistics.median(own), statistics.median(other)
 
 
 def main() -> int:
@@ -97,8 +138,13 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-process", action="store_true", help="skip the whole-process timing")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="time in-process runs by wall clock or by CPU time")
+    parser.add_argument("--against", metavar="CHECKOUT", help="also time this other checkout's convcalc.batch, alternating")
     args = parser.parse_args()
-    print(f"{'file':18} {'rows':>9} {'read CSV':>14} {'batch (in process)':>20} {'ratio':>7} {'convcalc batch':>16}   ({args.runs} runs, medians, rows/s)")
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    other = f" {'--against':>12} {'ratio':>7}" if args.against else ""
+    print(f"{'file':18} {'rows':>9} {'read CSV':>14} {'batch (in process)':>20} {'ratio':>7}{other} {'convcalc batch':>16}   ({args.runs} runs, medians, rows/s, {args.clock} clock)")
     slowest = float("inf")
     with tempfile.TemporaryDirectory() as folder:
         for rows in args.rows:
@@ -106,10 +152,14 @@ def main() -> int:
                 path = os.path.join(folder, f"{kind}{rows}.csv")
                 write_file(path, rows, kind)
                 read = median(read_only, path, args.runs)
-                engine = median(in_process, path, args.runs)
+                if args.against:
+                    engine, theirs = alternating(in_process, other_checkout(args.against, args.clock), path, args.runs)
+                    other = f" {rows / theirs:12,.0f} {read / theirs:6.2f}×"
+                else:
+                    engine, other = median(in_process, path, args.runs), ""
                 process = "" if args.no_process else f"{rows / median(whole_process, path, 1):14,.0f}"
                 slowest = min(slowest, rows / engine)
-                print(f"{kind:18} {rows:9,} {rows / read:14,.0f} {rows / engine:20,.0f} {read / engine:6.2f}× {process:>16}")
+                print(f"{kind:18} {rows:9,} {rows / read:14,.0f} {rows / engine:20,.0f} {read / engine:6.2f}×{other} {process:>16}")
                 os.remove(path)
     verdict = "within" if slowest >= 100_000 else "BELOW"
     print(f"slowest in-process rate: {slowest:,.0f} rows/s ({verdict} the 100,000 rows/s budget)")

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from . import calc
 from .errors import ConvcalcError, SpecError
+from .layers import Layer
 from .sizes import format_size, parse_size, show_size
 
 #: Column name (lower case, ``-`` as ``_``, leading ``--`` dropped) → the calculator option it sets.
@@ -67,7 +68,12 @@ def column_key(name: str) -> str:
 
 
 class Batch:
-    """The columns of one file's header, and the answers to its rows (see :func:`run`)."""
+    """The columns of one file's header, and the answers to its rows (see :func:`run`).
+
+    The header is read once: which cell is the layer, the size, each option. A row's layer and
+    option cells are its :class:`Question` (read once per distinct set of cells, its layers
+    remembered); its size is all that is new on most rows.
+    """
 
     def __init__(self, header: Sequence[str], *, path: str = "<stdin>") -> None:
         self.path = path
@@ -90,10 +96,12 @@ class Batch:
                 raise BatchFileError(f"{path}:1: columns {seen[option]!r} and {self.header[i]!r} both set {option}", file=path, line=1)
             seen[option] = self.header[i]
         self.replaced = [i for i, k in enumerate(keys) if k in (OUTPUT, ERROR, OK)]
-        self.key_at = [self.layer_at, self.in_at, *(i for i, _ in self.options)]
-        self.pick = operator.itemgetter(*self.key_at)  # the row's question: always 2 or more cells
-        self.cache: dict[tuple[str, ...], Answer] = {}
-        self.layers: dict[tuple[Any, ...], Any] = {}
+        question_at = [self.layer_at, *(i for i, _ in self.options)]
+        getter = operator.itemgetter(*question_at)
+        # the row's question: its layer and option cells (itemgetter of one index gives the cell itself)
+        self.pick: Any = getter if len(question_at) > 1 else (lambda row: (getter(row),))
+        self.questions: dict[tuple[str, ...], Question] = {}
+        self.remembered = 0  # answers held by all questions (bounded by MAX_CACHED)
 
     @property
     def out_header(self) -> list[str]:
@@ -101,62 +109,111 @@ class Batch:
         return kept + [OUTPUT, ERROR] + ([OK] if self.expect_at is not None else [])
 
     def answer(self, row: Sequence[str]) -> Answer:
-        """The answer to one row, padded to the header's width (cached by the cells that define the question)."""
-        key = self.pick(row)
-        found = self.cache.get(key)
+        """The answer to one row, padded to the header's width (remembered by its question and size)."""
+        cells = self.pick(row)
+        question = self.questions.get(cells)
+        if question is None:
+            if len(self.questions) >= MAX_CACHED:
+                self.questions.clear()
+            question = self.questions[cells] = Question(cells[0], dict(zip(self.names, cells[1:])))
+        size_text = row[self.in_at]
+        found = question.answers.get(size_text)
         if found is None:
-            if len(self.cache) >= MAX_CACHED:
-                self.cache.clear()
-            found = self.cache[key] = solve(key[0], key[1], dict(zip(self.names, key[2:])), layers=self.layers)
+            found = question.solve(size_text)
+            self.remembered += 1
+            if self.remembered > MAX_CACHED:
+                self.questions.clear()
+                self.remembered = 0
+            else:
+                question.answers[size_text] = found
         return found
 
 
-def solve(layer: str, size_text: str, cells: dict[str, str], *, layers: dict[tuple[Any, ...], Any] | None = None) -> Answer:
-    """One question: layer word or class, input size text, option cells (empty = default).
+class Question:
+    """A row's layer and option cells, read once: the layer word, ``kind``, ``dims`` and
+    ``in_channels``, the torch arguments, and the engine's layer per number of spatial axes and
+    channel count (or its refusal). :meth:`solve` answers it for one input size."""
 
-    ``layers`` remembers the engine's layer (or its refusal) per layer type and options, so
-    that rows asking about the same layer on other inputs only run ``output_shape``.
-    """
-    try:
-        return _solve(layer.strip(), size_text.strip(), cells, layers)
-    except ConvcalcError as error:
-        return Answer(None, error.message)
+    def __init__(self, layer: str, cells: dict[str, str]) -> None:
+        self.word = layer.strip()
+        self.cells = cells
+        self.answers: dict[str, Answer] = {}
+        self.layers: dict[tuple[int, int], Layer | ConvcalcError] = {}
+        self.refusal: ConvcalcError | None = None  # an option cell that no size can rescue
+        self.kind_refusal: ConvcalcError | None = None
+        self.dims: int | None = None
+        self.in_channels: int | None = None
+        try:
+            self._read(cells)
+        except ConvcalcError as error:
+            self.refusal = error
+
+    def _read(self, cells: dict[str, str]) -> None:
+        kind = cells.get("kind", "").strip().lower() or None
+        dims_text = cells.get("dims", "").strip()
+        dims = calc.parse_value(dims_text) if dims_text else None
+        if dims is not None and dims not in (1, 2, 3):
+            raise SpecError(f"dims must be 1, 2 or 3, got {dims_text!r}")
+        channels_text = cells.get("in_channels", "").strip()
+        in_channels = calc.parse_value(channels_text) if channels_text else None
+        if in_channels is not None and (not isinstance(in_channels, int) or isinstance(in_channels, bool)):
+            raise SpecError(f"in_channels must be a whole number, got {channels_text!r}")
+        lowered = self.word.lower()
+        if lowered == "pool":
+            lowered = f"{kind or 'max'}pool"
+        elif kind is not None:
+            self.kind_refusal = SpecError(f"kind applies to layer 'pool' (max or avg), not to {self.word!r}")
+        self.is_word = lowered.replace("_", "").replace("-", "") in calc.WORDS
+        if not self.is_word and dims is None and self.word[-2:].lower() in ("1d", "2d", "3d"):
+            dims = int(self.word[-2])  # Conv2d: the class says how many spatial axes
+        self.lowered = lowered if self.is_word else "conv"  # how read_size names the layer
+        self.dims, self.in_channels = dims, in_channels
+
+    def solve(self, size_text: str) -> Answer:
+        """The answer for the input size ``size_text`` (an error answer when refused)."""
+        try:
+            size_text = size_text.strip()
+            if not self.word:
+                raise SpecError("layer is empty; write conv, tconv, maxpool, avgpool or a torch class name like Conv2d")
+            if not size_text:
+                raise SpecError("in is empty; write the input size like 227, 32x64 or 3x224x224")
+            if self.refusal is not None:  # answered, not raised again: a raised error grows its traceback each time
+                return Answer(None, self.refusal.message)
+            size = parse_size(size_text, what="in")
+            if self.kind_refusal is not None:
+                return Answer(None, self.kind_refusal.message)
+            reading = calc.read_size(size, self.dims, in_channels=self.in_channels, layer=self.lowered, flags=FLAG_WORDS)
+            channels = reading.channels if reading.channels is not None else (self.in_channels or 1)
+            spatial = reading.spatial
+            layer = self.layers.get((len(spatial), channels))
+            if layer is None:
+                layer = self.layers[len(spatial), channels] = self._layer(len(spatial), channels)
+            if isinstance(layer, ConvcalcError):
+                return Answer(None, layer.message)
+            out = layer.output_shape((channels, *spatial))  # calc.calculate_output, its layer remembered
+        except ConvcalcError as error:
+            return Answer(None, error.message)
+        if reading.channels is not None:
+            return Answer(f"{out[0]}x{format_size(out[1:])}", None, reading.warning, out)
+        spatial = out[1:]
+        return Answer(show_size(spatial, reading.square), None, reading.warning, spatial)
+
+    def _layer(self, dims: int, channels: int) -> Layer | ConvcalcError:
+        """``calc.calculator_layer`` for these options on ``dims`` spatial axes, or its refusal."""
+        try:
+            type_name = calc.layer_type(self.lowered if self.is_word else self.word, dims)
+            return calc.calculator_layer(type_name, channels, option_values(self.cells))
+        except ConvcalcError as error:
+            return error
 
 
-def _solve(word: str, size_text: str, cells: dict[str, str], layers: dict[tuple[Any, ...], Any] | None) -> Answer:
-    if not word:
-        raise SpecError("layer is empty; write conv, tconv, maxpool, avgpool or a torch class name like Conv2d")
-    if not size_text:
-        raise SpecError("in is empty; write the input size like 227, 32x64 or 3x224x224")
-    kind = cells.get("kind", "").strip().lower() or None
-    dims_text = cells.get("dims", "").strip()
-    dims = calc.parse_value(dims_text) if dims_text else None
-    if dims is not None and dims not in (1, 2, 3):
-        raise SpecError(f"dims must be 1, 2 or 3, got {dims_text!r}")
-    channels_text = cells.get("in_channels", "").strip()
-    in_channels = calc.parse_value(channels_text) if channels_text else None
-    if in_channels is not None and (not isinstance(in_channels, int) or isinstance(in_channels, bool)):
-        raise SpecError(f"in_channels must be a whole number, got {channels_text!r}")
-    size = parse_size(size_text, what="in")
-    lowered = word.lower()
-    if lowered == "pool":
-        lowered = f"{kind or 'max'}pool"
-    elif kind is not None:
-        raise SpecError(f"kind applies to layer 'pool' (max or avg), not to {word!r}")
-    is_word = lowered.replace("_", "").replace("-", "") in calc.WORDS
-    if not is_word and dims is None and word[-2:].lower() in ("1d", "2d", "3d"):
-        dims = int(word[-2])  # Conv2d: the class says how many spatial axes
-    reading = calc.read_size(
-        size, dims, in_channels=in_channels, layer=lowered if is_word else "conv",
-        flags=("a dims column of ", "an in_channels column of "),
-    )
-    type_name = calc.layer_type(lowered if is_word else word, len(reading.spatial))
-    channels = reading.channels if reading.channels is not None else (in_channels or 1)
-    layer = _layer(type_name, channels, cells, layers)
-    out = layer.output_shape((channels, *reading.spatial))  # calc.calculate_output, its layer remembered
-    spatial = out[1:]
-    shown = f"{out[0]}x{format_size(spatial)}" if reading.channels is not None else show_size(spatial, reading.square)
-    return Answer(shown, None, reading.warning, tuple(out) if reading.channels is not None else tuple(spatial))
+#: How a file sets dims and in_channels, for read_size's warning.
+FLAG_WORDS = ("a dims column of ", "an in_channels column of ")
+
+
+def solve(layer: str, size_text: str, cells: dict[str, str]) -> Answer:
+    """One question: layer word or class, input size text, option cells (empty = default)."""
+    return Question(layer, cells).solve(size_text)
 
 
 def option_values(cells: dict[str, str]) -> dict[str, Any]:
@@ -178,25 +235,6 @@ def option_values(cells: dict[str, str]) -> dict[str, Any]:
     if values.pop("no_bias", False):
         values["bias"] = False
     return values
-
-
-def _layer(type_name: str, channels: int, cells: dict[str, str], layers: dict[tuple[Any, ...], Any] | None) -> Any:
-    """``calc.calculator_layer`` for the row's options, remembered in ``layers`` (refusals too)."""
-    if layers is None:
-        return calc.calculator_layer(type_name, channels, option_values(cells))
-    key = (type_name, channels, *cells.values())
-    found = layers.get(key)
-    if found is None:
-        if len(layers) >= MAX_CACHED:
-            layers.clear()
-        try:
-            found = calc.calculator_layer(type_name, channels, option_values(cells))
-        except ConvcalcError as error:
-            found = error
-        layers[key] = found
-    if isinstance(found, ConvcalcError):
-        raise found
-    return found
 
 
 def agrees(answer: Answer, expect: str) -> bool:

@@ -92,9 +92,11 @@ def read_size(
     in_channels, for the message. Raises SpecError (a usage error).
     """
     size = tuple(size)
-    text = format_size(size)
     if len(size) == 1:
         return Reading(size * (dims or 2), None, True)
+    if dims is None and len(size) == 2:
+        return Reading(size, None, False)
+    text = format_size(size)
     if dims is None:
         if len(size) > 3:
             raise SpecError(f"{text} has {len(size)} sizes; convolutions have 1 to 3 spatial axes (C×D×H×W needs --dims 3)")

@@ -26,7 +26,7 @@ def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
 
 def conv_out(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int) -> int:
     """``floor((in + pl + pr − d(k−1) − 1) / s) + 1``; ≤ 0 when the kernel does not fit."""
-    return (size + pad_left + pad_right - effective_kernel(kernel, dilation)) // stride + 1
+    return (size + pad_left + pad_right - dilation * (kernel - 1) - 1) // stride + 1  # effective_kernel, inline (hot path)
 
 
 def conv_padding_totals(size: int, out: int, kernel: int, stride: int, dilation: int) -> range:
@@ -340,12 +340,16 @@ class SlidingAxis(NamedTuple):
         return twice // 2 if twice % 2 == 0 and twice >= 0 else None
 
 
-def sliding_axis(name: str, size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, ceil_mode: bool = False) -> SlidingAxis:
-    """The geometry of one axis: conv arithmetic, or pooling's with ``ceil_mode``."""
+def sliding_out(size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, ceil_mode: bool = False) -> int:
+    """One axis's output size: conv arithmetic, or pooling's with ``ceil_mode``; < 1 when no window fits."""
     if ceil_mode:
-        out = pool_out(size, kernel, stride, pad_left, dilation, True)
-    else:
-        out = conv_out(size, kernel, stride, pad_left, pad_right, dilation)
+        return pool_out(size, kernel, stride, pad_left, dilation, True)
+    return conv_out(size, kernel, stride, pad_left, pad_right, dilation)
+
+
+def sliding_axis(name: str, size: int, kernel: int, stride: int, pad_left: int, pad_right: int, dilation: int, ceil_mode: bool = False) -> SlidingAxis:
+    """The geometry of one axis (its output from :func:`sliding_out`)."""
+    out = sliding_out(size, kernel, stride, pad_left, pad_right, dilation, ceil_mode)
     return SlidingAxis(name, size, kernel, stride, pad_left, pad_right, dilation, ceil_mode, out)
 
 

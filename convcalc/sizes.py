@@ -19,11 +19,21 @@ _SEPARATORS = re.compile(r"\s*[x×X*,]\s*")
 
 def parse_size(text: str | int, *, what: str = "size") -> tuple[int, ...]:
     """``"32x64"`` → ``(32, 64)``. Every part must be a whole number (numbers.py's rule) from 1 to MAX_SIZE."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        return (check_size(text, what=what),)
-    raw = str(text).strip()
-    if raw.isascii() and raw.isdigit():  # the common case, one number: no regular expressions
-        return (check_size(whole(raw), what=what),)  # whole(): no int() of 5,000 digits
+    if type(text) is not str:
+        if isinstance(text, int) and not isinstance(text, bool):
+            return (check_size(text, what=what),)
+        text = str(text)
+    raw = text.strip()
+    if raw.isascii():  # the common cases, 227 and 32x64: no regular expressions
+        if raw.isdigit():
+            if len(raw) < 16:  # fewer digits than MAX_SIZE's: only 0 is out of bounds
+                value = int(raw)
+                if value:
+                    return (value,)
+            return (check_size(whole(raw), what=what),)  # whole(): no int() of 5,000 digits
+        parts = raw.split("x")
+        if len(parts) > 1 and all(part.isdigit() for part in parts):
+            return tuple([check_size(whole(part), what=what) for part in parts])
     if not raw:
         raise SpecError(f"{what} is empty; write it like 227, 32x64 or 3x224x224")
     parts = _SEPARATORS.split(raw)

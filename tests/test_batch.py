@@ -259,3 +259,144 @@ def test_stdin_and_exit_codes_through_the_cli(tmp_path: Path) -> None:
 def test_a_one_dimensional_answer_is_not_a_square() -> None:
     _, out = run_text("layer,in,k,dims,expect\nconv,30,3,1,28\nconv,30,3,1,28x28\nconv,30,3,,28x28\n")
     assert [r["ok"] for r in table(out)] == ["true", "false", "true"]
+
+
+# -- the hot path: many distinct rows in one file, each the engine's answer -----------------------
+
+DISTINCT = st.fixed_dictionaries(
+    {
+        "layer": st.sampled_from(["conv", "tconv", "maxpool", "avgpool", "Conv1d", "Conv3d", "MaxPool1d", "ConvTranspose3d"]),
+        "in": st.lists(st.integers(1, 10**6), min_size=1, max_size=3),
+        "k": st.integers(1, 9),
+        "s": st.integers(1, 5),
+        "p": st.integers(0, 4),
+        "d": st.integers(1, 3),
+        "op": st.integers(0, 4),
+        "ceil": st.booleans(),
+    }
+)
+FAMILY = {"conv": "Conv", "tconv": "ConvTranspose", "maxpool": "MaxPool", "avgpool": "AvgPool"}
+
+
+def engine_answer(row: dict) -> str | None:
+    """The row's answer from the public API alone (``convcalc.layer(...).output_shape``), or None
+    where the engine refuses: the oracle for batch's cached hot path."""
+    import convcalc
+
+    sizes, layer = row["in"], row["layer"]
+    if layer in FAMILY:
+        if len(sizes) == 3:  # three numbers without dims: D×H×W (with a warning)
+            dims = 3
+        else:
+            dims = 2
+        type_name = f"{FAMILY[layer]}{dims}d"
+    else:
+        type_name, dims = layer, int(layer[-2])
+    spatial = sizes * dims if len(sizes) == 1 else sizes
+    if len(spatial) != dims and len(spatial) != dims + 1:
+        return None
+    channels = spatial[0] if len(spatial) == dims + 1 else None
+    spatial = spatial[1:] if channels is not None else spatial
+    kwargs = kwargs_of(row, type_name)
+    if type_name.startswith("Conv"):
+        kwargs.update(in_channels=channels or 1, out_channels=1)
+    try:
+        out = convcalc.layer(type_name, **kwargs).output_shape((channels or 1, *spatial))
+    except convcalc.ConvcalcError:
+        return None
+    if channels is not None:
+        return "x".join(map(str, out))
+    if len(sizes) == 1 and len(set(out[1:])) == 1:
+        return str(out[1])
+    return "x".join(map(str, out[1:]))
+
+
+def kwargs_of(row: dict, type_name: str) -> dict:
+    kwargs: dict = {"kernel_size": row["k"], "stride": row["s"], "padding": row["p"]}
+    if not type_name.startswith("AvgPool"):
+        kwargs["dilation"] = row["d"]
+    if type_name.startswith("ConvTranspose"):
+        kwargs["output_padding"] = row["op"]
+    if "Pool" in type_name:
+        kwargs["ceil_mode"] = row["ceil"]
+    return kwargs
+
+
+def file_of(rows: list[dict]) -> str:
+    lines = ["layer,in,k,s,p,d,op,ceil"]
+    for row in rows:
+        type_name = {"conv": "Conv2d", "tconv": "ConvTranspose2d", "maxpool": "MaxPool2d", "avgpool": "AvgPool2d"}.get(row["layer"], row["layer"])
+        kwargs = kwargs_of(row, type_name)
+        cells = [row["layer"], "x".join(map(str, row["in"])), str(row["k"]), str(row["s"]), str(row["p"]),
+                 str(kwargs.get("dilation", "")), str(kwargs.get("output_padding", "")), str(kwargs.get("ceil_mode", "")).lower()]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(rows=st.lists(DISTINCT, min_size=20, max_size=60))
+def test_distinct_rows_are_the_public_apis_answer(rows: list[dict]) -> None:
+    """Rows that share a question (layer and options) but not the size, and the other way round,
+    in one file: each answer is what ``convcalc.layer(...).output_shape`` gives on its own."""
+    rows = rows + [{**row, "in": [size + 1 for size in row["in"]]} for row in rows]  # same options, new sizes
+    _, out = run_text(file_of(rows))
+    answers = table(out)
+    assert len(answers) == len(rows)
+    for row, answer in zip(rows, answers):
+        expected = engine_answer(row)
+        if expected is None:
+            assert answer["output"] == "" and answer["error"], (row, answer)
+        else:
+            assert (answer["output"], answer["error"]) == (expected, ""), row
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(rows=st.lists(DISTINCT.map(lambda r: {**r, "layer": r["layer"] if r["layer"] in FAMILY else "conv", "in": [1 + v % 40 for v in r["in"][:2]]}), min_size=5, max_size=20))
+def test_distinct_rows_in_one_file_agree_with_torch(rows: list[dict]) -> None:
+    torch = pytest.importorskip("torch")
+    _, out = run_text(file_of(rows))
+    for row, answer in zip(rows, table(out)):
+        type_name = f"{FAMILY[row['layer']]}2d"
+        kwargs = kwargs_of(row, type_name)
+        size = row["in"] * 2 if len(row["in"]) == 1 else row["in"]
+        try:
+            module = getattr(torch.nn, type_name)(*((1, 1) if "Conv" in type_name else ()), **kwargs)
+            with torch.no_grad():
+                shape = tuple(module(torch.zeros(1, *size)).shape[1:])
+            expected = None if 0 in shape else (str(shape[0]) if len(row["in"]) == 1 and shape[0] == shape[1] else f"{shape[0]}x{shape[1]}")
+        except (RuntimeError, ValueError):
+            expected = None
+        assert (answer["output"] or None) == expected, (row, answer)
+
+
+def test_a_refused_question_on_many_rows_is_answered_without_growing() -> None:
+    """A refusal is remembered per question and answered as a value: raising the same error
+    object again on every row would chain one traceback entry per row onto it."""
+    question = batch.Question("conv", {"kernel_size": "x"})
+    for size in range(1, 500):
+        assert question.solve(str(size)).error == "Conv2d: kernel_size must be a whole number, got 'x'"
+    error = next(iter(question.layers.values()))
+    depth, frame = 0, error.__traceback__
+    while frame is not None:
+        depth, frame = depth + 1, frame.tb_next
+    assert depth < 20
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [("227", (227,)), ("32x64", (32, 64)), ("3x224x224", (3, 224, 224)), (" 5 x 6 ", (5, 6)), ("010", (10,)),
+     ("999999999999999", (999999999999999,)), ("+3", (3,))],
+)
+def test_plain_sizes_read_on_the_fast_path_as_on_the_slow_one(size: str, expected: tuple[int, ...]) -> None:
+    from convcalc.sizes import parse_size
+
+    assert parse_size(size) == expected
+
+
+@pytest.mark.parametrize("size", ["0", "0x5", "5x0", "1000000000000001", "9" * 16, "3x", "x3", "٣", "1_1", "3x٣"])
+def test_sizes_out_of_bounds_or_not_numbers_are_refused_on_every_path(size: str) -> None:
+    from convcalc.errors import SpecError
+    from convcalc.sizes import parse_size
+
+    with pytest.raises(SpecError):
+        parse_size(size)

@@ -157,18 +157,19 @@ class Layer:
 
     def check_input(self, shape: Sequence[int]) -> Shape:
         try:
-            shape = tuple(shape)
+            shape = shape if type(shape) is tuple else tuple(shape)
         except TypeError:
             raise self.error(f"the input shape must be a sequence of sizes, got {shape!r}") from None
         for size in shape:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size > MAX_SIZE:
-                raise self.error(f"input shape {list(shape)} must hold whole numbers from 1 to {MAX_SIZE:.0e}")
+            if type(size) is not int or not 1 <= size <= MAX_SIZE:  # bool, LongInt, floats and beyond the bounds
+                if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size > MAX_SIZE:
+                    raise self.error(f"input shape {list(shape)} must hold whole numbers from 1 to {MAX_SIZE:.0e}")
         ranks = self.ranks()
         if ranks is not None and len(shape) not in ranks:
             raise self.error(self._rank_message(shape), self._rank_kind())
         if not shape:
             raise self.error("the input shape is empty")
-        huge = too_many_elements(shape)
+        huge = too_many_elements(shape) if len(shape) > 6 else None  # 6 sizes ≤ MAX_SIZE always fit
         if huge:
             raise self.error(f"the input is a {huge}")
         return shape

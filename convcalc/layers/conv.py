@@ -100,7 +100,8 @@ class _ConvBase(Spatial):
     def _check_channels(self, shape: Shape) -> None:
         """The channel rules of :meth:`bind`, on a shape already checked (the hot path: no copy
         of the layer when in_channels is known)."""
-        self._bind_checked(shape)
+        if self.in_channels is None or shape[-self.dims - 1] != self.in_channels:  # else: they agree
+            self._bind_checked(shape)
 
     def describe(self) -> str:
         parts = [f"k={compact(self.kernel_size)}", f"s={compact(self.stride)}", f"p={compact(self.padding_value)}"]
@@ -190,6 +191,10 @@ class Conv(_ConvBase, Sliding):
 
     def _output(self, shape: Shape) -> Shape:
         self._check_channels(shape)
+        if self.padding_mode == "zeros":  # the other modes have limits, checked on the geometry below
+            sizes = self.fitting_sizes(shape)
+            if sizes is not None:
+                return self.replace_spatial(shape, sizes, self.out_channels)
         axes = self.geometry(shape)
         for axis in axes:
             self._check_padding_mode(axis)

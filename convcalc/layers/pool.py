@@ -88,6 +88,9 @@ class Pool(Sliding):
         return [(p, p) for p in self.padding]
 
     def _output(self, shape: Shape) -> Shape:
+        sizes = self.fitting_sizes(shape)
+        if sizes is not None:
+            return self.replace_spatial(shape, sizes)
         axes = self.geometry(shape)
         for axis, k, p in zip(axes, self.kernel_size, self.padding):
             if axis.output < 1:

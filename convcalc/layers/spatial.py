@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from .. import formulas
@@ -38,10 +39,10 @@ class Spatial(Layer):
         return shape[-self.dims :]
 
     def replace_spatial(self, shape: Shape, sizes: tuple[int, ...], channels: int | None = None) -> Shape:
-        lead = list(shape[: -self.dims])
-        if channels is not None:
-            lead[-1] = channels
-        return (*lead, *sizes)
+        """``shape`` with the spatial ``sizes`` (and ``channels``, when given) in place of its own."""
+        if channels is None:
+            return shape[: -self.dims] + sizes
+        return shape[: -self.dims - 1] + (channels,) + sizes
 
     def uncovered_warnings(self, shape: Shape, counts: list[int]) -> list[str]:
         """Warnings about trailing input positions that no window reads."""
@@ -80,20 +81,32 @@ class Sliding(Spatial):
         """(left, right) padding per spatial axis."""
         raise NotImplementedError
 
+    @cached_property
+    def axis_rules(self) -> tuple[tuple[int, int, int, int, int, bool], ...]:
+        """Per axis, what :func:`formulas.sliding_out` takes after the size: (kernel, stride,
+        pad_left, pad_right, dilation, ceil), worked out once per layer."""
+        return tuple((k, s, pl, pr, d, self.ceil) for k, s, d, (pl, pr) in zip(self.kernel_size, self.stride, self.dilation, self.pads()))
+
     def geometry(self, shape: Sequence[int]) -> tuple[formulas.SlidingAxis, ...]:
         """One :class:`formulas.SlidingAxis` per spatial axis of ``shape`` (not yet validated)."""
         return tuple(
-            formulas.sliding_axis(axis, size, k, s, pl, pr, d, self.ceil)
-            for axis, size, k, s, d, (pl, pr) in zip(
-                self.axes, tuple(shape)[-self.dims :], self.kernel_size, self.stride, self.dilation, self.pads()
-            )
+            formulas.sliding_axis(axis, size, *rule) for axis, size, rule in zip(self.axes, tuple(shape)[-self.dims :], self.axis_rules)
         )
 
+    def fitting_sizes(self, shape: Shape) -> tuple[int, ...] | None:
+        """The output size of every axis when a window fits on each, else None (then
+        :meth:`geometry` says why). The hot path of ``output_shape``: the same per-axis formula,
+        without building the geometry."""
+        sizes = []
+        for size, rule in zip(shape[-self.dims :], self.axis_rules):
+            out = formulas.sliding_out(size, *rule)
+            if out < 1:
+                return None
+            sizes.append(out)
+        return tuple(sizes)
+
     def window(self, shape: Shape) -> list[Window]:
-        return [
-            Window(formulas.effective_kernel(k, d), s, pl)
-            for k, s, d, (pl, _) in zip(self.kernel_size, self.stride, self.dilation, self.pads())
-        ]
+        return [Window(formulas.effective_kernel(k, d), s, pl) for k, s, pl, _, d, _ in self.axis_rules]
 
     def explain_head(self) -> list[str]:
         """Lines before the per-axis arithmetic (conv's note on padding='same')."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from .. import formulas
@@ -82,17 +83,23 @@ class ConvTranspose(_ConvBase):
 
     SLIDING_WINDOW: ClassVar[bool] = True
 
+    @cached_property
+    def axis_rules(self) -> tuple[tuple[int, int, int, int, int], ...]:
+        """Per axis, what :func:`formulas.tconv_out` takes after the size: (kernel, stride,
+        padding, dilation, output_padding)."""
+        return tuple(zip(self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding))
+
     def geometry(self, shape: Sequence[int]) -> tuple[formulas.ScatterAxis, ...]:
         """One :class:`formulas.ScatterAxis` per spatial axis of ``shape`` (the scatter view)."""
         return tuple(
-            formulas.scatter_axis(axis, size, k, s, p, d, op)
-            for axis, size, k, s, p, d, op in zip(
-                self.axes, tuple(shape)[-self.dims :], self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding
-            )
+            formulas.scatter_axis(axis, size, *rule) for axis, size, rule in zip(self.axes, tuple(shape)[-self.dims :], self.axis_rules)
         )
 
     def _output(self, shape: Shape) -> Shape:
         self._check_channels(shape)
+        sizes = tuple(formulas.tconv_out(size, *rule) for size, rule in zip(shape[-self.dims :], self.axis_rules))
+        if min(sizes) >= 1:  # the hot path: every axis has an output, no geometry built
+            return self.replace_spatial(shape, sizes, self.out_channels)
         axes = self.geometry(shape)
         for axis in axes:
             if axis.output < 1:
