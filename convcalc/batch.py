@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 from . import calc
 from .errors import ConvcalcError, SpecError
 from .layers import Layer
-from .sizes import format_size, parse_size, show_size
+from .numbers import NotANumber, read_per_axis, read_whole
+from .sizes import MAX_SIZE, format_size, parse_size, show_size
 
 #: Column name (lower case, ``-`` as ``_``, leading ``--`` dropped) → the calculator option it sets.
 OPTIONS = {
@@ -150,14 +151,10 @@ class Question:
 
     def _read(self, cells: dict[str, str]) -> None:
         kind = cells.get("kind", "").strip().lower() or None
-        dims_text = cells.get("dims", "").strip()
-        dims = calc.parse_value(dims_text) if dims_text else None
-        if dims is not None and dims not in (1, 2, 3):
-            raise SpecError(f"dims must be 1, 2 or 3, got {dims_text!r}")
-        channels_text = cells.get("in_channels", "").strip()
-        in_channels = calc.parse_value(channels_text) if channels_text else None
-        if in_channels is not None and (not isinstance(in_channels, int) or isinstance(in_channels, bool)):
-            raise SpecError(f"in_channels must be a whole number, got {channels_text!r}")
+        dims_text = cells.get("dims", "")
+        dims = number_of("dims", dims_text) if dims_text.strip() else None
+        channels_text = cells.get("in_channels", "")
+        in_channels = number_of("in_channels", channels_text) if channels_text.strip() else None
         lowered = self.word.lower()
         if lowered == "pool":
             lowered = f"{kind or 'max'}pool"
@@ -216,6 +213,23 @@ def solve(layer: str, size_text: str, cells: dict[str, str]) -> Answer:
     return Question(layer, cells).solve(size_text)
 
 
+#: Numeric columns, read by numbers.py's rule as the command line reads the same option: a value
+#: per axis (padding: or a word), or a whole number within the option's range (None: the layer judges).
+PER_AXIS = {"kernel_size": (), "stride": (), "padding": ("same", "valid"), "dilation": (), "output_padding": ()}
+WHOLE = {"groups": (None, None), "in_channels": (1, MAX_SIZE), "out_channels": (1, MAX_SIZE), "divisor_override": (None, None), "dims": (1, 3)}
+
+
+def number_of(option: str, text: str) -> Any:
+    """The value of a numeric cell, or a SpecError worded as the command line's (``kernel_size:
+    '٣' is not a whole number (digits 0-9) or one per axis like 3x5``)."""
+    try:
+        if option in PER_AXIS:
+            return read_per_axis(text, PER_AXIS[option])
+        return read_whole(text, *WHOLE[option])
+    except NotANumber as error:
+        raise SpecError(f"{option}: {error}") from None
+
+
 def option_values(cells: dict[str, str]) -> dict[str, Any]:
     """The torch keyword arguments of a row's option cells (flags, words, numbers; empty = default)."""
     values: dict[str, Any] = {}
@@ -231,7 +245,7 @@ def option_values(cells: dict[str, str]) -> dict[str, Any]:
         elif option == "padding_mode":
             values[option] = text.lower()
         else:
-            values[option] = calc.parse_value(text)
+            values[option] = number_of(option, raw)
     if values.pop("no_bias", False):
         values["bias"] = False
     return values

@@ -108,6 +108,48 @@ def parse_number(text: str) -> int | float | None:
     return decimal(stripped) if is_decimal(stripped) else None
 
 
+class NotANumber(ValueError):
+    """A text that is not the number asked for, by the rule; ``str()`` is the message, without
+    the option's name (the command line and a batch cell each put their own name in front)."""
+
+
+def read_whole(text: str, low: int | None = None, high: int | None = None) -> int:
+    """A whole number by the rule within ``low..high`` (either may be None), or NotANumber."""
+    number = parse_whole(text)
+    if number is None:
+        raise NotANumber(f"{shorten(text)!r} is not a whole number (digits 0-9){_range(low, high)}")
+    return within(number, low, high)
+
+
+def within(number: int, low: int | None = None, high: int | None = None) -> int:
+    """``number`` when within ``low..high`` (either may be None), else NotANumber naming the range."""
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise NotANumber(f"{show(number)} is out of range: use{_range(low, high)[1:]}")
+    return number
+
+
+def read_per_axis(text: str, words: tuple[str, ...] = ()) -> int | list[int] | str:
+    """A window option: ``3`` → 3, ``3x5`` (or ``3×5``) → [3, 5], one of ``words`` (any case) →
+    the word; NotANumber for anything else. Any sign: the layer judges the values."""
+    lowered = text.strip().lower()
+    if lowered in words:
+        return lowered
+    parts = lowered.replace("×", "x").split("x")
+    if not all(is_whole(part) for part in parts):
+        wanted = "a whole number (digits 0-9) or one per axis like 3x5" + (f", or {' / '.join(words)}" if words else "")
+        raise NotANumber(f"{shorten(text)!r} is not {wanted}")
+    numbers = [whole(part) for part in parts]
+    return numbers[0] if len(numbers) == 1 else numbers
+
+
+def _range(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f", from {low:,} to {high:,}"
+    if low is not None:
+        return f", at least {low}"
+    return ""
+
+
 def show(value: Any) -> str:
     """``repr`` of a value for a message, with long numbers (and Python's huge ints) shortened."""
     if isinstance(value, (LongInt, LongFloat)):

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import SpecError
-from .numbers import is_whole, parse_whole, shorten, show, whole
+from .numbers import NotANumber, read_per_axis, read_whole, within
 from .sizes import DTYPE_BYTES, MAX_SIZE, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,15 +44,10 @@ class IntsType(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value
-        text = value.strip().lower()
-        if text in self.words:
-            return text
-        parts = text.replace("×", "x").split("x")
-        if not all(is_whole(part) for part in parts):
-            wanted = "a whole number (digits 0-9) or one per axis like 3x5" + (f", or {' / '.join(self.words)}" if self.words else "")
-            self.fail(f"{shorten(value)!r} is not {wanted}", param, ctx)
-        numbers = [whole(part) for part in parts]
-        return numbers[0] if len(numbers) == 1 else numbers
+        try:
+            return read_per_axis(value, self.words)
+        except NotANumber as error:
+            self.fail(str(error), param, ctx)
 
 
 class WholeType(click.ParamType):
@@ -64,23 +59,12 @@ class WholeType(click.ParamType):
         self.low, self.high = low, high
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        else:
-            parsed = parse_whole(str(value))
-            if parsed is None:
-                self.fail(f"{shorten(str(value))!r} is not a whole number (digits 0-9){self._range()}", param, ctx)
-            number = parsed
-        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
-            self.fail(f"{show(number)} is out of range: use{self._range()[1:]}", param, ctx)
-        return number
-
-    def _range(self) -> str:
-        if self.low is not None and self.high is not None:
-            return f", from {self.low:,} to {self.high:,}"
-        if self.low is not None:
-            return f", at least {self.low}"
-        return ""
+        try:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return within(value, self.low, self.high)
+            return read_whole(str(value), self.low, self.high)
+        except NotANumber as error:
+            self.fail(str(error), param, ctx)
 
 
 SIZE = SizeType()

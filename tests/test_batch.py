@@ -400,3 +400,43 @@ def test_sizes_out_of_bounds_or_not_numbers_are_refused_on_every_path(size: str)
 
     with pytest.raises(SpecError):
         parse_size(size)
+
+
+# -- numbers in cells: numbers.py's rule, worded as the command line words it -----------------------
+
+HOSTILE = ["٣", "1_1", "1e400", "9" * 5000, "3.0", "0x", "0"]
+
+
+def cli_words(stderr: str) -> str:
+    """The command line's message without click's option names and help pointer."""
+    import re
+
+    text = stderr.strip().removeprefix("error: ")
+    text = re.sub(r"^Invalid value for [^:]*: ", "", text)
+    return re.sub(r" \(see 'convcalc \w+ --help'\)$", "", text)
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=["arabic-indic", "underscore", "1e400", "5000-digits", "decimal", "0x", "zero"])
+@pytest.mark.parametrize(
+    "column, option, flag",
+    [("k", "kernel_size", "--k"), ("s", "stride", "--s"), ("p", "padding", "--p"), ("d", "dilation", "--d"),
+     ("g", "groups", "--g"), ("cin", "in_channels", "--cin"), ("cout", "out_channels", "--cout"), ("dims", "dims", "--dims")],
+)
+def test_a_number_in_a_cell_is_refused_as_the_command_line_refuses_it(column: str, option: str, flag: str, value: str) -> None:
+    args = ["conv", "--in", "28", "--k", "3"] if column != "k" else ["conv", "--in", "28"]
+    code, out, err = calculator([*args, flag, value])
+    _, text = run_text(f"layer,in{',k' if column != 'k' else ''},{column}\nconv,28{',3' if column != 'k' else ''},{value}\n")
+    answer = table(text)[0]
+    if code == 0:
+        assert (answer["output"], answer["error"]) == (out.strip(), ""), value
+    else:
+        assert answer["output"] == "" and answer["error"].removeprefix(f"{option}: ") == cli_words(err), (answer["error"], err)
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["٣x3", "3x1_1"], ids=lambda v: v[:12])
+def test_a_number_in_the_in_cell_is_refused_as_the_command_line_refuses_it(value: str) -> None:
+    code, _, err = calculator(["conv", "--in", value, "--k", "3"])
+    _, text = run_text(f"layer,in,k\nconv,{value},3\n")
+    answer = table(text)[0]
+    assert code != 0 and answer["output"] == ""
+    assert answer["error"].removeprefix("in ").removeprefix("in: ") == cli_words(err).removeprefix("size "), (answer["error"], err)
