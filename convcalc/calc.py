@@ -81,38 +81,34 @@ class Reading(NamedTuple):
 
 def read_size(
     size: Sequence[int], dims: int | None = None, *, in_channels: int | None = None, layer: str = "conv",
-    flags: tuple[str, str] = ("--dims ", "--in-channels "),
+    flags: tuple[str, str | None] = ("--dims ", "--in-channels "),
 ) -> Reading:
-    """Read ``--in`` of a calculator: ``227``, ``HxW``, ``DxHxW``, or ``CxHxW`` (``--dims 2``).
+    """Read ``--in`` of a calculator: ``227``, ``HxW``, ``DxHxW``, or channels first (``--dims``).
 
-    One more number than ``dims`` is channels first (C×H×W). Three numbers without ``--dims``
-    are D×H×W, unless ``in_channels`` equals the first (then C×H×W); with neither, the
-    reading comes with a warning that names both readings and how to pick one. ``layer`` is the
-    calculator's word (conv, tconv, maxpool …) and ``flags`` how the user sets dims and
-    in_channels, for the message. Raises SpecError (a usage error).
+    One more number than ``dims`` is channels first (C×L, C×H×W). Without ``--dims``, two numbers
+    are H×W and three D×H×W, unless ``in_channels`` equals the first (then C×L, C×H×W). The
+    channels-first reading is what ``model --input`` gives the same text, so where it is the
+    likelier one the reading comes with a warning that names both readings and how to pick one:
+    three numbers always (C×H×W is what images are), two numbers when the first looks like a
+    signal's channel count (:func:`looks_like_channels`: ``3x224``, ``1x28``; not ``32x64``).
+    ``layer`` is the calculator's word (conv, tconv, maxpool …) and ``flags`` how the user sets
+    dims and in_channels (None: there is no such option), for the message. Raises SpecError (a
+    usage error).
     """
     size = tuple(size)
     if len(size) == 1:
         return Reading(size * (dims or 2), None, True)
-    if dims is None and len(size) == 2:
-        return Reading(size, None, False)
-    text = format_size(size)
     if dims is None:
         if len(size) > 3:
-            raise SpecError(f"{text} has {len(size)} sizes; convolutions have 1 to 3 spatial axes (C×D×H×W needs --dims 3)")
-        if len(size) == 3 and in_channels == size[0]:
+            raise SpecError(f"{format_size(size)} has {len(size)} sizes; convolutions have 1 to 3 spatial axes (C×D×H×W needs --dims 3)")
+        if in_channels == size[0]:
             return Reading(size[1:], size[0], False)
-        warning = None
-        if len(size) == 3 and in_channels is None:
-            as_3d, as_2d = layer_type(layer, 3), layer_type(layer, 2)
-            warning = (
-                f"{text} is read as D×H×W, the input of a {as_3d}; if it is C×H×W"
-                f" ({size[0]} channel{'s' if size[0] != 1 else ''} of {format_size(size[1:])}, a {as_2d}), add {flags[0]}2"
-                f" (or {flags[1]}{size[0]}); {flags[0]}3 keeps the 3-D reading without this warning"
-            )
-        return Reading(size, None, False, warning)
+        if in_channels is not None or (len(size) == 2 and not looks_like_channels(size)):
+            return Reading(size, None, False)
+        return Reading(size, None, False, _both_readings(size, layer, flags))
     if len(size) == dims:
         return Reading(size, None, False)
+    text = format_size(size)
     if len(size) == dims + 1:
         if in_channels is not None and in_channels != size[0]:
             raise SpecError(
@@ -122,6 +118,30 @@ def read_size(
         return Reading(size[1:], size[0], False)
     raise SpecError(
         f"{text} has {len(size)} sizes, but the layer is {dims}-D; give 1 or {dims} sizes (or {dims + 1}: channels first)"
+    )
+
+
+#: A first number at most this, and at most a quarter of the second, looks like a channel count
+#: (grey, stereo, RGB, RGBA) in front of a length: ``3x224`` is more likely C×L than 3 rows.
+CHANNEL_LIKE = 4
+
+
+def looks_like_channels(size: Sequence[int]) -> bool:
+    """Whether two numbers read as H×W look more like C×L (``3x224``, ``1x28``; not ``32x64``, ``4x3``)."""
+    return size[0] <= CHANNEL_LIKE and size[1] >= CHANNEL_LIKE * size[0]
+
+
+def _both_readings(size: tuple[int, ...], layer: str, flags: tuple[str, str | None]) -> str:
+    """The warning of a size read as spatial that may be channels first: both readings, and how to pick."""
+    rank = len(size)
+    spatial, first = ("H×W", "C×L") if rank == 2 else ("D×H×W", "C×H×W")
+    rest = f"length {size[1]}" if rank == 2 else format_size(size[1:])
+    channels = flags[1]
+    also = f" (or {channels}{size[0]})" if channels else ""
+    return (
+        f"{format_size(size)} is read as {spatial}, the input of a {layer_type(layer, rank)}; if it is {first}"
+        f" ({size[0]} channel{'s' if size[0] != 1 else ''} of {rest}, a {layer_type(layer, rank - 1)}), add {flags[0]}{rank - 1}{also};"
+        f" {flags[0]}{rank} keeps the {rank}-D reading without this warning"
     )
 
 

@@ -71,6 +71,64 @@ def test_c_h_w_reading_agrees_with_torch(c: int, h: int, w: int, k: int, out: in
     assert code == 0 and stdout.getvalue() == "x".join(map(str, shape)) + "\n"
 
 
+# -- two numbers: H×W, or C×L as model --input reads them for a 1-D model ---------------------------
+
+
+@pytest.mark.parametrize("command", [["conv"], ["tconv"], ["pool"], ["pool", "--kind", "avg"]])
+def test_two_numbers_that_look_like_channels_warn_naming_both_readings(cli, command: list[str]) -> None:
+    code, out, err = cli(*command, "--in", "3x224", "--k", "1")
+    assert (code, out) == (0, "3x224\n")  # H×W: 3 rows of 224
+    one = {"conv": "Conv1d", "tconv": "ConvTranspose1d", "pool": "MaxPool1d"}[command[0]]
+    one = "AvgPool1d" if "avg" in command else one
+    assert err.startswith("warning: 3x224 is read as H×W, the input of a ") and err.count("\n") == 1
+    assert f"if it is C×L (3 channels of length 224, a {one}), add --dims 1" in err
+    assert "--dims 2 keeps the 2-D reading without this warning" in err
+    assert ("(or --in-channels 3)" in err) == (command[0] != "pool")  # pool has no --in-channels
+
+
+@pytest.mark.parametrize("size", ["32x64", "64x32", "4x3", "9x8", "3x5", "5x224", "28x28", "2x7"])
+def test_two_numbers_that_look_like_h_w_read_quietly(cli, size: str) -> None:
+    code, _, err = cli("conv", "--in", size, "--k", "1")
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize("args", [["--dims", "1"], ["--in-channels", "3"]])
+def test_dims_1_or_in_channels_read_two_numbers_as_c_l_like_torch(cli, args: list[str]) -> None:
+    code, out, err = cli("conv", "--in", "3x224", "--k", "5", "--out-channels", "8", *args, "--json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    module = torch.nn.Conv1d(3, 8, 5)
+    result = module(torch.zeros(3, 224))
+    assert data["layer"] == "Conv1d" and data["input"] == [224] and data["input_channels"] == 3
+    assert data["output"] == list(result.shape[1:]) and data["output_channels"] == result.shape[0]
+    assert cli("conv", "--in", "3x224", "--k", "5", "--out-channels", "8", *args)[1] == "8x220\n"
+
+
+def test_dims_2_keeps_two_numbers_h_w_without_a_warning(cli) -> None:
+    assert cli("conv", "--in", "3x224", "--k", "3", "--dims", "2") == (0, "1x222\n", "")
+    assert cli("conv", "--in", "3x224", "--k", "3", "--in-channels", "2") == (0, "1x222\n", "")  # the first number is not C
+
+
+def test_chain_reads_two_numbers_like_the_calculators(cli) -> None:
+    code, out, err = cli("chain", "3x224", "conv:k=3")
+    assert code == 0 and out.splitlines()[0] == "3x224 → 1x222" and "C×L" in err and "--dims 1" in err
+    assert cli("chain", "3x224", "--dims", "1", "conv:k=3,out=8")[1].splitlines()[0] == "3x224 → 8x222"
+    code, out, err = cli("chain", "3x224", "Conv1d(3, 8, 3)")  # the class says 1-D: C×L
+    assert (code, err) == (0, "") and out.splitlines()[0] == "3x224 → 8x222"
+    code, out, err = cli("chain", "3x224", "Conv2d(1, 8, 3)")  # the class says 2-D: H×W
+    assert (code, err) == (0, "") and out.splitlines()[0] == "3x224 → 8x1x222"
+
+
+def test_batch_reads_two_numbers_like_the_calculators(cli, tmp_path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("layer,in,k,dims,cin\nconv,3x224,3,,\nconv,3x224,3,,\nconv,3x224,3,1,\nconv,3x224,3,,3\nConv1d,3x224,3,,\nconv,32x64,3,,\n")
+    code, out, err = cli("batch", str(path))
+    assert code == 0
+    assert [line.split(",")[5] for line in out.splitlines()[1:]] == ["1x222", "1x222", "1x222", "1x222", "1x222", "30x62"]
+    assert err.startswith(f"warning: {path}:2: 3x224 is read as H×W") and err.endswith("(and 1 more row)\n")
+    assert "a dims column of 1 (or an in_channels column of 3)" in err and err.count("\n") == 1
+
+
 def test_dims_and_in_channels_that_disagree_are_a_usage_error(cli) -> None:
     code, _, err = cli("conv", "--in", "3x224x224", "--k", "3", "--dims", "2", "--in-channels", "4")
     assert code == 2 and "3 channels" in err and "--in-channels says 4" in err

@@ -49,11 +49,13 @@ def spatial_size(size: tuple[int, ...], dims: int | None) -> tuple[tuple[int, ..
 
 
 def read_input(size: tuple[int, ...], dims: int | None, *, in_channels: int | None = None, layer: str = "conv") -> calc.Reading:
-    """:func:`calc.read_size`, its refusals as usage errors of ``--in`` (exit 2)."""
+    """:func:`calc.read_size`, its refusals as usage errors of ``--in`` (exit 2); pool has no
+    --in-channels, so its warning names only --dims."""
     from ..errors import SpecError
 
+    flags = ("--dims ", None if layer.endswith("pool") else "--in-channels ")
     try:
-        return calc.read_size(size, dims, in_channels=in_channels, layer=layer)
+        return calc.read_size(size, dims, in_channels=in_channels, layer=layer, flags=flags)
     except SpecError as error:
         raise click.BadParameter(error.message, param_hint="--in") from None
 
@@ -240,8 +242,8 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], in_channels: in
     parsed = SIZE.convert(size, None, ctx)
     first = steps[0].split(":")[0].split("(")[0].rsplit(".", 1)[-1].strip()
     word = first.lower().replace("_", "").replace("-", "") in calc.WORDS
-    if dims is None and len(parsed) == 3 and not word and first[-2:].lower() in ("2d", "3d"):
-        dims = int(first[-2])  # Conv2d, MaxPool2d(2) …: the layer says how to read the size
+    if dims is None and not word and first[-2:].lower() in ("1d", "2d", "3d") and int(first[-2]) in (len(parsed) - 1, len(parsed)):
+        dims = int(first[-2])  # Conv2d, MaxPool1d(2) …: the layer says how to read the size
     reading = read_input(parsed, dims, in_channels=in_channels, layer=first if word else "conv")
     if reading.warning:
         warn([reading.warning])
