@@ -382,3 +382,35 @@ def test_a_cpu_run_skips_torch_dynamo_and_sympy() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+
+
+NO_NUMPY = """
+import sys
+class NoNumpy:  # torch installed on its own, without the [torch] extra's numpy
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" or name.startswith("numpy."):
+            raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+        return None
+sys.meta_path.insert(0, NoNumpy())
+from convcalc.cli import run
+sys.exit(run(["verify", "mnist_cnn"]))
+"""
+
+
+def test_verify_without_numpy_does_not_pass_on_torchs_numpy_warning() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "default", "-c", NO_NUMPY], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "NumPy" not in done.stderr and "UserWarning" not in done.stderr, done.stderr
+    assert "all 11 layers agree" in done.stdout
+
+
+def test_verify_names_file_line_in_layer_warnings_as_model_does(cli, tmp_path) -> None:
+    spec = tmp_path / "lin.yaml"
+    spec.write_text("name: lin\ninput: [3, 8, 8]\nlayers:\n  - Conv2d: {out: 4, k: 3}\n  - Linear: {out: 10}\n")
+    code, _, err = cli("verify", str(spec))
+    assert code == 0
+    assert err.startswith(f"warning: {spec}:5: Linear: the input [1, 4, 6, 6] is 4-D") and err.count("\n") == 1
+    assert cli("model", str(spec))[2] == err

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .model import partial, total_lines
+from .model import layer_warnings, partial, total_lines
 from .numbers import human_count
 from .output import JSON, PLAIN, Output, stderr_line, warn
 from .table import (
@@ -43,7 +43,9 @@ def report(result: VerifyReport, out: Output, *, style: str = "table") -> None:
     if not result.ok:
         out.line()
         differences(result, out)
-    warn(result.warnings)
+    summary = getattr(result, "summary", None)
+    # located as model's are (file:line of the rows they concern), where the report came from a spec
+    warn(layer_warnings(summary.rows, result.path) if summary is not None and result.path else result.warnings)
 
 
 def table(result: VerifyReport, out: Output, *, checks: Sequence[LayerCheck] | None = None) -> None:

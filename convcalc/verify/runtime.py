@@ -30,8 +30,14 @@ def import_torch(*, freeze_gc: bool = False) -> Any:
     (``gc.freeze``), so that no full collection walks them again: one such pass costs about
     50 ms, more than verifying a small model.
     """
+    import warnings
+
     try:
-        import torch
+        with warnings.catch_warnings():
+            # torch without numpy (installed on its own, not with the [torch] extra) warns
+            # "Failed to initialize NumPy" on import; convcalc never hands torch a numpy array
+            warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
+            import torch
     except ImportError as error:
         raise VerifyError(f"convcalc verify needs PyTorch, which is not installed ({error}); install it with: {INSTALL_HINT}") from None
     if freeze_gc:
