@@ -440,3 +440,15 @@ def test_a_number_in_the_in_cell_is_refused_as_the_command_line_refuses_it(value
     answer = table(text)[0]
     assert code != 0 and answer["output"] == ""
     assert answer["error"].removeprefix("in ").removeprefix("in: ") == cli_words(err).removeprefix("size "), (answer["error"], err)
+
+
+def test_answers_after_remembering_stops_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PROBE distinct rows without repeats, answers are no longer remembered (a file of
+    distinct rows stops paying for it); what every row gets does not change."""
+    lines = [f"conv,{size},3,2" for size in range(5, 65)] * 2  # 60 distinct, then the same 60 again
+    text = "layer,in,k,s\n" + "\n".join(lines) + "\n"
+    expected = table(run_text(text)[1])
+    monkeypatch.setattr(batch, "PROBE", 10)
+    monkeypatch.setattr(batch, "REPEATS", 0)
+    assert table(run_text(text)[1]) == expected
+    assert [row["output"] for row in expected[:3]] == ["2", "2", "3"] and expected[:60] == expected[60:]
