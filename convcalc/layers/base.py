@@ -161,9 +161,9 @@ class Layer:
         except TypeError:
             raise self.error(f"the input shape must be a sequence of sizes, got {shape!r}") from None
         for size in shape:
-            if type(size) is not int or not 1 <= size <= MAX_SIZE:  # bool, LongInt, floats and beyond the bounds
-                if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size > MAX_SIZE:
-                    raise self.error(f"input shape {list(shape)} must hold whole numbers from 1 to {MAX_SIZE:.0e}")
+            common = type(size) is int and 1 <= size <= MAX_SIZE  # the cheap test first; then bool, LongInt, floats
+            if not common and (isinstance(size, bool) or not isinstance(size, int) or size < 1 or size > MAX_SIZE):
+                raise self.error(f"input shape {list(shape)} must hold whole numbers from 1 to {MAX_SIZE:.0e}")
         ranks = self.ranks()
         if ranks is not None and len(shape) not in ranks:
             raise self.error(self._rank_message(shape), self._rank_kind())
