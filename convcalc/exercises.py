@@ -60,7 +60,7 @@ def solve(item: Any, number: int) -> Outcome:
         raise SpecError(f"example {number} ({shorten(question, 60)}) has no layers; write them as chain steps, like layers: [conv:k=3, maxpool:k=2]")
     expect = item["expect"]
     try:
-        results = chain(spatial, [str(step) for step in steps])
+        results = chain(spatial, [str(step) for step in steps], explain=False)  # the outcome shows sizes only
     except ConvcalcError as error:
         return Outcome(question, item.get("source"), f"error: {error.message}", _expected_text(item), False)
     sizes = [show_size(step.output, len(size) == 1) for step in results]

@@ -36,7 +36,9 @@ def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
         return text
     digits = sum(c.isdigit() for c in text)
     half = max(4, (limit - 4) // 2)
-    return f"{text[:half]}…{text[-half:]} ({digits:,} digits)" if digits > limit // 2 else f"{text[:limit]}… ({len(text):,} characters)"
+    if digits >= len(text) - 1:  # a number (perhaps signed): say how many digits it has
+        return f"{text[:half]}…{text[-half:]} ({digits:,} digits)"
+    return f"{text[:half]}…{text[-half:]} ({len(text):,} characters)"
 
 
 class _Written:

@@ -96,12 +96,51 @@ def parse_yaml(text: str, path: str = "<spec>") -> Any:
             gc.enable()
     if node is None:
         raise SpecError(f"{path} is empty", file=path)
+    if "*" in text:
+        _check_expansion(node, path)
     gc.disable()  # building keeps every object alive: collecting meanwhile only costs time
     try:
         return _TreeBuilder(path, aliases="*" in text).build(node)
     finally:
         if enabled:
             gc.enable()
+
+
+def _check_expansion(root: Any, path: str) -> None:
+    """Refuse an alias bomb before building anything: the number of values the tree expands to,
+    counted once per distinct node (an alias shares its node), in time linear in the file."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # expanded, not finished: the path from the root
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.nodes.ScalarNode):
+            sizes[key] = 1
+            continue
+        children = node.value if isinstance(node, yaml.nodes.SequenceNode) else [part for pair in node.value for part in pair]
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > MAX_VALUES:
+                line = node.start_mark.line + 1
+                raise SpecError(
+                    f"{path}:{line}: the file expands to more than {MAX_VALUES:,} values (its aliases, *name, repeat"
+                    " what they name: an alias bomb?)",
+                    file=path,
+                    line=line,
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            line = node.start_mark.line + 1
+            raise SpecError(f"{path}:{line}: a YAML alias refers to itself", file=path, line=line)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
 
 
 class _TreeBuilder:

@@ -36,10 +36,14 @@ class Outcome:
     seconds: float
 
 
-def run(args: Sequence[str], folder: Path, *, stdin: bytes | None = None, shell: str | None = None, timeout: float = SECONDS) -> Outcome:
-    """``convcalc *args`` in ``folder`` with this checkout first on the path; ``shell`` runs a shell
-    line instead (``{convcalc}`` stands for the script), for pipes and redirections."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+def run(
+    args: Sequence[str], folder: Path, *, stdin: bytes | None = None, shell: str | None = None, timeout: float = SECONDS,
+    path: Sequence[Path] = (),
+) -> Outcome:
+    """``convcalc *args`` in ``folder`` with this checkout first on the path (after ``path``, for
+    stand-in packages); ``shell`` runs a shell line instead (``{convcalc}`` stands for the script),
+    for pipes and redirections."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, path), str(ROOT)]), "COLUMNS": "120"}
     start = time.perf_counter()
     if shell is not None:
         command = " ".join(console())

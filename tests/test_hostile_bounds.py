@@ -77,3 +77,66 @@ def test_ten_thousand_merges_with_ten_references_each(tmp_path: Path) -> None:
     assert outcome.out.count(" Add ") == 10_000
     widest = max(len(line) for line in outcome.out.splitlines())
     assert widest < 300
+
+
+def bomb(levels: int) -> str:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    previous = "a"
+    for name in "bcdefghijk"[:levels]:
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_counted_before_anything_is_built(monkeypatch) -> None:
+    """9^9 values (387 million) from 90 nodes: the expansion is counted once per node, so the
+    refusal costs what the file costs, not 2,000,000 built values (23 s on a busy machine)."""
+    from convcalc import yamlio
+
+    built = []
+    monkeypatch.setattr(yamlio._TreeBuilder, "build", lambda self, *a, **k: built.append(1))
+    try:
+        yamlio.parse_yaml(bomb(8), "bomb.yaml")
+    except convcalc.SpecError as error:
+        assert "expands to more than 2,000,000 values" in str(error) and "alias bomb" in str(error)
+    else:
+        raise AssertionError("the alias bomb was accepted")
+    assert not built
+
+
+def test_shared_aliases_within_the_bound_still_load() -> None:
+    from convcalc import yamlio
+
+    data = yamlio.parse_yaml(bomb(3) + "input: [1, 28, 28]\n", "ok.yaml")  # 9^4 values: fine
+    assert len(data["d"]) == 9 and data["d"][8][8][8] == ["x"] * 9
+
+
+def test_an_alias_inside_itself_is_refused() -> None:
+    from convcalc import yamlio
+
+    try:
+        yamlio.parse_yaml("a: &a [1, *a]\n", "self.yaml")
+    except convcalc.SpecError as error:
+        assert "refers to itself" in str(error)
+    else:
+        raise AssertionError("a recursive alias was accepted")
+
+
+def test_chain_and_examples_compute_explanations_only_when_shown() -> None:
+    """The worked explanation (window pictures) was most of a chain step's cost, computed for
+    every step of every chain and exercise whether shown or not."""
+    from convcalc import calc, exercises
+
+    plain = calc.chain((28, 28), ["conv:k=3", "maxpool:k=2"], explain=False)
+    full = calc.chain((28, 28), ["conv:k=3", "maxpool:k=2"])
+    assert [s.explain for s in plain] == [[], []] and all(s.explain for s in full)
+    assert [(s.output, s.warnings) for s in plain] == [(s.output, s.warnings) for s in full]
+    outcome = exercises.solve({"question": "q", "input": 28, "layers": ["conv:k=3"], "expect": 26}, 1)
+    assert outcome.ok
+
+
+def test_chain_json_keeps_each_steps_explanation(tmp_path: Path) -> None:
+    import json
+
+    outcome = run(["chain", "28", "conv:k=3", "--json"], tmp_path)
+    assert outcome.code == 0 and json.loads(outcome.out)["steps"][0]["explain"]

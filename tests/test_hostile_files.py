@@ -116,3 +116,34 @@ def test_a_symlink_loop_is_named_as_such(folder: Path, command: str) -> None:
     (folder / "loop1").symlink_to("loop2")
     (folder / "loop2").symlink_to("loop1")
     check_refusal(run([command, "loop1"], folder), 2, "loop1: Too many levels of symbolic links")
+
+
+@pytest.fixture
+def no_torch(tmp_path: Path) -> Path:
+    """A stand-in ``torch`` that ends the process when imported: a refusal that comes out
+    instead was made before torch was imported (which takes seconds)."""
+    stand_in = tmp_path / "stand_in" / "torch"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("raise SystemExit('error: torch was imported')\n")
+    return stand_in.parent
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["draw", "/dev/null:Net", "--input", "1x8x8"], "/dev/null is a device, not a Python file"),
+        (["draw", "fifo.py:Net", "--input", "1x8x8"], "fifo.py is a pipe, not a Python file"),
+        (["draw", "missing.py:Net", "--input", "1x8x8"], "missing.py: no such file"),
+        (["why", "--model", "/dev/zero:Net", "--input", "1x8x8", "x"], "/dev/zero is a device, not a Python file"),
+        (["why", "--model", "sub/:Net", "--input", "1x8x8", "x"], "is a directory, not a Python file"),
+        (["verify", "fifo.py:Net", "--input", "1x8x8"], "fifo.py is a pipe, not a Python file"),
+    ],
+)
+def test_python_targets_are_checked_before_torch(folder: Path, no_torch: Path, args: list[str], needle: str) -> None:
+    check_refusal(run(args, folder, path=[no_torch]), 2, needle)
+
+
+def test_why_model_takes_a_packaged_name(folder: Path) -> None:
+    outcome = run(["why", "--model", "mnist_cnn", "RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x1568 and 1152x10)"], folder)
+    assert outcome.code == 0, outcome.err
+    assert "mnist_cnn fits together" in outcome.out

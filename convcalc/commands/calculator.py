@@ -250,7 +250,7 @@ def chain(ctx: click.Context, size: str, steps: tuple[str, ...], in_channels: in
     spatial, square = reading.spatial, reading.square
     channels = reading.channels if reading.channels is not None else in_channels
     with command_line_values():
-        results = calc.chain(spatial, steps, dims=len(spatial), channels=channels)
+        results = calc.chain(spatial, steps, dims=len(spatial), channels=channels, explain=explain or as_json)
     render.chain(
         results, spatial, Output.for_stdout(as_json=as_json), square=square, explain=explain,
         channels=channels, notes=[reading.warning] if reading.warning else [],

@@ -231,6 +231,9 @@ def _python_items(
         raise click.BadParameter(f"not JSON: {error}", param_hint="--kwargs") from None
     if not isinstance(arguments, dict):
         raise click.BadParameter("must be a JSON object like '{\"num_classes\": 10}'", param_hint="--kwargs")
+    from .verify import _check_python_file
+
+    _check_python_file(target)  # before torch is imported (seconds): a missing file, a FIFO, a device
     engine.import_torch(freeze_gc=True)
     module = engine.load_python_model(target, arguments)
     name = target.rpartition(":")[2]

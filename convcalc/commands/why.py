@@ -30,11 +30,12 @@ def read_stdin(limit: int = MAX_READ) -> tuple[str, bool]:
 
 def locate(target: str, input_shape: tuple[int, ...] | None) -> str:
     """Run the model (a spec walk, or the user's module under verify) and say where it fails, in one line."""
-    from .verify import _is_python_target
+    from .verify import _check_python_file, _is_python_target
 
     if _is_python_target(target):
         if input_shape is None:
             raise click.UsageError("--model with a Python model needs --input, one sample's C×H×W (e.g. --input 1x28x28)")
+        _check_python_file(target)  # before torch is imported (seconds): a missing file, a FIFO, a device
         from .. import verify as engine
 
         engine.import_torch(freeze_gc=True)
@@ -44,9 +45,10 @@ def locate(target: str, input_shape: tuple[int, ...] | None) -> str:
         except engine.VerifyError as error:
             return error.message
         return f"{target} runs on input {'x'.join(map(str, input_shape))} without an error (the message comes from another input or code)"
-    from ..graph import ModelError, load_model
+    from ..graph import ModelError
+    from ..packaged import load_named_model
 
-    model = load_model(target)
+    model = load_named_model(target)  # a spec file, or a packaged example's name, as for model and verify
     try:
         model.summary(input_shape=input_shape)
     except ModelError as error:

@@ -1,7 +1,9 @@
 """``convcalc batch``'s rows: CSV (the input columns, then output, error[, ok]) or JSON lines.
 
-Both formats are for scripts, so a terminal gets the same text as a pipe. The C×H×W/D×H×W note
-of ambiguous sizes is said once on stderr (with the first row's ``file:line`` and a count).
+Both formats are for scripts, so a terminal gets the same text as a pipe, except that a cell's
+control characters and escape sequences are shown there (``\x1b[2J``), not obeyed: piped, the
+CSV is the input's cells as they were. The C×H×W/D×H×W note of ambiguous sizes is said once on
+stderr (with the first row's ``file:line`` and a count).
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import text
-from .output import warn
+from .output import is_terminal, warn
 
 if TYPE_CHECKING:
     from ..batch import Answer
@@ -41,7 +43,9 @@ def write(items: Iterable[tuple[int, list[str], Answer, bool | None]], stream: T
                 notes[answer.note] = (first, count + 1)
             stream.write(dumps(record) + "\n")
     else:
-        writer = csv.writer(stream, lineterminator="\n")
+        writer: Any = csv.writer(stream, lineterminator="\n")
+        if is_terminal(stream):
+            writer = _Visible(writer)
         writer.writerow(header)
         for line, row, answer, ok in iterator:
             if ok is None:
@@ -57,3 +61,13 @@ def write(items: Iterable[tuple[int, list[str], Answer, bool | None]], stream: T
         for note, (first, count) in notes.items()
     )
     return 0 if good else 1
+
+
+class _Visible:
+    """A CSV writer for a terminal: every cell through :func:`text.visible`."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, row: list[str]) -> None:
+        self.writer.writerow([text.visible(cell) for cell in row])
