@@ -278,6 +278,11 @@ def _check_work(work: int, what: str) -> None:
         raise SpecError(f"{what} needs {work:,} multiply-adds; --values computes at most {MAX_WORK:,} (use a smaller input)")
 
 
+def _check_outputs(count: int, what: str) -> None:
+    if count > MAX_WORK:
+        raise SpecError(f"{what} gives {count:,} output values; --values computes at most {MAX_WORK:,} (use a smaller stride, dilation or output_padding)")
+
+
 def _label(index: Sequence[int]) -> str:
     return "out" + "".join(f"[{i}]" for i in index)
 
@@ -475,6 +480,7 @@ def tconv(layer: Any, x: Operands, weight: Tensor, bias: Tensor | None, *, expla
     engine_layer = layer.with_values(out_channels=c_out) if layer.out_channels != c_out else layer
     out_spatial = engine_layer.spatial(engine_layer.output_shape(x.engine_shape))
     _check_work(engine_layer.macs(x.engine_shape), layer.type_name)
+    _check_outputs(x.batch * c_out * math.prod(out_spatial), layer.type_name)  # stride, dilation and output_padding spread few MACs wide
     full = [(n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip(x.spatial, layer.stride, layer.dilation, kernel)]
     xs, x_den = _scaled(x.data)
     ws, w_den = _scaled(weight.data)
@@ -528,14 +534,16 @@ def _tconv_story(layer: Any, x: Operands, weight: Tensor, kernel: tuple[int, ...
         return lines
     starts = list(itertools.product(*(range(n) for n in x.spatial)))
     kernel_flat = list(weight.data)
-    full_sums: list[Number] = [0] * math.prod(full)
+    pads, ops = layer.padding, layer.output_padding
+    grid = dims <= 2 and max(full) + max(ops) <= 2 * MAX_GRID  # the uncropped sum is drawn only when it fits
+    full_sums: list[Number] = [0] * math.prod(full) if grid else []
     f_str = _strides(full)
     k_str = _strides(kernel)
     x_str = _strides(x.spatial)
     for count, position in enumerate(starts):
         value = x.data[sum(i * x_str[a] for a, i in enumerate(position))]
         corner = tuple(i * s for i, s in zip(position, layer.stride))
-        for tap in itertools.product(*(range(k) for k in kernel)):
+        for tap in itertools.product(*(range(k) for k in kernel)) if grid else ():
             at = [corner[a] + tap[a] * layer.dilation[a] for a in range(dims)]
             full_sums[sum(q * f_str[a] for a, q in enumerate(at))] += value * kernel_flat[sum(t * k_str[a] for a, t in enumerate(tap))]
         if count < 4:
@@ -544,8 +552,7 @@ def _tconv_story(layer: Any, x: Operands, weight: Tensor, kernel: tuple[int, ...
         lines.append(f"  … {len(starts) - 4} more copies the same way")
     size_text = "×".join(map(str, full))
     lines.append(f"full size (in − 1)×s + d×(k − 1) + 1 = {size_text}" + ("; [kept] after the crop:" if _cropped(layer) else ":"))
-    pads, ops = layer.padding, layer.output_padding
-    if dims <= 2 and max(full) + max(ops) <= 2 * MAX_GRID:
+    if grid:
         lines.extend("  " + line for line in _crop_grid(full, full_sums, pads, ops, out_spatial))
     if any(pads):
         lines.append("padding crops " + ", ".join(f"{p} from each side of {axis}" for axis, p in zip(layer.axes, pads)))

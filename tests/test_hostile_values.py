@@ -110,3 +110,23 @@ def test_options_that_contradict_the_matrix_are_usage_errors(tmp_path: Path, arg
 )
 def test_geometry_that_does_not_fit_stays_exit_1(tmp_path: Path, args: list[str], needle: str) -> None:
     check_refusal(run(args, tmp_path), 1, needle)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        # one input value, one weight value: 1 multiply-add, but 10^9 output values (a memory bomb)
+        (["tconv", "--values", "[[[1]]]", "--weight", "[[[1]]]", "--dims", "3", "--s", "1000", "--d", "1000", "--op", "999"], "1,000,000,000 output values"),
+        (["tconv", "--values", "[[1]]", "--weight", "[[1]]", "--s", "2000", "--d", "2000", "--op", "1999"], "4,000,000 output values"),
+    ],
+)
+def test_a_transposed_convolution_spreading_few_values_wide_is_bounded(tmp_path: Path, args: list[str], needle: str) -> None:
+    check_refusal(run(args, tmp_path), 2, needle)
+
+
+def test_the_uncropped_sum_is_not_computed_when_it_is_not_drawn(tmp_path: Path) -> None:
+    """A 3×3 output cropped from a 1,000,001×1,000,001 full size: the full grid (10^12 cells) was
+    allocated for the --explain picture that is never drawn at that size (MemoryError)."""
+    outcome = run(["tconv", "--values", "[[1,1],[1,1]]", "--weight", "[[1]]", "--s", "1000000", "--p", "499999", "--explain"], tmp_path)
+    assert outcome.code == 0, outcome.err
+    assert outcome.out.rstrip().endswith("0  0  0") and "padding crops 499999" in outcome.out
