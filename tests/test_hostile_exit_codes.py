@@ -66,6 +66,10 @@ USAGE = [
     "verify good.yaml --kwargs {}",
     "verify conv --in 28 --k 3 --s 0",
     "nosuchcommand",
+    "solve conv --in 28 --out 14 --max-k 255 --max-s 255 --max-d 32",
+    "solve conv --in 28 --out 1 --k " + "9" * 400,
+    "solve conv --in 28 --out 1 --s 0",
+    "solve conv --in 28 --k " + "9" * 400 + " --tf-same",
 ]
 
 

@@ -16,7 +16,7 @@ from ..options import INTS, SIZE, dims_option, json_option
 from ..render import solve as render
 from ..render.output import Output
 from ..sizes import show_size
-from .calculator import spatial_size
+from .calculator import command_line_values, spatial_size
 
 RANGE_HELP = "searched by default: k 1–11, s 1–8, d 1–4, p 0–k (pool: 0–k/2), op 0–max(s, d)−1"
 
@@ -98,7 +98,8 @@ def solve(ctx: click.Context, layer: str, size: tuple[int, ...], out: tuple[int,
         for a in range(axes)
     ]
     ranges = solver.Ranges(max_k, max_s, max_d, max_p)
-    answer = solver.solve(family, spatial, outs, fixed, ranges)
+    with command_line_values():  # a fixed value out of range, a search too wide: how solve was called (exit 2)
+        answer = solver.solve(family, spatial, outs, fixed, ranges)
     type_name = f"{solver.FAMILIES[family]}{axes}d"
     given = _given(fixed_values, ceil_mode)
     searched = ranges.describe(family)
@@ -177,7 +178,8 @@ def _tf_same(ctx: click.Context, family: str, spatial: tuple[int, ...], square: 
     kernels = [k or 1 for k in fixed["kernel"]]
     strides = [s or (k if family.endswith("pool") else 1) for s, k in zip(fixed["stride"], kernels)]
     dilations = [d or 1 for d in fixed["dilation"]]
-    answer = solver.tf_same(family, spatial, kernels, strides, dilations)
+    with command_line_values():
+        answer = solver.tf_same(family, spatial, kernels, strides, dilations)
     type_name = answer.solution.type_name()
     if as_json:
         render.as_json(
