@@ -8,7 +8,11 @@ Whole processes (`convcalc model`, output piped), medians, side by side with `py
 - chains of Add layers (each joins the two entries above) of 10,000 / 30,000 / 90,000 layers:
   the ms per 1,000 layers should stay flat (linear growth);
 - one Add of N inputs followed by N ReLU rows: the output bytes per row should stay flat (a
-  merge's input column once padded every row to the width of N joined shapes: quadratic).
+  merge's input column once padded every row to the width of N joined shapes: quadratic);
+- an alias bomb (9^9 values from 90 YAML nodes): refused by counting each node once, near the
+  start-up time (it used to build 2,000,000 values first);
+- `chain 28` with 2,000 / 8,000 steps and `examples` with 1,000 / 4,000 exercises: ms per step
+  should stay flat (explanations are computed only when shown).
 """
 
 from __future__ import annotations
@@ -79,6 +83,20 @@ def main() -> int:
             path = write(f"wide{inputs}.yaml", wide_merge(inputs))
             seconds, code, size = timed([*convcalc(), "model", path], args.runs)
             print(f"{f'one Add of {inputs:,} inputs + rows':34} {seconds * 1000:7.0f}ms {code:>4}  {size / inputs:.0f} output bytes per row")
+        lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+        for previous, name in zip("abcdefgh", "bcdefghi"):
+            lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        bomb = write("bomb.yaml", "input: [1, 28, 28]\nlayers:\n  - ReLU\n" + "\n".join(lines) + "\n")
+        seconds, code, _ = timed([*convcalc(), "model", bomb], args.runs)
+        print(f"{'alias bomb (9^9 values)':34} {seconds * 1000:7.0f}ms {code:>4}  refused: {seconds / base:.1f}× bare python")
+        for steps in (2_000, 8_000):
+            seconds, code, _ = timed([*convcalc(), "chain", "28", *["conv:k=1"] * steps], args.runs)
+            print(f"{f'chain of {steps:,} steps':34} {seconds * 1000:7.0f}ms {code:>4}  {(seconds - base) / steps * 1000:.2f} ms per step")
+        exercise = '  - question: q\n    input: 28\n    layers: ["conv:k=3"]\n    expect: 26\n'
+        for count in (1_000, 4_000):
+            path = write(f"ex{count}.yaml", "examples:\n" + exercise * count)
+            seconds, code, _ = timed([*convcalc(), "examples", path], args.runs)
+            print(f"{f'examples: {count:,} exercises':34} {seconds * 1000:7.0f}ms {code:>4}  {(seconds - base) / count * 1000:.2f} ms per exercise")
     return 0
 
 
