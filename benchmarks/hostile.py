@@ -12,7 +12,9 @@ Whole processes (`convcalc model`, output piped), medians, side by side with `py
 - an alias bomb (9^9 values from 90 YAML nodes): refused by counting each node once, near the
   start-up time (it used to build 2,000,000 values first);
 - `chain 28` with 2,000 / 8,000 steps and `examples` with 1,000 / 4,000 exercises: ms per step
-  should stay flat (explanations are computed only when shown).
+  should stay flat (explanations are computed only when shown);
+- `draw` of 5,000 / 20,000 activations after one conv (all folded into one box): ms per layer
+  should stay flat (folding was quadratic).
 """
 
 from __future__ import annotations
@@ -97,6 +99,10 @@ def main() -> int:
             path = write(f"ex{count}.yaml", "examples:\n" + exercise * count)
             seconds, code, _ = timed([*convcalc(), "examples", path], args.runs)
             print(f"{f'examples: {count:,} exercises':34} {seconds * 1000:7.0f}ms {code:>4}  {(seconds - base) / count * 1000:.2f} ms per exercise")
+        for count in (5_000, 20_000):
+            path = write(f"relu{count}.yaml", "input: [1, 28, 28]\nlayers:\n  - Conv2d: {out: 4, k: 3}\n" + "  - ReLU\n" * count)
+            seconds, code, _ = timed([*convcalc(), "draw", path, "-o", "-"], args.runs)
+            print(f"{f'draw: {count:,} activations folded':34} {seconds * 1000:7.0f}ms {code:>4}  {(seconds - base) / count * 1000:.2f} ms per layer")
     return 0
 
 

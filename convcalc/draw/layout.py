@@ -193,7 +193,9 @@ def fold(items: Sequence[Item], all_layers: bool = False) -> list[Stage]:
             k = where.get(item.inputs[0])
             if k is not None:
                 stage = stages[k]
-                if stage.out.name == item.inputs[0] and readers[item.inputs[0]] == 1 and stage.head.name != INPUT and not stage.failed:
+                # only items that did not fail join a stage, so a stage failed when its head did
+                # (``stage.failed`` scans every member: quadratic over a long run of activations)
+                if stage.out.name == item.inputs[0] and readers[item.inputs[0]] == 1 and stage.head.name != INPUT and not stage.head.failed:
                     stage.members.append(item)
                     where[item.name] = k
                     continue
