@@ -62,3 +62,26 @@ def test_a_shortened_value_says_what_it_counted(text: str, label: str) -> None:
 def test_a_long_chain_step_is_counted_in_characters(tmp_path: Path) -> None:
     line = check_refusal(run(["chain", "28", "Conv2d(1,16,3)" * 1000], tmp_path), 2)
     assert "(14,000 characters)" in line and "digits" not in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["model", "a\nb.yaml"],
+        ["chain", "28", "conv:k=3\nfake"],
+        ["chain", "28", "conv:k=3\terror: fake"],
+        ["conv", "--in", "2\n8", "--k", "3"],
+        ["conv", "--in", "28", "--k", "3", "--padding-mode", "a\nb"],
+        ["draw", "spec.yaml", "-o", "no\nsuch/x.svg"],
+    ],
+)
+def test_a_newline_in_the_users_text_keeps_the_error_one_line(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "spec.yaml").write_text("input: [1, 28, 28]\nlayers:\n  - ReLU\n")
+    line = check_refusal(run(args, tmp_path), 2)
+    assert "\\n" in line or "\\t" in line
+
+
+def test_drawing_to_a_name_with_a_newline_says_so_on_one_line(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text("input: [1, 28, 28]\nlayers:\n  - ReLU\n")
+    outcome = run(["draw", "spec.yaml", "-o", "a\nb.svg"], tmp_path)
+    assert outcome.code == 0 and outcome.err == "wrote a\\nb.svg\n"

@@ -11,7 +11,7 @@ import click
 from ..errors import ConvcalcError, InputError
 from ..options import SIZE, batch_option, complete_spec
 from ..render.output import stderr_line
-from ..render.text import visible
+from ..render.text import one_line
 
 FORMATS = ("svg", "png", "pdf")
 PNG_HINT = "pip install 'convcalc[draw]' (CairoSVG)"
@@ -211,7 +211,7 @@ def _write(document: str, fmt: str, output: str) -> None:
             handle.write(data)
     except OSError as error:  # a full disk, a quota
         raise InputError(f"-o {output}: cannot write it ({error.strerror or error})", file=output) from None
-    stderr_line(f"wrote {visible(output)}")
+    stderr_line(f"wrote {one_line(output)}")
 
 
 def _python_items(
@@ -247,7 +247,7 @@ def _python_items(
         items.append(Item(check.name, check.type, family_of(check.type), tuple(first[1:]), (previous,), detail))
         previous = check.name
     if report.sequential is not None:
-        stderr_line(visible(f"note: {name} is not a plain chain of modules ({report.sequential}); drawn as its leaf modules in the order they ran"))
+        stderr_line(one_line(f"note: {name} is not a plain chain of modules ({report.sequential}); drawn as its leaf modules in the order they ran"))
     if not report.ok:
-        stderr_line(visible(f"note: convcalc and torch disagree on {len(report.mismatches)} layer(s); the shapes drawn are torch's (see convcalc verify {target})"))
+        stderr_line(one_line(f"note: convcalc and torch disagree on {len(report.mismatches)} layer(s); the shapes drawn are torch's (see convcalc verify {target})"))
     return items, name, report.input_shape

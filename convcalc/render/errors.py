@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from .output import JSON, Output, stderr_line
-from .text import shorten_words, visible
+from .text import one_line, shorten_words
 
 
 def error_line(message: str, where: str | None = None) -> str:
-    """``error: file:line: message``: echoed values shortened, control characters shown."""
+    """``error: file:line: message``: echoed values shortened, control characters shown, and
+    newlines too (``a\\nb.yaml``): an error is one line, whatever the user's text held."""
     prefix = f"{where}: " if where else ""
-    return "error: " + visible(shorten_words(prefix + message))
+    return "error: " + one_line(shorten_words(prefix + message))
 
 
 def error_json(error: Any) -> dict[str, Any]:

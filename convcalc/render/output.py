@@ -200,4 +200,4 @@ def stderr_line(message: str) -> None:
 def warn(lines: Any) -> None:
     """``warning: …`` lines on stderr; control characters in them are shown, not obeyed."""
     for line in lines:
-        stderr_line(f"warning: {text.visible(line)}")
+        stderr_line(f"warning: {text.one_line(line)}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .output import JSON, Output, stderr_line
-from .text import visible
+from .text import one_line
 
 if TYPE_CHECKING:
     from ..why import Explanation
@@ -24,9 +24,9 @@ def explanation(result: Explanation, out: Output, *, explain: bool = False, mode
         return
     out.lines(result.lines(explain=explain))
     if model is not None:
-        out.line(f"in the model: {visible(model)}")
+        out.line(f"in the model: {one_line(model)}")
 
 
 def note(text: str) -> None:
     """A side remark on stderr (a cut input)."""
-    stderr_line(f"note: {visible(text)}")
+    stderr_line(f"note: {one_line(text)}")
