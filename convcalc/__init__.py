@@ -28,15 +28,15 @@ def layer(type_name: str, /, **kwargs: Any) -> Layer:
     return make_layer(type_name, **kwargs)
 
 
-__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecBuilder", "SpecError", "layer", "layer_names", "load_model", "summary"]
+__all__ = ["Block", "ConvcalcError", "Layer", "ShapeError", "SpecBuilder", "SpecError", "layer", "layer_names", "load_model", "summary"]
 
 
 def __getattr__(name: str) -> Any:
-    """``convcalc.SpecBuilder`` (build a spec from Python), imported on first use."""
-    if name == "SpecBuilder":
-        from .builder import SpecBuilder
+    """``convcalc.SpecBuilder`` and ``convcalc.Block`` (build a spec from Python), imported on first use."""
+    if name in ("SpecBuilder", "Block"):
+        from . import builder
 
-        return SpecBuilder
+        return getattr(builder, name)
     raise AttributeError(f"module 'convcalc' has no attribute {name!r}")
 
 
@@ -49,7 +49,7 @@ def load_model(path: str) -> Model:
 
 def summary(model: Any, input_size: Any = None, **options: Any) -> ModelSummary:
     """torchinfo's ``summary(model, input_size)``, checked against torch: an nn.Module, a spec path,
-    a packaged example's name or a loaded model; see :func:`convcalc.summarize.summary`."""
+    a packaged example's name, a loaded model or a :class:`SpecBuilder`; see :func:`convcalc.summarize.summary`."""
     from .summarize import summary as _summary
 
     return _summary(model, input_size, **options)

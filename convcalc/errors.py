@@ -1,5 +1,6 @@
-"""The exception types of convcalc (a base and two kinds of error); ``cli.py`` turns them into
-exit codes.
+"""The exception types of convcalc (the base ``ConvcalcError``; ``ShapeError`` for geometry,
+``SpecError`` for arguments and specs, and its ``InputError`` for unreadable files); ``cli.py``
+turns them into exit codes.
 
 An error is a value: what went wrong (``kind``), where (``layer``, ``axis``, ``file``/``line``,
 and the outer places in ``context``), the numbers involved and the fix when one is known.
@@ -23,7 +24,16 @@ class ErrorKind(str, Enum):
     PADDING = "padding"  # padding beyond what its mode allows (reflect, circular)
     GEOMETRY = "geometry"  # any other input the layer cannot take
     MERGE = "merge"  # the inputs of Add/Multiply/Concat do not line up
-    ARGUMENT = "argument"  # an invalid argument, name or spec entry
+    ARGUMENT = "argument"  # a layer's argument: no such keyword, a value its constructor refuses
+    # Spec errors (a SpecError's kind says which part of the spec is wrong):
+    UNKNOWN_LAYER = "unknown layer"  # a layer (or block) name convcalc does not know
+    UNKNOWN_KEY = "unknown key"  # a key the spec format does not have (top level, entry, block)
+    WIRING = "wiring"  # name: and from: — names used twice, inputs that name nothing above, merges
+    BLOCK = "block"  # a block's definition or use: its params, $params, recursion, nesting
+    TOO_LARGE = "too large"  # past a bound: layers after expansion, repeat:, list items, elements
+    INPUT_SHAPE = "input shape"  # the spec's input: (or a model input) is not a shape
+    SYNTAX = "syntax"  # not a spec: YAML syntax, the file's structure, a malformed layer call
+    FILE = "file"  # a file or stream that cannot be read
 
 
 #: Kinds that say "the layer expects another input" (the diagnosis adds where the input came from).
@@ -137,3 +147,4 @@ class InputError(SpecError):
     """A file or stream that cannot be read: missing, a folder or device, too large, not text (exit 2)."""
 
     exit_code = 2
+    DEFAULT_KIND = ErrorKind.FILE

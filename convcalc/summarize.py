@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .builder import SpecBuilder
 from .errors import SpecError
 from .graph import Model, Row, Summary, Totals
 from .render.output import PLAIN, RICH, Output
@@ -171,8 +172,8 @@ def summary(
 ) -> ModelSummary:
     """torchinfo's ``summary(model, input_size)``, checked against torch; see the module docstring.
 
-    ``model``: an ``nn.Module``, a spec path, a packaged example's name (``"resnet18"``) or a
-    loaded model (no torch needed for these three). ``input_size``: the shape with the batch,
+    ``model``: an ``nn.Module``, a spec path, a packaged example's name (``"resnet18"``), a
+    loaded model or a :class:`~convcalc.builder.SpecBuilder` (no torch needed for these four). ``input_size``: the shape with the batch,
     ``(1, 3, 224, 224)``, or a list of shapes for several inputs (a spec's own ``input:`` if
     omitted); ``input_data``: a tensor, a list/tuple of them (positional) or a dict (keywords).
     ``dtypes``: one per input (``torch.long`` for token ids; default float32); ``depth``: fold
@@ -183,14 +184,14 @@ def summary(
         raise SpecError(f"depth must be a whole number ≥ 0 or None, got {depth!r}")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise SpecError(f"batch must be a whole number ≥ 1, got {batch!r}")
-    if isinstance(model, (str, os.PathLike, Model)):
+    if isinstance(model, (str, os.PathLike, Model, SpecBuilder)):
         result = _spec_summary(model, input_size, input_data, dtypes, batch, depth)
     else:
         torch = sys.modules.get("torch")
         if torch is None or not isinstance(model, torch.nn.Module):
             raise SpecError(
-                f"convcalc.summary takes a torch.nn.Module, a spec path, a packaged example's name or a model from"
-                f" convcalc.load_model, not a {type(model).__name__}"
+                f"convcalc.summary takes a torch.nn.Module, a spec path, a packaged example's name, a model from"
+                f" convcalc.load_model or a convcalc.SpecBuilder, not a {type(model).__name__}"
             )
         result = _module_summary(torch, model, input_size, input_data, device, dtypes, batch, depth, max_memory)
     if verbose:
@@ -206,7 +207,7 @@ def _spec_summary(model: Any, input_size: Any, input_data: Any, dtypes: Any, bat
 
     if input_data is not None:
         raise SpecError("input_data= runs an nn.Module; a spec's input is its input: line, or input_size=(N, C, H, W)")
-    loaded = model if isinstance(model, Model) else load_named_model(os.fspath(model))
+    loaded = model if isinstance(model, Model) else model.model() if isinstance(model, SpecBuilder) else load_named_model(os.fspath(model))
     shape: tuple[int, ...] | None = None
     size_batch = 1
     if input_size is not None:

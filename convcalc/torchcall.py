@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .errors import SpecError
+from .errors import ErrorKind, SpecError
+
+SYNTAX = ErrorKind.SYNTAX
 from .layers.base import REQUIRED, lookup, suggest
 
 #: Longest call accepted (characters); a layer call is a line of code, not a file.
@@ -34,15 +36,15 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
     "kernel_size": 3, "padding": 1})``; a SpecError for anything else."""
     source = str(text).strip()
     if len(source) > MAX_CALL:
-        raise SpecError(f"layer call of {len(source):,} characters; convcalc reads calls up to {MAX_CALL:,}")
+        raise SpecError(f"layer call of {len(source):,} characters; convcalc reads calls up to {MAX_CALL:,}", kind=ErrorKind.TOO_LARGE)
     try:
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
         detail = getattr(error, "msg", None) or type(error).__name__
-        raise SpecError(f"{_short(source)} is not a layer call like Conv2d(1, 16, 3) ({detail})") from None
+        raise SpecError(f"{_short(source)} is not a layer call like Conv2d(1, 16, 3) ({detail})", kind=SYNTAX) from None
     call = tree.body
     if not isinstance(call, ast.Call):
-        raise SpecError(f"{_short(source)} is not a layer call like Conv2d(1, 16, 3)")
+        raise SpecError(f"{_short(source)} is not a layer call like Conv2d(1, 16, 3)", kind=SYNTAX)
     _check_numbers(tree, source)
     name = _callee(call.func, source)
     type_name, cls = lookup(name)
@@ -57,12 +59,12 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     for param, node in zip(params, call.args):
         if isinstance(node, ast.Starred):
-            raise SpecError(f"{shown}: *arguments are not supported; write the values out", layer=type_name)
+            raise SpecError(f"{shown}: *arguments are not supported; write the values out", layer=type_name, kind=SYNTAX)
         kwargs[param] = _literal(node, shown, param)
     for keyword in call.keywords:
         key = keyword.arg
         if key is None:
-            raise SpecError(f"{shown}: **arguments are not supported; write the keywords out", layer=type_name)
+            raise SpecError(f"{shown}: **arguments are not supported; write the keywords out", layer=type_name, kind=SYNTAX)
         if key in IGNORED and params:
             continue
         if key not in cls.PARAMS:
@@ -108,11 +110,11 @@ def _callee(node: ast.expr, source: str) -> str:
         parts.append(node.attr)
         node = node.value
     if not isinstance(node, ast.Name):
-        raise SpecError(f"{_short(source)}: the layer must be named like Conv2d, nn.Conv2d or torch.nn.Conv2d")
+        raise SpecError(f"{_short(source)}: the layer must be named like Conv2d, nn.Conv2d or torch.nn.Conv2d", kind=SYNTAX)
     parts.append(node.id)
     parts.reverse()
     if len(parts) > 1 and tuple(parts[:-1]) not in _PREFIXES:
-        raise SpecError(f"{_short(source)}: {'.'.join(parts[:-1])}. is not torch.nn; write nn.{parts[-1]} or {parts[-1]}")
+        raise SpecError(f"{_short(source)}: {'.'.join(parts[:-1])}. is not torch.nn; write nn.{parts[-1]} or {parts[-1]}", kind=ErrorKind.UNKNOWN_LAYER)
     return parts[-1]
 
 
@@ -139,4 +141,4 @@ def _literal(node: ast.expr, shown: str, param: str, depth: int = 0) -> Any:
         values = [_literal(item, shown, param, depth + 1) for item in node.elts]
         return tuple(values) if isinstance(node, ast.Tuple) else values
     text = ast.unparse(node)
-    raise SpecError(f"{shown}: argument {param!r} must be a literal (a number, a string, True/False/None or a tuple of them), got {text[:60]}")
+    raise SpecError(f"{shown}: argument {param!r} must be a literal (a number, a string, True/False/None or a tuple of them), got {text[:60]}", kind=SYNTAX)

@@ -10,7 +10,9 @@ import gc
 import re
 from typing import Any
 
-from .errors import InputError, SpecError
+from .errors import ErrorKind, InputError, SpecError
+
+SYNTAX, TOO_LARGE = ErrorKind.SYNTAX, ErrorKind.TOO_LARGE
 from .numbers import DECIMAL_HINT, WHOLE_HINT, decimal, is_decimal, shorten
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -63,13 +65,14 @@ def check_counts(text: str, path: str) -> None:
     """Refuse, before parsing, a text with too many list items or values (linear, C-speed counts)."""
     items = len(re.findall(r"(?m)^[ \t]*- ", text))
     if items > MAX_LIST_ITEMS:
-        raise SpecError(f"{path} has {items:,} list items; convcalc reads at most {MAX_LIST_ITEMS:,}", file=path)
+        raise SpecError(f"{path} has {items:,} list items; convcalc reads at most {MAX_LIST_ITEMS:,}", file=path, kind=TOO_LARGE)
     marks = sum(text.count(mark) for mark in (",", "[", "{", ":", "- ", "\n"))
     if marks > MAX_MARKS:
         raise SpecError(
             f"{path} has {marks:,} YAML values or separators (commas, brackets, colons, '- ' and lines, counted"
             f" before parsing); convcalc reads at most {MAX_MARKS:,}",
             file=path,
+            kind=TOO_LARGE,
         )
 
 
@@ -86,16 +89,16 @@ def parse_yaml(text: str, path: str = "<spec>") -> Any:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         problem = error.problem or error.context or "invalid YAML"
-        raise SpecError(f"{where}: YAML syntax error: {problem}", file=path, line=mark.line + 1 if mark else None) from None
+        raise SpecError(f"{where}: YAML syntax error: {problem}", file=path, line=mark.line + 1 if mark else None, kind=SYNTAX) from None
     except yaml.YAMLError as error:  # e.g. a control character: its message spans lines
-        raise SpecError(f"{path}: YAML error: {' '.join(str(error).split())}", file=path) from None
+        raise SpecError(f"{path}: YAML error: {' '.join(str(error).split())}", file=path, kind=SYNTAX) from None
     except RecursionError:
-        raise SpecError(f"{path}: nested too deeply", file=path) from None
+        raise SpecError(f"{path}: nested too deeply", file=path, kind=TOO_LARGE) from None
     finally:
         if enabled:
             gc.enable()
     if node is None:
-        raise SpecError(f"{path} is empty", file=path)
+        raise SpecError(f"{path} is empty", file=path, kind=SYNTAX)
     if "*" in text:
         _check_expansion(node, path)
     gc.disable()  # building keeps every object alive: collecting meanwhile only costs time
@@ -131,13 +134,14 @@ def _check_expansion(root: Any, path: str) -> None:
                     " what they name: an alias bomb?)",
                     file=path,
                     line=line,
+                    kind=TOO_LARGE,
                 )
             continue
         if key in sizes:
             continue
         if key in open_nodes:
             line = node.start_mark.line + 1
-            raise SpecError(f"{path}:{line}: a YAML alias refers to itself", file=path, line=line)
+            raise SpecError(f"{path}:{line}: a YAML alias refers to itself", file=path, line=line, kind=SYNTAX)
         open_nodes.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
@@ -165,11 +169,12 @@ class _TreeBuilder:
                 + (" (its aliases, *name, repeat what they name: an alias bomb?)" if self.aliases else ""),
                 file=self.path,
                 line=line,
+                kind=TOO_LARGE,
             )
         if depth > MAX_DEPTH:
-            raise SpecError(f"{self.path}:{line}: nested more than {MAX_DEPTH} levels deep", file=self.path, line=line)
+            raise SpecError(f"{self.path}:{line}: nested more than {MAX_DEPTH} levels deep", file=self.path, line=line, kind=TOO_LARGE)
         if id(node) in active:
-            raise SpecError(f"{self.path}:{line}: a YAML alias refers to itself", file=self.path, line=line)
+            raise SpecError(f"{self.path}:{line}: a YAML alias refers to itself", file=self.path, line=line, kind=SYNTAX)
         nodes = self.yaml.nodes
         if isinstance(node, nodes.ScalarNode):
             return self._scalar(node, line)
@@ -186,15 +191,16 @@ class _TreeBuilder:
         mapping.key_lines = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise SpecError(f"{self.path}:{line}: YAML merge keys (<<) are not supported", file=self.path, line=line)
+                raise SpecError(f"{self.path}:{line}: YAML merge keys (<<) are not supported", file=self.path, line=line, kind=SYNTAX)
             key = self.build(key_node, depth + 1, inner)
             if isinstance(key, (list, dict)):
-                raise SpecError(f"{self.path}:{key_node.start_mark.line + 1}: a key must be a plain value", file=self.path, line=line)
+                raise SpecError(f"{self.path}:{key_node.start_mark.line + 1}: a key must be a plain value", file=self.path, line=line, kind=SYNTAX)
             if key in mapping:
                 raise SpecError(
                     f"{self.path}:{key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping",
                     file=self.path,
                     line=key_node.start_mark.line + 1,
+                    kind=SYNTAX,
                 )
             mapping[key] = self.build(value_node, depth + 1, inner)
             mapping.key_lines[key] = key_node.start_mark.line + 1
@@ -206,6 +212,7 @@ class _TreeBuilder:
                 f"{self.path}:{line}: the tag {node.tag!r} is not allowed (convcalc reads plain YAML only)",
                 file=self.path,
                 line=line,
+                kind=SYNTAX,
             )
 
     def _scalar(self, node: Any, line: int) -> Any:
@@ -223,6 +230,7 @@ class _TreeBuilder:
                 f"{self.path}:{line}: the tag {node.tag!r} is not allowed (convcalc reads plain YAML only)",
                 file=self.path,
                 line=line,
+                kind=SYNTAX,
             )
         text = node.value
         if node.tag in _NUMBER_TAGS or (node.tag == _STR and not node.style and is_decimal(text)):
@@ -233,4 +241,4 @@ class _TreeBuilder:
         try:
             return self.constructor.construct_object(node, deep=True)
         except self.yaml.YAMLError as error:
-            raise SpecError(f"{self.path}:{line}: {error}", file=self.path, line=line) from None
+            raise SpecError(f"{self.path}:{line}: {error}", file=self.path, line=line, kind=SYNTAX) from None

@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "convcalc"
 CORE = ["errors", "formulas", "sizes", "jsonable", "layers", "spec", "yamlio", "torchcall", "graph",
-        "diagnosis", "calc", "values", "packaged", "exercises", "builder", "solve", "batch", "why"]  # fmt: skip
+        "diagnosis", "calc", "values", "packaged", "exercises", "builder", "blocks", "budget", "solve", "batch", "why"]  # fmt: skip
 #: part of convcalc → what it may not import (convcalc subpackages/modules, or outside packages)
 FORBIDDEN = {
     **{part: {"render", "commands", "cli", "options", "verify", "draw", "torch", "rich", "click"} for part in CORE},

@@ -82,3 +82,47 @@ def test_spec_errors_write_their_location_once(cli, tmp_path):
     data = json.loads(out)["error"]
     assert code == 1 and data["line"] == 3 and data["kind"] == "argument"
     assert err.count(f"{spec}:3") == 1 and data["message"].startswith(f"{spec}:3: ")
+
+
+SPEC_KINDS = [
+    ("input: [3, 8, 8]\nlayers:\n  - Conv3x3: {out: 4}\n", ErrorKind.UNKNOWN_LAYER, 3),
+    ("input: [3, 8, 8]\nlayers:\n  - nn.Conv3x3(3, 4, 3)\n", ErrorKind.UNKNOWN_LAYER, 3),
+    ("input: [3, 8, 8]\nlayer:\n  - ReLU\n", ErrorKind.UNKNOWN_KEY, 2),
+    ("input: [3, 8, 8]\nblocks:\n  b:\n    layers: [ReLU]\n    parms: [x]\nlayers:\n  - b\n", ErrorKind.UNKNOWN_KEY, 5),
+    ("input: [3, 8, 8]\nlayers:\n  - Conv2d: {out: 4, kernal_size: 3}\n", ErrorKind.ARGUMENT, 3),
+    ("input: [3, 8, 8]\nlayers:\n  - Conv2d: {out: 4, k: 3, s: 0}\n", ErrorKind.ARGUMENT, 3),
+    ("input: [3, 8, 8]\nlayers:\n  - {ReLU: {}, name: a}\n  - {Add: [a, b]}\n", ErrorKind.WIRING, 4),
+    ("input: [3, 8, 8]\nlayers:\n  - {ReLU: {}, name: a}\n  - {ReLU: {}, name: a}\n", ErrorKind.WIRING, 4),
+    ("input: [3, 8, 8]\nlayers:\n  - {ReLU: {}, from: later}\n  - {ReLU: {}, name: later}\n", ErrorKind.WIRING, 3),
+    ("input: [3, 8, 8]\nblocks:\n  b:\n    params: [c]\n    layers: [ReLU]\nlayers:\n  - b: {c: 1}\n", ErrorKind.BLOCK, 4),
+    ("input: [3, 8, 8]\nblocks:\n  b: [b]\nlayers:\n  - b\n", ErrorKind.BLOCK, 3),
+    ("input: [3, 8, 8]\nlayers:\n  - {ReLU: {}, repeat: 10001}\n", ErrorKind.TOO_LARGE, 3),
+    ("input: [3, 8, 8]\nblocks:\n  r: [{ReLU: {}, repeat: 1000}]\nlayers:\n  - {r: {}, repeat: 101}\n", ErrorKind.TOO_LARGE, 5),
+    ("input: [3, 0, 8]\nlayers:\n  - ReLU\n", ErrorKind.INPUT_SHAPE, 1),
+    ("input: [3, 8, 8]\nlayers: ReLU\n", ErrorKind.SYNTAX, 2),
+    ("input: [3, 8, 8]\nlayers:\n  - {ReLU: {}\n", ErrorKind.SYNTAX, None),
+    ("input: [3, 8, 8]\nlayers:\n  - {name: a}\n", ErrorKind.SYNTAX, 3),
+    ("input: [3, 8, 8]\nlayers:\n  - Conv2d(3, 4, *k)\n", ErrorKind.SYNTAX, 3),
+]
+
+
+@pytest.mark.parametrize("text, kind, line", SPEC_KINDS, ids=[kind.value + f"-{i}" for i, (_, kind, _) in enumerate(SPEC_KINDS)])
+def test_a_spec_error_says_what_kind_of_mistake_it_is(text, kind, line):
+    with pytest.raises(convcalc.SpecError) as caught:
+        model_from_text(text, "spec.yaml").summary()
+    assert caught.value.kind is kind, caught.value.message
+    if line is not None:
+        assert caught.value.line == line
+    assert caught.value.as_dict()["kind"] == kind.value
+
+
+def test_an_unreadable_file_is_a_file_error(cli, tmp_path):
+    code, out, _ = cli("model", tmp_path / "missing.yaml", "--json")
+    assert code == 2 and json.loads(out)["error"]["kind"] == "file"
+
+
+def test_the_kind_reaches_the_json_error_object(cli, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {ReLU: {}, name: a}\n  - {Add: [a, b]}\n")
+    code, out, _ = cli("model", spec, "--json")
+    assert code == 1 and json.loads(out)["error"]["kind"] == "wiring"

@@ -234,7 +234,7 @@ def lookup(type_name: str) -> tuple[str, type[Layer]]:
 
         module = module_of(key)
         if module is None:
-            raise SpecError(f"unknown layer type {show(str(type_name))}{suggest(str(type_name), layer_names())}")
+            raise SpecError(f"unknown layer type {show(str(type_name))}{suggest(str(type_name), layer_names())}", kind=ErrorKind.UNKNOWN_LAYER)
         layers: dict[str, type[Layer]] = importlib.import_module(f"{__package__}.{module}").LAYERS
         name = next((n for n in layers if n.lower() == key), None)
         if name is None:  # the catalog is out of date (tests/test_structure.py catches this)
@@ -265,13 +265,7 @@ def resolve_kwargs(type_name: str, params: Mapping[str, Any], kwargs: Mapping[st
     """Map aliases to torch names, reject unknown keys, fill defaults, demand required ones."""
     values: dict[str, Any] = {}
     for key, value in kwargs.items():
-        target = canonical_key(key, params)
-        if target is None:
-            raise SpecError(
-                f"{type_name} has no argument {key!r}{suggest(str(key), list(params) + _alias_names(params))}"
-                + (f" (it takes {', '.join(params)})" if params else " (it takes no arguments)"),
-                layer=type_name,
-            )
+        target = argument_name(type_name, params, key)
         if target in values:
             raise SpecError(f"{type_name}: {target} is given twice (as {key!r} and another alias)", layer=type_name)
         values[target] = value
@@ -281,6 +275,19 @@ def resolve_kwargs(type_name: str, params: Mapping[str, Any], kwargs: Mapping[st
                 raise SpecError(f"{type_name} needs {key}", layer=type_name)
             values[key] = default
     return values
+
+
+def argument_name(type_name: str, params: Mapping[str, Any], key: str) -> str:
+    """The torch keyword that ``key`` (a keyword or a spec alias) names, or the one error of an
+    argument the family does not take (with the closest name it does take)."""
+    target = canonical_key(key, params)
+    if target is None:
+        raise SpecError(
+            f"{type_name} has no argument {key!r}{suggest(str(key), list(params) + _alias_names(params))}"
+            + (f" ({type_name} takes {', '.join(params)})" if params else f" ({type_name} takes no arguments)"),
+            layer=type_name,
+        )
+    return target
 
 
 def canonical_key(key: str, params: Mapping[str, Any]) -> str | None:
