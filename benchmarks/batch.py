@@ -9,7 +9,7 @@ Two files per size, written to a temporary folder:
 - distinct: every row a different question (random sizes), the engine's miss path on every row.
 For each: the median time of reading the file with `csv.reader` and touching every row, of
 `convcalc.batch.run` + the CSV writer in one process (output to /dev/null), and of a whole
-`convcalc batch FILE > /dev/null` process (start-up included). Budget (DESIGN.md): ≥ 100,000
+`convcalc batch FILE > /dev/null` process (start-up included). Budget (the product contract, README "Development"): ≥ 100,000
 rows per second in one process.
 
 `--clock cpu` times the in-process runs by this process's CPU time (on a machine shared with other

@@ -5,7 +5,7 @@
 For each generated sequential spec (Conv2d and ReLU alternating), runs `convcalc model SPEC`
 as a whole process twice per round, interleaved: stdout a pseudo-terminal (the rich table,
 100 columns) and stdout a pipe (plain text); prints the medians and their ratio. A third
-column times the terminal with `--wide` (every column). Budget (DESIGN.md): the terminal
+column times the terminal with `--wide` (every column). Budget (the product contract, README "Development"): the terminal
 within 2x of the pipe.
 """
 

@@ -7,7 +7,7 @@
     basic = convcalc.Block("basic", ["planes"])          # a reusable block with a param
     basic.add("Conv2d", name="conv", out="$planes", k=3, p=1)
     basic.add("Add", inputs=["conv", "input"])           # "input": the block's input
-    b.add(basic, planes=8, name="layer1", repeat=2)      # layer1.0.conv … layer1.1.2
+    b.add(basic, planes=8, name="layer1", repeat=2)      # layer1.0.conv … layer1.1.1
     b.add("Flatten")
     b.add("Linear", out=10)
     b.model().summary()

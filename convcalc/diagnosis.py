@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .builder import INPUT, Node, Ref
 from .errors import INPUT_KINDS, SIZE_KINDS, ConvcalcError, ErrorKind
 from .layers import Layer, Shape
 from .layers.base import AXES
 from .sizes import format_shape
-from .spec import INPUT, Node, Ref
 
 if TYPE_CHECKING:
     from .graph import Model

@@ -260,7 +260,8 @@ def _conv_channels(m: re.Match[str], before: str) -> Explanation:
             f" dimension 1 of the input must be {per_group}×{groups} = {expected}"
         )
     fixes: list[str] = []
-    if len(shape) >= 3 and shape[-1] == expected and got != expected:
+    channels_last = len(shape) >= 3 and shape[-1] == expected and got != expected
+    if channels_last:
         order = ", ".join(str(i) for i in (0, len(shape) - 1, *range(1, len(shape) - 1)))
         fixes.append(f"x.permute({order})")  # channels-last (N, H, W, C) from PIL/numpy
     new_groups = max(g for g in range(1, groups + 1) if got % g == 0 and out_channels % g == 0)
@@ -270,7 +271,7 @@ def _conv_channels(m: re.Match[str], before: str) -> Explanation:
     if got == 3 and expected == 1:
         fixes.append("x.mean(1, keepdim=True)")
     notes: tuple[str, ...] = ()
-    if fixes[0].startswith("x.permute"):
+    if channels_last:
         notes = (f"its last axis is {expected}: channels-last (N, H, W, C) data; torch wants (N, C, H, W)",)
     formula = (f"input channels = weight[1] × groups = {per_group} × {groups} = {expected} ≠ {got}",)
     return Explanation("conv_in_channels", numbers, what, why, tuple(fixes), formula, m.group(0), notes)

@@ -242,3 +242,37 @@ def test_the_readme_builder_block_runs_as_written():
     assert summary.totals.trainable_params == summary.totals.params - summary.rows[-1].params
     names = [row.name for row in summary.rows]
     assert names[3:5] == ["layer1.0.conv", "layer1.0.bn"] and names[-3:] == ["layer1.1.add", "5", "6"]
+
+
+@pytest.mark.parametrize(
+    "entry, kwargs",
+    [
+        ("Conv2d: {out: 4, kernal_size: 3}", {"out": 4, "kernal_size": 3}),
+        ("Conv2d: {out: 4, k: 3, kernel_size: 3}", {"out": 4, "k": 3, "kernel_size": 3}),
+        ("Conv2d: {out: 4, k: 3, s: 0}", {"out": 4, "k": 3, "s": 0}),
+        ("ReLU: {p: 1}", {"p": 1}),
+        ("Dropout: {p: 2}", {"p": 2}),
+        ("AdaptiveAvgPool2d: {out: 0}", {"out": 0}),
+    ],
+)
+def test_yaml_and_python_refuse_an_argument_alike(entry, kwargs):
+    """One rule per family for keywords and aliases: the same detail, kind and layer from both."""
+    with pytest.raises(convcalc.SpecError) as written:
+        model_from_text(f"input: [1, 8, 8]\nlayers:\n  - {entry}\n", "spec.yaml")
+    with pytest.raises(convcalc.SpecError) as built:
+        convcalc.SpecBuilder("python", (1, 8, 8)).add(entry.split(":")[0], **kwargs)
+    assert written.value.detail == built.value.detail
+    assert (written.value.kind, written.value.layer) == (built.value.kind, built.value.layer)
+    assert written.value.message == f"spec.yaml:3: {built.value.detail}"
+
+
+def test_aliases_follow_each_family():
+    b = convcalc.SpecBuilder("aliases", (3, 9, 9))
+    b.add("Conv2d", out=8, k=3, s=2, p=1, d=1, g=1)  # out → out_channels
+    b.add("AdaptiveAvgPool2d", out=1)  # out → output_size
+    b.add("Dropout", p=0.5)  # p is Dropout's own probability
+    b.add("Flatten")
+    b.add("Linear", out=4)  # out → out_features
+    rows = b.model().summary().rows
+    assert [row.output_shape for row in rows] == [(1, 8, 5, 5), (1, 8, 1, 1), (1, 8, 1, 1), (1, 8), (1, 4)]
+    assert rows[2].layer.torch_kwargs()["p"] == 0.5

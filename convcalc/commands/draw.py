@@ -21,6 +21,11 @@ class DrawError(ConvcalcError):
     """The diagram cannot be written as asked (a missing optional renderer)."""
 
 
+def choice(flag: str, choices: tuple[str, ...], help: str) -> Any:
+    """An option taking one of ``choices``, the first by default (shown in --help)."""
+    return click.option(flag, type=click.Choice(choices), default=choices[0], show_default=True, help=help)
+
+
 @click.command()
 @click.argument("target", metavar="SPEC|NAME|FILE.py:MODEL", shell_complete=complete_spec)
 @click.option(
@@ -38,38 +43,17 @@ class DrawError(ConvcalcError):
     default=None,
     help="svg (default; no extra dependency), png or pdf (need CairoSVG). Default: from -o's extension.",
 )
-@click.option(
-    "--style",
-    type=click.Choice(["layered", "graph"]),
-    default="layered",
-    show_default=True,
-    help="layered: feature maps as boxes, the classic CNN figure; graph: a box per layer, with branches and merges.",
-)
-@click.option(
-    "--flat",
-    is_flag=True,
-    help="layered: flat rectangles instead of boxes in perspective.",
-)
+@choice("--style", ("layered", "graph"),
+        "layered: feature maps as boxes, the classic CNN figure; graph: a box per layer, with branches and merges.")
+@click.option("--flat", is_flag=True, help="layered: flat rectangles instead of boxes in perspective.")
 @click.option(
     "--all-layers",
     "all_layers",
     is_flag=True,
     help="Draw activations, norms and pooling as their own boxes (default: folded into the layer before).",
 )
-@click.option(
-    "--direction",
-    type=click.Choice(["tb", "lr"]),
-    default="tb",
-    show_default=True,
-    help="graph: top to bottom or left to right.",
-)
-@click.option(
-    "--theme",
-    type=click.Choice(["light", "dark"]),
-    default="light",
-    show_default=True,
-    help="Colours for a light or dark page.",
-)
+@choice("--direction", ("tb", "lr"), "graph: top to bottom or left to right.")
+@choice("--theme", ("light", "dark"), "Colours for a light or dark page.")
 @click.option(
     "--title",
     default=None,

@@ -16,7 +16,7 @@ from .base import (
     spatial_dims,
     table,
 )
-from .spatial import Sliding, Spatial, compact
+from .spatial import Sliding, Spatial, compact, pooling_window
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,7 @@ class Pool(Sliding):
 
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> Pool:
-        dims = spatial_dims(type_name)
-        kernel = as_tuple(type_name, "kernel_size", kw["kernel_size"], dims)
-        stride = kernel if kw["stride"] is None else as_tuple(type_name, "stride", kw["stride"], dims)
-        padding = as_tuple(type_name, "padding", kw["padding"], dims, minimum=0)
+        dims, kernel, stride, padding = pooling_window(type_name, kw)
         dilation = as_tuple(type_name, "dilation", kw.get("dilation", 1), dims)
         for k, p in zip(kernel, padding):
             if p > k // 2:
@@ -145,14 +142,7 @@ class AvgPool1d(Pool):
 @register("AvgPool2d", "AvgPool3d")
 @dataclass(frozen=True)
 class AvgPool(Pool):
-    PARAMS: ClassVar[dict[str, Any]] = {
-        "kernel_size": REQUIRED,
-        "stride": None,
-        "padding": 0,
-        "ceil_mode": False,
-        "count_include_pad": True,
-        "divisor_override": None,
-    }
+    PARAMS: ClassVar[dict[str, Any]] = {**AvgPool1d.PARAMS, "divisor_override": None}
 
     def _output(self, shape: Shape) -> Shape:
         if self.dims == 3:

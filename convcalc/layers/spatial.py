@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from .. import formulas
-from .base import AXES, AXIS_WORDS, Layer, Shape, Window
+from .base import AXES, AXIS_WORDS, Layer, Shape, Window, as_tuple, spatial_dims
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,15 @@ class Sliding(Spatial):
             return []  # ceil_mode's last window reaches the end
         self.output_shape(shape)
         return self.uncovered_warnings(shape, [axis.uncovered for axis in self.geometry(shape)])
+
+
+def pooling_window(type_name: str, kw: dict[str, Any]) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(dims, kernel_size, stride, padding) of a pooling layer's arguments (and its inverse,
+    MaxUnpool's): per-axis tuples, the stride defaulting to the kernel as in torch."""
+    dims = spatial_dims(type_name)
+    kernel = as_tuple(type_name, "kernel_size", kw["kernel_size"], dims)
+    stride = kernel if kw["stride"] is None else as_tuple(type_name, "stride", kw["stride"], dims)
+    return dims, kernel, stride, as_tuple(type_name, "padding", kw["padding"], dims, minimum=0)
 
 
 def axis_pictures(axes: Sequence[Any], draw: Callable[[Any], list[str]]) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import REQUIRED, Shape, as_tuple, register, spatial_dims, table
-from .spatial import Spatial, compact
+from .base import REQUIRED, Shape, register, table
+from .spatial import Spatial, compact, pooling_window
 
 
 @register("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d")
@@ -27,10 +27,7 @@ class MaxUnpool(Spatial):
 
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> MaxUnpool:
-        dims = spatial_dims(type_name)
-        kernel = as_tuple(type_name, "kernel_size", kw["kernel_size"], dims)
-        stride = kernel if kw["stride"] is None else as_tuple(type_name, "stride", kw["stride"], dims)
-        padding = as_tuple(type_name, "padding", kw["padding"], dims, minimum=0)
+        dims, kernel, stride, padding = pooling_window(type_name, kw)
         return cls(type_name=type_name, dims=dims, kernel_size=kernel, stride=stride, padding=padding)
 
     def torch_kwargs(self) -> dict[str, Any]:
