@@ -142,20 +142,18 @@ class Graph:
 
 
 class _Earlier(Scope):
-    """The scope of :meth:`SpecBuilder.add`: every node added so far, by its full name."""
+    """The scope of :meth:`SpecBuilder.add`: its entries by name or position, as in a YAML list
+    (a block's name is its last node), and every node added so far by its full name."""
 
     def __init__(self, graph: Graph) -> None:
         super().__init__({INPUT: INPUT}, {INPUT: ("the model input", None)})
         self.graph = graph
 
     def __contains__(self, name: object) -> bool:
-        return name in self.graph.taken
+        return dict.__contains__(self, name) or name in self.graph.taken
 
     def __getitem__(self, name: str) -> str:
-        return name if name in self.graph.taken else super().__getitem__(name)
-
-    def __iter__(self) -> Any:
-        return iter(sorted(self.graph.taken))
+        return super().__getitem__(name) if dict.__contains__(self, name) else name
 
 
 class SpecBuilder(Graph):
@@ -164,9 +162,10 @@ class SpecBuilder(Graph):
     ``add`` takes a layer (a torch class name with its keywords — or the spec's aliases ``k s p d
     op g out`` where the layer has no argument of that name — or a built layer) or a
     :class:`~convcalc.blocks.Block` with its params. ``name`` defaults to the entry's position
-    (copies counted, as in YAML), ``inputs`` to the node before it (any earlier node, by its full
-    name, or ``"input"``); ``repeat`` makes copies (``name.0``, ``name.1`` …), each fed by the one
-    before; ``trainable=False`` freezes the entry's parameters; ``tie`` shares an earlier layer's.
+    (copies counted, as in YAML), ``inputs`` to the node before it (an earlier entry by its name —
+    a block's is its last node —, any earlier node by its full name, or ``"input"``); ``repeat``
+    makes copies (``name.0``, ``name.1`` …), each fed by the one before; ``trainable=False``
+    freezes the entry's parameters; ``tie`` shares an earlier layer's.
     """
 
     def __init__(self, name: str, input_shape: Sequence[int], *, path: str = "<python>") -> None:
@@ -192,7 +191,7 @@ class SpecBuilder(Graph):
         parameters this one shares (counted once, there)."""
         wired = [inputs] if isinstance(inputs, str) else inputs
         for source in wired or ():
-            if not isinstance(source, str) or source not in self.taken:
+            if not isinstance(source, str) or source not in self._scope:
                 what = name or (layer.name if isinstance(layer, Block) else layer if isinstance(layer, str) else layer.type_name)
                 raise self.fail(f"{what} takes its input from {source!r}, which is not an earlier node", line, kind=ErrorKind.WIRING)
         entry = Entry(layer, kwargs, name, list(wired) if wired is not None else None, repeat, trainable, line, tie=tie)

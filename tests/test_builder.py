@@ -276,3 +276,16 @@ def test_aliases_follow_each_family():
     rows = b.model().summary().rows
     assert [row.output_shape for row in rows] == [(1, 8, 5, 5), (1, 8, 1, 1), (1, 8, 1, 1), (1, 8), (1, 4)]
     assert rows[2].layer.torch_kwargs()["p"] == 0.5
+
+
+def test_inputs_name_an_entry_or_any_node_before():
+    block = convcalc.Block("pair", ["c"]).add("Conv2d", name="a", out="$c", k=1).add("ReLU", name="b")
+    b = convcalc.SpecBuilder("wiring", (2, 8, 8))
+    b.add(block, name="first", c=2)
+    b.add(block, name="second", c=2)
+    b.add("Add", name="sum", inputs=["first", "second"])  # a block's name is its last node, as in YAML
+    b.add("Add", name="inner", inputs=["first.a", "sum"])  # any node by its full name
+    nodes = {node.name: node for node in b.build().nodes}
+    assert nodes["sum"].inputs == ("first.b", "second.b") and nodes["inner"].inputs == ("first.a", "sum")
+    with pytest.raises(convcalc.SpecError, match="the name 'first' is used twice"):
+        b.add("ReLU", name="first")
