@@ -125,15 +125,16 @@ def key_line(mapping: Any, key: Any) -> int | None:
 
 
 def is_merge(kind: Any) -> bool:
-    return isinstance(kind, str) and module_of(kind) == "merge"
+    """Whether ``kind`` (a checked torch class name) joins several inputs, as its family declares."""
+    return isinstance(kind, str) and lookup(kind)[1].MANY_INPUTS
 
 
 class Expander:
     """Expands entries, blocks and repeats into the nodes of ``graph``; resolves names and ``from:``.
 
-    ``read`` turns an item of a list into an :class:`Entry` (the YAML front end overrides it and
-    ``contents``/``ahead`` to read its entries where they are expanded, so errors come in the
-    order of the file).
+    ``read`` turns an item of a list into an :class:`Entry` (the YAML front end overrides it,
+    ``contents`` and ``ahead_names`` to read its entries where they are expanded, so errors come
+    in the order of the file).
     """
 
     def __init__(self, graph: Any) -> None:
@@ -168,7 +169,7 @@ class Expander:
 
     def ahead_names(self, entries: Sequence[Any]) -> dict[str, int]:
         """The names the entries of a list define, with their lines (to tell a forward reference)."""
-        return {e.name: e.line or 0 for e in entries if isinstance(e, Entry) and isinstance(e.name, str)}
+        return {e.name: e.line for e in entries if isinstance(e, Entry) and isinstance(e.name, str) and e.line}
 
     def layer_type(self, name: str, line: int | None) -> str:
         """The torch class name of ``name`` (any case), or the one-line error of an unknown layer."""

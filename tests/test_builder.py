@@ -289,3 +289,10 @@ def test_inputs_name_an_entry_or_any_node_before():
     assert nodes["sum"].inputs == ("first.b", "second.b") and nodes["inner"].inputs == ("first.a", "sum")
     with pytest.raises(convcalc.SpecError, match="the name 'first' is used twice"):
         b.add("ReLU", name="first")
+
+
+def test_a_forward_reference_in_a_python_block_names_no_line():
+    block = convcalc.Block("b").add("ReLU", inputs="later").add("ReLU", name="later")
+    with pytest.raises(convcalc.SpecError) as caught:
+        convcalc.SpecBuilder("forward", (1, 8, 8)).add(block)
+    assert "from: 'later' names no entry above it in block 'b'" in caught.value.message
