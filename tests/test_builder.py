@@ -296,3 +296,17 @@ def test_a_forward_reference_in_a_python_block_names_no_line():
     with pytest.raises(convcalc.SpecError) as caught:
         convcalc.SpecBuilder("forward", (1, 8, 8)).add(block)
     assert "from: 'later' names no entry above it in block 'b'" in caught.value.message
+
+
+def test_tie_shares_an_earlier_layers_parameters():
+    twice = convcalc.Block("twice", ["w"]).add("Conv2d", name="a", out="$w", k=1).add("Conv2d", name="b", out="$w", k=1, tie="a")
+    b = convcalc.SpecBuilder("tied", (4, 8, 8))
+    b.add("Conv2d", name="conv", out=4, k=3, p=1)
+    b.add("Conv2d", name="again", out=4, k=3, p=2, d=2, tie="conv")
+    b.add(twice, name="stage", w=4)
+    rows = {row.name: row for row in b.model().summary().rows}
+    assert rows["conv"].params == 148 and rows["again"].params == 0 and rows["again"].tie == "conv"
+    assert rows["stage.b"].tie == "stage.a" and rows["stage.b"].params == 0
+    with pytest.raises(convcalc.SpecError, match="tie: 'nowhere' names no layer above it") as caught:
+        b.add("Conv2d", out=4, k=3, tie="nowhere")
+    assert caught.value.kind is ErrorKind.WIRING
