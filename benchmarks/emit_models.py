@@ -49,6 +49,7 @@ def one(source: str, name: str, size: int) -> dict[str, Any]:
     from convcalc.verify.fx_emission import trace
 
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # one model per process, several processes on a shared machine
     if source == "tv":
         from torchvision_cpu import import_torchvision
 

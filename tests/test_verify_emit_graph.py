@@ -115,6 +115,29 @@ MODELS = textwrap.dedent('''
             return F.softmax(self.fc(x.mean([2, 3])), dim=1)
 
 
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 4)
+
+        def forward(self, x):
+            return self.fc(x.mean([2, 3]))
+
+
+    class SqueezeExcite(nn.Module):
+        """x * sigmoid(conv(mean)): a broadcast Multiply; two heads with mean(): one block."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.h1 = Head()
+            self.h2 = Head()
+
+        def forward(self, x):
+            x = x * torch.sigmoid(self.conv(x.mean([2, 3], keepdim=True)))
+            return torch.cat([self.h1(x), self.h2(x)], 1)
+
+
     class Twice(nn.Module):
         """One conv and one ReLU, each called twice."""
 
@@ -333,6 +356,13 @@ def test_functional_forms_become_their_modules(models: Path, tmp_path: Path, cli
                            "Linear", "Softmax"]
     pool = spec["layers"][2]["MaxPool2d"]
     assert pool["kernel_size"] == 2 and pool.get("stride", 2) == 2
+
+
+def test_squeeze_excite_multiplies_with_broadcasting_and_means_make_blocks(models: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, models, tmp_path, "SqueezeExcite", "3x6x6")
+    assert types(spec)[:4] == ["AdaptiveAvgPool2d", "Conv2d", "Sigmoid", "Multiply"]
+    (block,) = spec["blocks"].values()
+    assert [next(iter(e)) for e in block["layers"]] == ["AdaptiveAvgPool2d", "Flatten", "Linear"]
 
 
 def test_a_module_called_twice_is_two_rows_with_its_parameters_once(models: Path, tmp_path: Path, cli) -> None:

@@ -23,7 +23,7 @@ from ..errors import ConvcalcError
 from ..layers import Layer, lookup
 from ..layers.catalog import module_of
 from .report import VerifyError, VerifyReport
-from .runtime import _eval_mode, import_torch, torch_dtype
+from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
 
 INPUT = "input"
 #: Exactly these container classes are never a block (their subclasses, like torchvision's
@@ -83,8 +83,9 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
         raise VerifyError(_refusal_text(report.name, second, f"is a second input of forward ({second.target}); a spec has one input"))
     generator = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(tuple(report.input_shape), generator=generator, dtype=dt).to(device)
+    single = device.type == "cpu" and report.totals.macs < SINGLE_THREAD_MACS
     try:
-        with torch.no_grad(), _eval_mode(model):
+        with torch.no_grad(), _eval_mode(model), _threads(torch, single):
             values = _Recorder(graph).shapes(x)
     except Exception as error:  # noqa: BLE001  the traced graph does not run: say so
         return f"the traced graph does not run ({type(error).__name__}: {_first(error)})"
@@ -100,7 +101,8 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
 
     summary = _load_text(text, report)
     check_totals(report, summary, tuple(values[mapper.output_node.args[0].name]))
-    _prove(torch, report, graph, entries, summary, x)
+    with _threads(torch, single):
+        _prove(torch, report, graph, entries, summary, x)
     return Emitted(text, len(summary.rows), sorted(blocks))
 
 
@@ -326,7 +328,8 @@ class _Mapper:
         self.names.add(candidate)
         return candidate
 
-    def add(self, node: Any, type_name: str, module: Any, inputs: list[str], *, name: str | None = None, **extra: Any) -> str:
+    def add(self, node: Any, type_name: str, module: Any, inputs: list[str], *, name: str | None = None, target: str | None = None,
+            **extra: Any) -> str:
         layer = None
         args: dict[str, Any] = {}
         if module is not None:
@@ -341,7 +344,8 @@ class _Mapper:
                 raise _Refusal(node, f"'{node.target}' is a {_class_path(module)}, which convcalc does not know")
             type_name = layer.type_name
             args = _spec_args(layer)
-        target = node.target if node.op == "call_module" else re.sub(r"_\d+$", "", name or node.name)
+        if target is None:
+            target = node.target if node.op == "call_module" else re.sub(r"_\d+$", "", name or node.name)
         entry = Entry(name=self.word(name or node.name), type=type_name, args=args, inputs=inputs, node=node.name,
                       scopes=_scopes(node), layer=layer, target=target, module=module, **extra)
         self.entries.append(entry)
@@ -525,7 +529,7 @@ class _Mapper:
         name = self.add(node, "", pool, [source])
         if not keep:
             flat = self._function_module(node, "Flatten", {"start_dim": 1, "end_dim": -1})
-            name = self.add(node, "", flat, [name], name=f"{node.name}_flatten")
+            name = self.add(node, "", flat, [name], name=f"{node.name}_flatten", target=re.sub(r"_\d+$", "", node.name) + "_flatten")
         self.env[node.name] = name
 
     def passes(self, node: Any, label: str) -> None:
