@@ -98,9 +98,9 @@ def names(args: argparse.Namespace) -> list[tuple[str, str]]:
         out += [("tv", n) for n in sorted(tv.models.list_models(module=tv.models))]
     if args.timm:
         out += [("timm", n) for n in args.timm.split(",")]
-    if args.only:
-        wanted = set(args.only.split(","))
-        out = [(s, n) for s, n in out if n in wanted]
+    if args.only:  # in the order given
+        known = dict((n, s) for s, n in out)
+        out = [(known[n], n) for n in args.only.split(",") if n in known]
     return out
 
 
