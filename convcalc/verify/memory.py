@@ -164,10 +164,10 @@ def python_estimate(torch: Any, model: Any, full: Sequence[int], dtype: Any) -> 
         return None
     after = _resident()
     if before is not None and after is not None:
-        stays = _machinery(after - before)  # meta allocates no data: this is imports and caches, kept for the real run
+        grown = after - before  # meta allocates no data: this is imports and caches, kept for the real run
     else:
-        stays = DYNAMO_IMPORT_BYTES if not dynamo and "torch._dynamo" in sys.modules else 0
-    return fixed + mode.created + mode.workspace + RUNTIME_BYTES + stays
+        grown = DYNAMO_IMPORT_BYTES if not dynamo and "torch._dynamo" in sys.modules else 0
+    return fixed + mode.created + mode.workspace + RUNTIME_BYTES + _machinery(grown)
 
 
 #: The most that estimating on meta has left resident in this process (torch._dynamo and caches
