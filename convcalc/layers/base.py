@@ -84,6 +84,8 @@ class Layer:
     PRESERVES_SHAPE: ClassVar[bool] = False
     #: ``in_channels`` (or the like) is read from the input's channel axis.
     TAKES_CHANNELS: ClassVar[bool] = False
+    #: torch.nn has no class of this name (Permute, Scale): verify builds the family with its own module.
+    OWN_MODULE: ClassVar[bool] = False
 
     # -- construction -------------------------------------------------------------------
     @classmethod

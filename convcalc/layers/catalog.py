@@ -14,7 +14,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     ),
     "unpool": ("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"),
-    "linear": ("Linear", "Identity", "Flatten", "Unflatten"),
+    "linear": ("Linear", "Identity", "Flatten", "Unflatten", "Permute"),
     "norm": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",
         "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm", "LocalResponseNorm",
@@ -37,6 +37,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "CircularPad1d", "CircularPad2d", "CircularPad3d",
     ),
     "merge": ("Add", "Multiply", "Concat"),
+    "scale": ("Scale",),
 }  # fmt: skip
 
 #: Every layer type as torch spells it → the module under ``convcalc.layers`` that defines it.

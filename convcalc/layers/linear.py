@@ -1,4 +1,4 @@
-"""Linear, Identity, Flatten and Unflatten: the layers between feature maps and feature vectors."""
+"""Linear, Identity, Flatten, Unflatten and Permute: the layers between feature maps and feature vectors."""
 
 from __future__ import annotations
 
@@ -238,4 +238,81 @@ class Unflatten(Layer):
         return f"dim {self.dim} → {'x'.join('-1' if s == -1 else str(s) for s in self.unflattened_size)}"
 
 
-LAYERS = table(Linear, Identity, Flatten, Unflatten)
+def _dims_list(type_name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise SpecError(
+            f"{type_name}: dims must be a list of dimension indices, one per input dimension, such as [0, 2, 3, 1],"
+            f" got {value!r}",
+            layer=type_name,
+        )
+    return tuple(as_dim(type_name, "dims", v) for v in value)
+
+
+@register("Permute")
+@dataclass(frozen=True)
+class Permute(Layer):
+    """``x.permute(dims)`` / ``torch.permute`` (torchvision's ``ops.misc.Permute``): output dimension i is
+    input dimension ``dims[i]``. ``dims`` names every dimension once, the batch (0) included, as torch's
+    do; negative ones count from the end. torch has no ``nn.Permute``: verify builds its own module."""
+
+    dims: tuple[int, ...] = (0,)
+
+    PARAMS: ClassVar[dict[str, Any]] = {"dims": REQUIRED}
+    OWN_MODULE: ClassVar[bool] = True
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Permute:
+        return cls(type_name=type_name, dims=_dims_list(type_name, kw["dims"]))
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"dims": list(self.dims)}
+
+    def resolved(self, shape: Shape) -> tuple[int, ...]:
+        """``dims`` against ``shape``, checked in torch's order: one per dimension, each in range, none twice."""
+        rank = len(shape)
+        if len(self.dims) != rank:
+            raise self.error(
+                f"dims {list(self.dims)} name {len(self.dims)} dimension{'s' if len(self.dims) != 1 else ''}, but the input"
+                f" {shape_text(shape)} has {rank} (torch: input.dim() = {rank} is not equal to len(dims) = {len(self.dims)});"
+                f" give one index per dimension, e.g. dims: {self._repaired(rank)}"
+            )
+        for position, dim in enumerate(self.dims):
+            if not -rank <= dim < rank:
+                raise self.error(
+                    f"dims[{position}] = {dim} is out of range for the {rank}-D input {shape_text(shape)}"
+                    f" (torch: expected to be in range of [{-rank}, {rank - 1}]); e.g. dims: {self._repaired(rank)}"
+                )
+        wrapped = tuple(d % rank for d in self.dims)
+        if len(set(wrapped)) != rank:
+            twice = next(d for d in wrapped if wrapped.count(d) > 1)
+            written = [str(d) for d, w in zip(self.dims, wrapped) if w == twice]
+            raise self.error(
+                f"dims {list(self.dims)} name dimension {twice} twice ({' and '.join(written)}; torch: duplicate dims are"
+                f" not allowed); use each of 0 … {rank - 1} once, e.g. dims: {self._repaired(rank)}"
+            )
+        return wrapped
+
+    def _repaired(self, rank: int) -> list[int]:
+        """``dims`` made a permutation of ``rank`` dimensions: the valid distinct ones in order, then the missing."""
+        kept: list[int] = []
+        for dim in self.dims:
+            if -rank <= dim < rank and dim % rank not in kept and len(kept) < rank:
+                kept.append(dim % rank)
+        return kept + [d for d in range(rank) if d not in kept]
+
+    def _output(self, shape: Shape) -> Shape:
+        return tuple(shape[d] for d in self.resolved(shape))
+
+    def window(self, shape: Shape) -> None:
+        return None  # the spatial axes move: the receptive field is undefined after it
+
+    def describe(self) -> str:
+        return "dims " + ",".join(map(str, self.dims))
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        out = self.output_shape(shape)
+        return [f"output dimension i is input dimension dims[i] = {list(self.resolved(shape))}: {shape_text(shape)} → {shape_text(out)}"]
+
+
+LAYERS = table(Linear, Identity, Flatten, Unflatten, Permute)

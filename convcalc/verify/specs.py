@@ -33,6 +33,7 @@ INDICES = "#indices"
 @functools.lru_cache(maxsize=None)
 def _merge_classes(torch: Any) -> dict[str, Any]:
     """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
+    Permute and Scale (the families torch.nn has no class for: ``Layer.OWN_MODULE``), and SpecNet,
     made once per torch module."""
     nn = torch.nn
 
@@ -55,6 +56,32 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
 
         def extra_repr(self) -> str:
             return f"dim={self.dim}"
+
+    class Permute(nn.Module):  # type: ignore[misc,name-defined]
+        """``x.permute(dims)`` (torchvision.ops.misc.Permute, without needing torchvision)."""
+
+        def __init__(self, dims: list[int]) -> None:
+            super().__init__()
+            self.dims = list(dims)
+
+        def forward(self, x: Any) -> Any:
+            return x.permute(self.dims)
+
+        def extra_repr(self) -> str:
+            return f"dims={self.dims}"
+
+    class Scale(nn.Module):  # type: ignore[misc,name-defined]
+        """``x * weight``, a learned ``weight`` of ``shape`` broadcast against the input (a layer scale)."""
+
+        def __init__(self, shape: list[int]) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(tuple(shape)))
+
+        def forward(self, x: Any) -> Any:
+            return x * self.weight
+
+        def extra_repr(self) -> str:
+            return f"shape={list(self.weight.shape)}"
 
     class SpecNet(nn.Module):  # type: ignore[misc,name-defined]
         """The spec's nodes in order; each value is dropped after its last use."""
@@ -83,12 +110,13 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                     values[name] = out
             return out
 
-    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "SpecNet": SpecNet}
+    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "SpecNet": SpecNet}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
     """The spec as an ``nn.Module`` on the meta device (no memory, no initialisation):
-    each leaf is ``getattr(torch.nn, row.type)(**row.layer.torch_kwargs())`` of its bound layer."""
+    each leaf is ``getattr(torch.nn, row.type)(**row.layer.torch_kwargs())`` of its bound layer (verify's
+    own module for merges and the families torch.nn has no class for)."""
     torch = torch or import_torch()
     classes = _merge_classes(torch)
     modules = []
@@ -186,7 +214,7 @@ def materialize(torch: Any, module: Any, device: Any, dtype: Any) -> None:
 
 
 def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:
-    if row.is_merge:
+    if row.is_merge or row.layer.OWN_MODULE:
         return classes[row.type](**row.layer.torch_kwargs())
     cls = getattr(torch.nn, row.type, None)
     where = _row_label(row)
