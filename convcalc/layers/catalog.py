@@ -14,6 +14,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     ),
     "unpool": ("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"),
+    "narrow": ("Narrow",),
     "linear": ("Linear", "Identity", "Flatten", "Unflatten", "Permute"),
     "norm": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",

@@ -1,13 +1,18 @@
 """``verify --emit-spec`` for graph models: trace the module with ``torch.fx``, map every node onto a
 spec layer (``name:``/``from:`` wiring, ``Add``/``Multiply``/``Concat`` for ``+``/``*``/``torch.cat``,
 ``Flatten`` for ``torch.flatten``/``.view(n, -1)``, functional layers as their modules, ``tie:`` for a
-module called twice or weights shared), fold identical submodules into ``blocks:``, and prove the
+module called twice or weights shared, ``Narrow`` per piece of ``x.chunk``/``torch.split``, one
+``ChannelShuffle`` for ShuffleNet's view → transpose → view), fold identical submodules into ``blocks:``, and prove the
 result: the spec, built as torch modules with the model's weights, gives the model's output on the
 same random input, and the same parameters, MACs and output shape.
 
 :func:`fx_emission` returns None when fx cannot trace the model (the caller then tries the chain of
 leaves); anything the graph holds that a spec cannot express is a :class:`VerifyError` naming the fx
 node, the module whose forward made it, and the reason.
+
+Python values computed from tensor sizes (``x.size()``, ``x.shape``, ``c // g``, ``h == 224``,
+``torch._assert``) are plumbing: each node keeps the value the traced input gave, a layer that reads
+one gets that value, and only a tensor op that uses one in a way a spec cannot express is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +101,7 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
         raise VerifyError(_refusal_text(report.name, refusal.node, refusal.reason)) from None
     _check_unused_parameters(model, entries, report.name)
     blocks = _Blocks(entries, mapper.output).find()
-    text = _text(report, entries, blocks)
+    text = _text(report, entries, blocks, mapper.checks)
     from .emission import _load_text, check_totals
 
     summary = _load_text(text, report)
@@ -247,6 +252,11 @@ def _functional(torch: Any) -> dict[Any, tuple[str, Callable[[dict[str, Any]], d
     return table
 
 
+#: Tensor methods that read a tensor's sizes, not its values: their results are plumbing.
+_SIZE_METHODS = ("size", "dim", "numel", "nelement", "ndimension")
+#: Tensor methods (and, as functions, torch.chunk/split/tensor_split) that cut one dimension into pieces.
+_PIECES = ("chunk", "split", "tensor_split")
+_SWAPS = ("transpose", "swapaxes", "swapdims")
 #: Functions and Tensor methods that return their input unchanged (in eval mode).
 _PASS_METHODS = ("contiguous", "clone", "detach")
 _ADD = ("add", "add_", "__add__", "__iadd__", "__radd__")
@@ -270,6 +280,8 @@ class _Mapper:
         self.output = ""
         self.output_node: Any = None
         self.modules = dict(graph.named_modules())
+        self.checks: list[str] = []  # the torch._assert nodes dropped (they held on the traced input)
+        self.narrowed: dict[tuple[str, int], str] = {}  # (pieces node, index) → its Narrow entry
 
     def map(self) -> list[Entry]:
         placeholders = 0
@@ -303,9 +315,14 @@ class _Mapper:
                 return value
             if value[0] == "attr":
                 raise _Refusal(node, f"uses the parameter or buffer '{value[1]}' directly (not through its module); a spec has no such layer")
-            if value[0] == "indexed":
-                raise _Refusal(node, f"uses the tuple that '{arg.name}' returns; a spec wires tensors only")
-            raise _Refusal(node, f"computes with the Python value of '{arg.name}' ({self.values.get(arg.name)!r}) as a tensor")
+            if value[0] in ("indexed", "pieces"):
+                raise _Refusal(node, f"uses the tuple that '{arg.name}' returns as one tensor; a spec wires tensors only")
+            if value[0] in ("split", "swapped"):
+                _, _, _, _, view, text = value
+                raise _Refusal(view, f"{text}, and '{node.name}' uses the result as it is; a spec has such a split only as the first"
+                               f" step of a channel shuffle ({SHUFFLE})")
+            raise _Refusal(node, f"uses '{arg.name}' = {self.values.get(arg.name)!r}, a Python value computed from sizes, as a tensor;"
+                           " a spec's layers take tensors")
         if isinstance(arg, (tuple, list, dict)):
             raise _Refusal(node, f"{what} is a {type(arg).__name__} of values; a spec has one tensor here")
         raise _Refusal(node, f"{what} is the constant {arg!r}; a spec computes on tensors only")
@@ -314,6 +331,33 @@ class _Mapper:
         import torch.fx
 
         return isinstance(arg, torch.fx.Node) and isinstance(self.env.get(arg.name), str)
+
+    def is_value(self, arg: Any) -> bool:
+        value = self.env.get(getattr(arg, "name", ""))
+        return isinstance(value, tuple) and value[0] == "value"
+
+    def plumbing(self, node: Any, method: bool) -> bool:
+        """A node that computes a Python value from tensor sizes (``x.size()``, ``x.shape``, ``len(x)``)
+        or from such values only (``c // groups``, ``h == 224``): the values the traced input gave
+        are used where a layer reads them; nothing of it is a row."""
+        if _holds_tensor(self.values.get(node.name)):
+            return False
+        if (method and node.target in _SIZE_METHODS) or node.target in (getattr, len, self.torch.numel):
+            return True
+        return all(self.is_value(a) for a in node.all_input_nodes)
+
+    def resolve(self, arg: Any) -> Any:
+        """``arg`` with every Python value computed in forward (sizes) replaced by what it was on the
+        traced input; tensors stay fx nodes."""
+        if hasattr(arg, "op"):
+            return self.env[arg.name][1] if self.is_value(arg) else arg
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(self.resolve(a) for a in arg)
+        if isinstance(arg, dict):
+            return {k: self.resolve(v) for k, v in arg.items()}
+        if isinstance(arg, slice):
+            return slice(self.resolve(arg.start), self.resolve(arg.stop), self.resolve(arg.step))
+        return arg
 
     def word(self, base: str) -> str:
         name = re.sub(r"\W", "_", base) or "node"
@@ -402,12 +446,17 @@ class _Mapper:
         label = target if method else getattr(target, "__name__", str(target))
         if target is operator.getitem:
             return self.getitem(node)
-        if method and target in ("size", "dim") or target in (getattr, len) or label in ("size",):
-            self.env[node.name] = ("value", self.values.get(node.name))
-            return None
-        if label == "_assert" and not node.users:
+        if label == "_assert":  # it held on this input (else the graph would not have run): dropped
+            self.checks.append(node.name)
             self.env[node.name] = ("value", None)
             return None
+        if self.plumbing(node, method):
+            self.env[node.name] = ("value", self.values.get(node.name))
+            return None
+        if (method and target in _PIECES) or target in (self.torch.chunk, self.torch.split, self.torch.tensor_split):
+            return self.pieces(node)
+        if (method and target in _SWAPS) or target in (self.torch.transpose, self.torch.swapaxes, self.torch.swapdims):
+            return self.transpose(node)
         if (method and target in _ADD) or target in (operator.add, operator.iadd, self.torch.add):
             return self.merge(node, "Add", "adds")
         if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
@@ -424,6 +473,9 @@ class _Mapper:
             return self.passes(node, label)
         if target in self.table:
             return self.functional(node, *self.table[target])
+        for a in node.all_input_nodes:  # a split view it reads is the first thing a spec cannot express
+            if isinstance(self.env.get(a.name), tuple) and self.env[a.name][0] in ("split", "swapped"):
+                self.tensor(node, a, "its input")
         what = f"the Tensor method .{target}()" if method else _qualified(self.torch, target)
         attrs = [self.env[a.name][1] for a in node.all_input_nodes if isinstance(self.env.get(a.name), tuple) and self.env[a.name][0] == "attr"]
         if attrs:
@@ -454,6 +506,9 @@ class _Mapper:
             item = self.values.get(node.name)
             self.env[node.name] = ("value", item)
             return
+        index = self.resolve(index)
+        if isinstance(value, tuple) and value[0] == "pieces" and isinstance(index, int):
+            return self.piece(node, value, index)
         if isinstance(value, str):
             raise _Refusal(node, f"indexes or slices the tensor '{source.name}' ([{_index_text(index)}]); a spec has no such layer")
         raise _Refusal(node, f"takes item {index!r} of '{getattr(source, 'name', source)}', which a spec cannot wire")
@@ -491,21 +546,35 @@ class _Mapper:
 
     def flatten(self, node: Any) -> None:
         kw = self._kwargs(node)
-        start = kw.get("start_dim", kw.get("arg1", 0))
-        end = kw.get("end_dim", kw.get("arg2", -1))
+        start = self.resolve(kw.get("start_dim", kw.get("arg1", 0)))
+        end = self.resolve(kw.get("end_dim", kw.get("arg2", -1)))
+        marker = self.env.get(getattr(kw.get("input"), "name", ""))
+        if isinstance(marker, tuple) and marker[0] == "swapped" and isinstance(start, int) and isinstance(end, int):
+            rank = len(self.values[kw["input"].name])
+            if (start % rank, end % rank) == (marker[2], marker[2] + 1):
+                return self.shuffle(node, marker)
         source = self.tensor(node, kw.get("input"), "its input")
         module = self._function_module(node, "Flatten", {"start_dim": start, "end_dim": end})
         self.env[node.name] = self.add(node, "", module, [source])
 
     def reshape(self, node: Any) -> None:
         source_node = node.args[0]
-        source = self.tensor(node, source_node, "its input")
         before = self.values.get(source_node.name)
         after = self.values.get(node.name)
-        span = _collapsed(tuple(before), tuple(after)) if isinstance(before, tuple) and isinstance(after, tuple) else None
+        marker = self.env.get(getattr(source_node, "name", ""))
+        if isinstance(marker, tuple) and marker[0] == "swapped" and isinstance(after, tuple) and after == marker[1][1]:
+            return self.shuffle(node, marker)
+        source = self.tensor(node, source_node, "its input")
+        span = split = None
+        if isinstance(before, tuple) and isinstance(after, tuple):
+            span = _collapsed(before, after)
+            split = _split(before, after)
         if span is None:
-            raise _Refusal(node, f"reshapes {_dims(before)} to {_dims(after)}, which is no flatten of consecutive dimensions;"
-                           " a spec has no such layer")
+            text = f"reshapes {_dims(before)} to {_dims(after)}, which is no flatten of consecutive dimensions"
+            if split is not None:  # perhaps a channel shuffle's first step: decided by what reads it
+                self.env[node.name] = ("split", (source, before), split[0], split[1], node, text)
+                return
+            raise _Refusal(node, f"{text}; a spec has no such layer")
         if span == "same":
             self.env[node.name] = source
             return
@@ -536,12 +605,72 @@ class _Mapper:
         kw = self._kwargs(node)
         if kw.get("training", False) and kw.get("p", 0.0) not in (0, 0.0):
             raise _Refusal(node, f"calls {label} with training=True, which drops at random even in eval mode")
-        self.env[node.name] = self.tensor(node, kw.get("input", node.args[0] if node.args else None), "its input")
+        source = kw.get("input", node.args[0] if node.args else None)
+        marker = self.env.get(getattr(source, "name", ""))
+        if isinstance(marker, tuple) and marker[0] in ("split", "swapped") and label in _PASS_METHODS:
+            self.env[node.name] = marker  # a channel shuffle's .contiguous()
+            return
+        self.env[node.name] = self.tensor(node, source, "its input")
+
+    def transpose(self, node: Any) -> None:
+        """``.transpose(1, 2)`` of a view that split the channels into (groups, C / groups): the middle
+        step of a channel shuffle. Any other transpose has no spec layer."""
+        kw = self._kwargs(node)
+        source = kw.get("input")
+        dims = [self.resolve(kw.get(k, kw.get(f"arg{i}"))) for i, k in ((1, "dim0"), (2, "dim1"))]
+        marker = self.env.get(getattr(source, "name", ""))
+        if isinstance(marker, tuple) and marker[0] == "split" and all(isinstance(d, int) for d in dims):
+            rank = len(self.values[node.name])
+            if sorted(d % rank for d in dims) == [marker[2], marker[2] + 1]:
+                self.env[node.name] = ("swapped", *marker[1:])
+                return
+        self.tensor(node, source, "its input")
+        what = f"the Tensor method .{node.target}()" if node.op == "call_method" else _qualified(self.torch, node.target)
+        raise _Refusal(node, f"calls {what} (dimensions {dims[0]!r} and {dims[1]!r}), which has no spec layer")
+
+    def shuffle(self, node: Any, marker: tuple[Any, ...]) -> None:
+        """The last step of view → transpose → view back: one ChannelShuffle row."""
+        _, (source, _), dim, groups, view, text = marker
+        if dim != 1:
+            raise _Refusal(view, f"{text}: a shuffle of dimension {dim}, and a spec's ChannelShuffle shuffles dimension 1")
+        module = self._function_module(node, "ChannelShuffle", {"groups": groups})
+        self.env[node.name] = self.add(node, "", module, [source], name="channel_shuffle", target="channel_shuffle")
+
+    def pieces(self, node: Any) -> None:
+        """``x.chunk(2, dim=1)``, ``torch.split`` …: a tuple of consecutive slices of one dimension,
+        each a Narrow row where an item of it is used."""
+        kw = self._kwargs(node)
+        source_node = kw.get("input", kw.get("tensor"))
+        source = self.tensor(node, source_node, "its input")
+        dim = self.resolve(kw.get("dim", kw.get("arg2", 0)))
+        shape, out = self.values.get(source_node.name), self.values.get(node.name)  # type: ignore[union-attr]  # a node: tensor() said so
+        if not isinstance(dim, int) or not isinstance(shape, Shape) or not isinstance(out, tuple) or not all(isinstance(o, Shape) for o in out):
+            raise _Refusal(node, f"splits along {dim!r} into {out!r}, which convcalc cannot follow")
+        dim %= len(shape)
+        spans, start = [], 0
+        for piece in out:
+            spans.append((start, piece[dim]))
+            start += piece[dim]
+        self.env[node.name] = ("pieces", source, dim, spans, node, shape[dim])
+
+    def piece(self, node: Any, pieces: tuple[Any, ...], index: int) -> None:
+        _, source, dim, spans, made, size = pieces
+        start, length = spans[index]
+        if length == size:
+            self.env[node.name] = source
+            return
+        key = (made.name, index % len(spans))
+        if key not in self.narrowed:
+            self.narrowed[key] = self.add(node, "Narrow", None, [source], name=f"{made.name}_{key[1]}",
+                                          target=f"{re.sub(r'_[0-9]+$', '', made.name)}_{key[1]}")
+            self.entries[-1].args = {"dim": dim, "start": start, "length": length}
+        self.env[node.name] = self.narrowed[key]
 
     def functional(self, node: Any, class_name: str, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         kw = self._kwargs(node)
         source = self.tensor(node, kw.get("input", kw.get("self")), "its input")
-        if any(hasattr(v, "op") for k, v in kw.items() if k not in ("input", "self")):
+        kw = {k: v if k in ("input", "self") else self.resolve(v) for k, v in kw.items()}
+        if any(_holds_node(v) for k, v in kw.items() if k not in ("input", "self")):
             raise _Refusal(node, f"calls {_qualified(self.torch, node.target)} with arguments computed in forward; a spec's {class_name} takes constants")
         extra = {k: v for k, v in kw.items() if k.startswith("arg")}
         if extra:
@@ -636,6 +765,36 @@ def _collapsed(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, in
             break
         if before[:start] == after[:start] and before[end + 1 :] == after[start + 1 :] and math.prod(before[start : end + 1]) == after[start]:
             return (start, end - len(before) if end == len(before) - 1 else end)
+    return None
+
+
+#: What a channel shuffle looks like in forward (ShuffleNet's channel_shuffle), for refusals.
+SHUFFLE = ".view(n, groups, c // groups, h, w), .transpose(1, 2), .view(n, c, h, w)"
+
+
+def _holds_tensor(value: Any) -> bool:
+    """Whether a recorded value is (or holds) a tensor's shape."""
+    return isinstance(value, Shape) or (isinstance(value, tuple) and any(_holds_tensor(v) for v in value))
+
+
+def _holds_node(value: Any) -> bool:
+    if hasattr(value, "op"):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_node(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_node(v) for v in value.values())
+    return False
+
+
+def _split(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int] | None:
+    """(dimension, first size) if ``after`` is ``before`` with one dimension split in two
+    (``C`` → ``groups × C / groups``); None for any other reshape."""
+    if len(after) != len(before) + 1:
+        return None
+    for dim in range(len(before)):
+        if before[:dim] == after[:dim] and before[dim + 1 :] == after[dim + 2 :] and after[dim] * after[dim + 1] == before[dim]:
+            return dim, after[dim]
     return None
 
 
@@ -861,7 +1020,7 @@ def _entry_text(type_name: str, args: dict[str, Any], name: str, inputs: list[st
     return data
 
 
-def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block]) -> str:
+def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], checks: Sequence[str] = ()) -> str:
     """The spec's YAML: a header, ``blocks:`` if any, ``layers:`` (one entry a line, comments where
     a module runs again or weights are tied). Sets each entry's ``row`` (its name in the spec)."""
     lines = [
@@ -869,6 +1028,8 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block]) 
         f"name: {_flow(report.name)}",
         f"input: {_flow(list(report.input_shape[1:]))}",
     ]
+    if checks:
+        lines.insert(1, f"# dropped: torch._assert checks ({', '.join(checks)}), which hold for this input")
     starts: dict[int, tuple[Block, _Instance, dict[str, Any]]] = {}
     for block in blocks.values():
         for inst, values in block.instances:

@@ -33,7 +33,7 @@ INDICES = "#indices"
 @functools.lru_cache(maxsize=None)
 def _merge_classes(torch: Any) -> dict[str, Any]:
     """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
-    Permute and Scale (the families torch.nn has no class for: ``Layer.OWN_MODULE``), and SpecNet,
+    Permute, Scale and Narrow (the families torch.nn has no class for: ``Layer.OWN_MODULE``), and SpecNet,
     made once per torch module."""
     nn = torch.nn
 
@@ -83,6 +83,19 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def extra_repr(self) -> str:
             return f"shape={list(self.weight.shape)}"
 
+    class Narrow(nn.Module):  # type: ignore[misc,name-defined]
+        """``torch.narrow(x, dim, start, length)``: ``length`` entries of dimension ``dim`` from ``start``."""
+
+        def __init__(self, dim: int, start: int, length: int) -> None:
+            super().__init__()
+            self.dim, self.start, self.length = dim, start, length
+
+        def forward(self, x: Any) -> Any:
+            return torch.narrow(x, self.dim, self.start, self.length)
+
+        def extra_repr(self) -> str:
+            return f"dim={self.dim}, start={self.start}, length={self.length}"
+
     class SpecNet(nn.Module):  # type: ignore[misc,name-defined]
         """The spec's nodes in order; each value is dropped after its last use."""
 
@@ -110,7 +123,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                     values[name] = out
             return out
 
-    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "SpecNet": SpecNet}
+    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Narrow": Narrow, "SpecNet": SpecNet}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:

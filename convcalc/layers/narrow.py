@@ -1,0 +1,65 @@
+"""Narrow: a slice of one dimension, ``torch.narrow(x, dim, start, length)`` (ShuffleNet's
+``x.chunk(2, dim=1)`` is two of them, channels [0, C/2) and [C/2, C)).
+
+torch has no ``nn`` class for it (``OWN_MODULE``): ``verify`` builds its own module, which calls
+``torch.narrow``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .base import IDENTITY, REQUIRED, Layer, Shape, Window, as_int, register, table
+from .dims import as_dim, normalize_dim, shape_text
+
+
+@register("Narrow")
+@dataclass(frozen=True)
+class Narrow(Layer):
+    """``torch.narrow``: dimension ``dim`` keeps ``length`` entries from ``start`` (negative counts
+    from the end, as in torch); every other dimension stays."""
+
+    dim: int = 1
+    start: int = 0
+    length: int = 1
+
+    PARAMS: ClassVar[dict[str, Any]] = {"dim": REQUIRED, "start": REQUIRED, "length": REQUIRED}
+    OWN_MODULE: ClassVar[bool] = True
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Narrow:
+        # length 0 is torch's empty tensor, which convcalc does not calculate with
+        return cls(type_name=type_name, dim=as_dim(type_name, "dim", kw["dim"]), start=as_int(type_name, "start", kw["start"], minimum=None),
+                   length=as_int(type_name, "length", kw["length"]))
+
+    def _bounds(self, shape: Shape) -> tuple[int, int]:
+        """(dimension, start) resolved against ``shape``, as torch resolves them, or the ShapeError."""
+        dim = normalize_dim(self, "dim", self.dim, shape)
+        size = shape[dim]
+        if not -size <= self.start <= size:
+            raise self.error(f"start {self.start} is out of range for dimension {dim} of {shape_text(shape)} (size {size});"
+                             f" use a start from {-size} to {size - 1}")
+        start = self.start + size if self.start < 0 else self.start
+        if start + self.length > size:
+            fix = f"use a length up to {size - start}" if start < size else f"use a start from {-size} to {size - 1}"
+            raise self.error(f"start {start} + length {self.length} exceeds dimension {dim} of {shape_text(shape)} (size {size}); {fix}")
+        return dim, start
+
+    def _output(self, shape: Shape) -> Shape:
+        dim, _ = self._bounds(shape)
+        return (*shape[:dim], self.length, *shape[dim + 1 :])
+
+    def window(self, shape: Shape) -> list[Window] | str:
+        """A slice of the batch or the channels leaves the receptive field as it is; a slice of a
+        spatial axis crops it: its first position is ``start`` input positions in."""
+        dim, start = self._bounds(tuple(shape))
+        if dim < 2:
+            return IDENTITY
+        return [Window(1, 1, -start if axis == dim else 0) for axis in range(2, len(shape))]
+
+    def describe(self) -> str:
+        return f"dim={self.dim} start={self.start} length={self.length}"
+
+
+LAYERS = table(Narrow)

@@ -1,0 +1,182 @@
+"""``verify --emit-spec`` and Python values computed from sizes: ``x.size()``, ``x.shape``, ``c // g``,
+``h == 8`` and ``torch._assert`` are plumbing, evaluated on the traced input, never rows; ShuffleNet's
+channel shuffle (view → transpose → view back) is one ChannelShuffle row; ``x.chunk``/``torch.split``
+items are Narrow rows. Where such a value feeds something a spec cannot express, the refusal names
+that node. Each emission is checked as in test_verify_emit_graph (totals, output shape, and the
+spec built as torch modules gives the model's output)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_verify_emit_graph import emit, round_trip, types  # the same independent check
+
+MODELS = textwrap.dedent('''
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    def channel_shuffle(x, groups):
+        """torchvision's ShuffleNetV2 channel_shuffle, as written there."""
+        batchsize, num_channels, height, width = x.size()
+        channels_per_group = num_channels // groups
+        x = x.view(batchsize, groups, channels_per_group, height, width)
+        x = torch.transpose(x, 1, 2).contiguous()
+        return x.view(batchsize, num_channels, height, width)
+
+
+    class Unit(nn.Module):
+        """ShuffleNetV2's stride-1 unit: half the channels pass, half go through a branch."""
+
+        def __init__(self, c):
+            super().__init__()
+            self.branch = nn.Sequential(nn.Conv2d(c // 2, c // 2, 1), nn.BatchNorm2d(c // 2), nn.ReLU())
+
+        def forward(self, x):
+            x1, x2 = x.chunk(2, dim=1)
+            return channel_shuffle(torch.cat((x1, self.branch(x2)), dim=1), 2)
+
+
+    class Shuffle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.units = nn.Sequential(Unit(8), Unit(8), Unit(8))
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            torch._assert(h == 8, f"expected 8 rows, got {h}")
+            x = self.units(self.stem(x))
+            return self.fc(x.mean([2, 3]))
+
+
+    class Splits(nn.Module):
+        """Uneven pieces: chunk(3) of 8 channels is 3, 3, 2; torch.split by sections; a flatten and a
+        shuffle written with the sizes multiplied out."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 1)
+            self.a = nn.Conv2d(3, 3, 1)
+            self.b = nn.Conv2d(2, 6, 1)
+            self.fc = nn.Linear(14 * 4 * 4, 3)
+
+        def forward(self, x):
+            x = self.stem(x)
+            p, q, r = torch.chunk(x, 3, 1)
+            s, t = torch.split(x, [2, 6], dim=1)
+            y = torch.cat([self.a(q), self.b(r), F.relu(s), p], 1)
+            n, c, h, w = y.shape
+            y = y.reshape(n, 2, c // 2, h, w).transpose(2, 1).contiguous().flatten(1, 2)
+            return self.fc(y.view(y.size(0), c * h * w))  # t is never used: no row
+
+
+    class Resized(nn.Module):
+        """Functional layers whose arguments are computed from sizes: the traced input's values."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            h, w = x.shape[-2:]
+            x = F.interpolate(self.conv(x), size=(h * 2, w * 2), mode="nearest")
+            return F.adaptive_avg_pool2d(x, (h // 2, w // 4))
+
+
+    class SizeTimesTensor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x) * x.size(1)
+
+
+    class SplitSummed(nn.Module):
+        """A split of the channels that is no channel shuffle's first step."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            n, c, h, w = y.shape
+            return y.view(n, 2, c // 2, h, w).sum(1)
+
+
+    class RowShuffle(nn.Module):
+        """The shuffle's pattern on the rows (dimension 2), which ChannelShuffle does not do."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            n, c, h, w = y.shape
+            return y.view(n, c, 2, h // 2, w).transpose(2, 3).reshape(n, c, h, w)
+''')
+
+
+@pytest.fixture()
+def models(tmp_path: Path) -> Path:
+    path = tmp_path / "size_models.py"
+    path.write_text(MODELS)
+    return path
+
+
+def test_shufflenet_unit_is_narrows_a_concat_and_one_channel_shuffle(models: Path, tmp_path: Path, cli) -> None:
+    spec, text = round_trip(cli, models, tmp_path, "Shuffle", "3x8x8")
+    (block,) = spec["blocks"].values()
+    assert [next(iter(e)) for e in block["layers"]] == ["Narrow", "Narrow", "Conv2d", "BatchNorm2d", "ReLU", "Concat", "ChannelShuffle"]
+    first, second = block["layers"][:2]
+    assert first["Narrow"] == {"dim": 1, "start": 0, "length": 4} and second["Narrow"] == {"dim": 1, "start": 4, "length": 4}
+    assert second["from"] == "input"
+    assert block["layers"][-1]["ChannelShuffle"] == {"groups": 2}
+    assert types(spec) == ["Conv2d", "unit", "AdaptiveAvgPool2d", "Flatten", "Linear"]
+    assert "# dropped: torch._assert checks (_assert), which hold for this input" in text
+
+
+def test_uneven_chunks_split_sections_and_sizes_multiplied_out(models: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, models, tmp_path, "Splits", "3x4x4")
+    narrows = [e["Narrow"] for e in spec["layers"] if "Narrow" in e]
+    assert narrows == [{"dim": 1, "start": 0, "length": 3}, {"dim": 1, "start": 3, "length": 3},  # chunk(3): 3, 3, 2
+                       {"dim": 1, "start": 6, "length": 2}, {"dim": 1, "start": 0, "length": 2}]  # split([2, 6]): t unused
+    assert types(spec).count("ChannelShuffle") == 1
+    shuffle = next(e for e in spec["layers"] if "ChannelShuffle" in e)
+    assert shuffle["ChannelShuffle"] == {"groups": 2}
+    assert types(spec)[-2:] == ["Flatten", "Linear"]
+
+
+def test_functional_arguments_computed_from_sizes_are_the_traced_values(models: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, models, tmp_path, "Resized", "3x8x8")
+    assert types(spec) == ["Conv2d", "Upsample", "AdaptiveAvgPool2d"]
+    assert spec["layers"][1]["Upsample"]["size"] == [16, 16]
+    assert spec["layers"][2]["AdaptiveAvgPool2d"]["output_size"] == [4, 2]
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("SizeTimesTensor", ["fx node 'mul'", "uses 'size' = 3, a Python value computed from sizes, as a tensor"]),
+        ("SplitSummed", ["fx node 'view'", "reshapes 1×4×4×4 to 1×2×2×4×4", "'sum_1' uses the result as it is", "channel shuffle"]),
+        ("RowShuffle", ["fx node 'view'", "a shuffle of dimension 2", "ChannelShuffle shuffles dimension 1"]),
+    ],
+)
+def test_a_size_value_feeding_what_a_spec_cannot_express_is_refused_there(models: Path, tmp_path: Path, cli, name: str,
+                                                                           words: list[str]) -> None:
+    out = tmp_path / "x.yaml"
+    code, _, err = emit(cli, models, name, out, "3x6x6")
+    assert code == 1 and not out.exists()
+    line = err.strip().splitlines()[-1]
+    assert all(w in line for w in words), line
+    assert "nothing written" in line and "Traceback" not in err
