@@ -56,6 +56,9 @@ def one(source: str, name: str, size: int) -> dict[str, Any]:
         tv = import_torchvision()
         model = tv.models.get_model(name, weights=None, **KWARGS.get(name, {}))
     else:
+        from torchvision_cpu import import_torchvision
+
+        import_torchvision()  # timm imports torchvision, which needs the same fake-kernel skip
         import timm
 
         model = timm.create_model(name, pretrained=False)

@@ -1,6 +1,7 @@
 """``verify --emit-spec`` for graph models: trace the module with ``torch.fx``, map every node onto a
 spec layer (``name:``/``from:`` wiring, ``Add``/``Multiply``/``Concat`` for ``+``/``*``/``torch.cat``,
-``Flatten`` for ``torch.flatten``/``.view(n, -1)``, functional layers as their modules, ``tie:`` for a
+``Flatten`` for ``torch.flatten``/``.view(n, -1)``, ``Permute`` for ``.permute``, ``Scale`` for a parameter
+times a tensor (a layer scale), functional layers as their modules, ``tie:`` for a
 module called twice or weights shared, ``Narrow`` per piece of ``x.chunk``/``torch.split``, one
 ``ChannelShuffle`` for ShuffleNet's view → transpose → view), fold identical submodules into ``blocks:``, and prove the
 result: the spec, built as torch modules with the model's weights, gives the model's output on the
@@ -54,6 +55,8 @@ class Entry:
     layer: Layer | None = None
     target: str = ""  # the module path it calls (call_module), else the function's name
     row: str = ""  # its row name in the emitted spec
+    state: dict[str, Any] | None = None  # the weights the proof loads, where no module of its own holds them
+    owns: tuple[Any, ...] = ()  # the model's parameters it uses without their module (layer_scale, F.layer_norm's)
 
 
 @dataclass
@@ -401,6 +404,109 @@ class _Mapper:
         except Exception as error:  # noqa: BLE001  torch refuses the arguments: say which
             raise _Refusal(node, f"torch.nn.{class_name}(**{kwargs!r}) raises {type(error).__name__}: {_first(error)}") from None
 
+    # -- parameters used directly: layer scales, F.layer_norm's weights ----------------------
+    def is_parameter(self, arg: Any) -> bool:
+        """Whether ``arg`` is a get_attr node (or a view of one): a parameter or buffer used without its module."""
+        import torch.fx
+
+        return isinstance(arg, torch.fx.Node) and isinstance(self.env.get(arg.name), tuple) and self.env[arg.name][0] == "attr"
+
+    def parameter(self, node: Any, arg: Any, what: str) -> tuple[str, Any, tuple[int, ...]]:
+        """(its path, the nn.Parameter, the shape it is used in) of a get_attr argument; a buffer or a
+        constant tensor is refused (a spec's weights are parameters)."""
+        attr = self.env[arg.name]
+        path, shape = attr[1], attr[2] if len(attr) > 2 else None
+        value: Any = self.graph
+        for part in path.split("."):
+            value = getattr(value, part)
+        if not isinstance(value, self.torch.nn.Parameter):
+            raise _Refusal(node, f"{what} the tensor '{path}', which is no parameter (a buffer or a constant); a spec's weights are learned")
+        return path, value, tuple(value.shape) if shape is None else tuple(shape)
+
+    def parameter_view(self, node: Any) -> None:
+        """``self.gamma.reshape(1, -1, 1, 1)``: the same parameter, used in another shape (no row)."""
+        path = self.env[node.args[0].name][1]
+        after = self.values.get(node.name)
+        self.env[node.name] = ("attr", path, tuple(after) if isinstance(after, tuple) else None)
+
+    def owned(self, node: Any, type_name: str, params: list[Any], inputs: list[str], args: dict[str, Any], state: dict[str, Any],
+              module: Any = None, name: str | None = None) -> str:
+        """A row whose weights are model parameters used without their module; a parameter used again
+        is the same layer again (``tie:``)."""
+        first = {self.param_rows.get(id(p), (None, ""))[0] for p in params}
+        tie = None
+        if first != {None}:
+            tie = next(iter(first))
+            if len(first) > 1 or any(self.param_rows.get(id(p)) is None for p in params):
+                raise _Refusal(node, f"uses the parameters of '{tie}' together with others; a spec ties whole layers (tie:)")
+        trainable = any(p.requires_grad for p in params)
+        name = self.add(node, type_name, module, inputs, name=name, tie=tie, again=tie, trainable=trainable, state=state, owns=tuple(params))
+        if module is None:
+            self.entries[-1].args = args
+        if tie is None:
+            for key, p in zip(state, params):
+                self.param_rows.setdefault(id(p), (name, key))
+        return name
+
+    def scale(self, node: Any) -> None:
+        """``self.layer_scale * x``, ``x.mul(self.gamma)``: a ``Scale`` row with the parameter as its weight."""
+        operands = [a for a in (*node.args[:2], node.kwargs.get("other")) if a is not None]
+        weights = [a for a in operands if self.is_parameter(a)]
+        tensors = [a for a in operands if not self.is_parameter(a)]
+        if len(operands) != 2 or len(weights) != 1:
+            raise _Refusal(node, "multiplies two parameters; a spec's Scale multiplies a tensor by one parameter")
+        source = self.tensor(node, tensors[0], "the tensor it scales")
+        path, param, shape = self.parameter(node, weights[0], "multiplies by")
+        name = self.owned(node, "Scale", [param], [source], {"shape": list(shape)},
+                          {"weight": param.detach().reshape(shape)}, name=path)  # named after the parameter: layer_scale, gamma
+        self.env[node.name] = name
+
+    def permute(self, node: Any) -> None:
+        """``x.permute(0, 2, 3, 1)``, ``x.permute([0, 2, 3, 1])``, ``torch.permute(x, dims)``: a ``Permute`` row
+        (dims computed from sizes, ``x.dim() - 1``, as the traced input gave them)."""
+        source = self.tensor(node, node.args[0] if node.args else node.kwargs.get("input"), "its input")
+        rest = [self.resolve(a) for a in node.args[1:]]
+        dims: Any = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+        if not dims:
+            dims = self.resolve(node.kwargs.get("dims", []))
+        if not isinstance(dims, (list, tuple)) or not dims or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            raise _Refusal(node, f"permutes by dimensions computed in forward ({dims!r}); a spec's Permute takes constant dims")
+        name = self.add(node, "Permute", None, [source])
+        self.entries[-1].args = {"dims": [int(d) for d in dims]}
+        self.env[node.name] = name
+
+    def layer_norm(self, node: Any) -> None:
+        """``F.layer_norm(x, shape, self.weight, self.bias, eps)`` (torchvision's and timm's LayerNorm2d):
+        a ``LayerNorm`` row with those parameters as its weights."""
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input"), "its input")
+        normalized = kw.get("normalized_shape")
+        eps = kw.get("eps", 1e-5)
+        if not isinstance(normalized, (list, tuple)) or not all(isinstance(v, int) for v in normalized) or not isinstance(eps, (int, float)):
+            raise _Refusal(node, "calls torch.nn.functional.layer_norm with a shape or eps computed in forward; a spec's LayerNorm takes constants")
+        weight, bias = kw.get("weight"), kw.get("bias")
+        for what, arg in (("weight", weight), ("bias", bias)):
+            if arg is not None and not self.is_parameter(arg):
+                raise _Refusal(node, f"calls torch.nn.functional.layer_norm with a {what} computed in forward; a spec's LayerNorm learns its own")
+        if weight is None and bias is not None:
+            raise _Refusal(node, "calls torch.nn.functional.layer_norm with a bias but no weight; nn.LayerNorm has no such form")
+        shape = [int(v) for v in normalized]
+        state: dict[str, Any] = {}
+        params = []
+        for key, arg in (("weight", weight), ("bias", bias)):
+            if arg is not None:
+                _, param, used = self.parameter(node, arg, f"normalizes with the {key}")
+                if tuple(used) != tuple(param.shape):
+                    raise _Refusal(node, f"normalizes with a view of the {key} '{self.env[arg.name][1]}'; a spec's LayerNorm has weights of normalized_shape")
+                state[key] = param.detach()
+                params.append(param)
+        module = self._function_module(node, "LayerNorm", {"normalized_shape": shape, "eps": float(eps),
+                                                           "elementwise_affine": weight is not None, "bias": bias is not None})
+        if not params:
+            self.env[node.name] = self.add(node, "", module, [source])
+            return
+        self.env[node.name] = self.owned(node, "", params, [source], {}, state, module)
+
     # -- call_module ----------------------------------------------------------------------
     def call_module(self, node: Any) -> None:
         module = self.modules[node.target]
@@ -460,7 +566,15 @@ class _Mapper:
         if (method and target in _ADD) or target in (operator.add, operator.iadd, self.torch.add):
             return self.merge(node, "Add", "adds")
         if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
+            if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
+                return self.scale(node)
             return self.merge(node, "Multiply", "multiplies")
+        if (method and target == "permute") or target is self.torch.permute:
+            return self.permute(node)
+        if target is self.torch.nn.functional.layer_norm:
+            return self.layer_norm(node)
+        if (method and target in ("view", "reshape")) and self.is_parameter(node.args[0]):
+            return self.parameter_view(node)
         if target in (self.torch.cat, getattr(self.torch, "concat", None), getattr(self.torch, "concatenate", None)):
             return self.concat(node)
         if (method and target == "flatten") or target is self.torch.flatten:
@@ -807,7 +921,8 @@ def _refusal_text(model: str, node: Any, reason: str) -> str:
 
 def _check_unused_parameters(model: Any, entries: list[Entry], name: str) -> None:
     """A parameter the traced forward never uses (an auxiliary head in eval mode) has no row."""
-    used = {id(p) for e in entries if e.module is not None for p in e.module.parameters()}
+    used = {id(p) for e in entries if e.module is not None and e.state is None for p in e.module.parameters()}
+    used |= {id(p) for e in entries for p in e.owns}
     unused: dict[str, int] = {}
     for path, p in model.named_parameters():
         if id(p) not in used:
@@ -1138,10 +1253,10 @@ def _prove(torch: Any, report: VerifyReport, graph: Any, entries: list[Entry], s
     rows = {e.row: e for e in entries}
     for row, mine in zip(summary.rows, net.layers):
         entry = rows.get(row.name)
-        if entry is None or entry.module is None or entry.tie is not None:
+        if entry is None or (entry.module is None and entry.state is None) or entry.tie is not None:
             continue
         try:
-            mine.load_state_dict(entry.module.state_dict())
+            mine.load_state_dict(entry.module.state_dict() if entry.state is None else entry.state)
         except (RuntimeError, KeyError) as error:
             raise VerifyError(f"--emit-spec: the weights of '{entry.node}' do not fit the spec's {row.type} ({_first(error)}); nothing written") from None
     with torch.no_grad(), _eval_mode(model), _eval_mode(net):
