@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from . import calc
 from .errors import ConvcalcError, SpecError
 from .layers import Layer
+from .layers.spatial import Spatial
 from .numbers import NotANumber, read_per_axis, read_whole
 from .sizes import MAX_SIZE, format_size, parse_size, show_size
 
@@ -148,6 +149,10 @@ class Question:
         self.cells = cells
         self.answers: dict[str, Answer] = {}
         self.layers: dict[tuple[int, int], Layer | ConvcalcError] = {}
+        #: (spatial axes, channels) → a layer that answered such an input, and its output channels
+        self.accepted: dict[tuple[int, int], tuple[Spatial, int]] = {}
+        #: the accepted layer of a one-number size, and how many axes one number stands for
+        self.square: tuple[Spatial, int] | None = None
         self.refusal: ConvcalcError | None = None  # an option cell that no size can rescue
         self.kind_refusal: ConvcalcError | None = None
         self.dims: int | None = None
@@ -185,23 +190,35 @@ class Question:
             if self.refusal is not None:  # answered, not raised again: a raised error grows its traceback each time
                 return Answer(None, self.refusal.message)
             size = parse_size(size_text, what="in")
+            if len(size) == 1 and self.square is not None:  # one number, as one was answered before
+                layer, axes = self.square
+                sizes = layer.spatial_sizes(size * axes)
+                if sizes is not None:
+                    return Answer(show_size(sizes, True), None, None, sizes)
             if self.kind_refusal is not None:
                 return Answer(None, self.kind_refusal.message)
             reading = calc.read_size(size, self.dims, in_channels=self.in_channels, layer=self.lowered, flags=FLAG_WORDS)
             channels = reading.channels if reading.channels is not None else (self.in_channels or 1)
             spatial = reading.spatial
-            layer = self.layers.get((len(spatial), channels))
+            key = (len(spatial), channels)
+            accepted = self.accepted.get(key)
+            if accepted is not None:  # this layer took an input of this rank and channels before
+                sizes = accepted[0].spatial_sizes(spatial)  # the hot path of output_shape
+                if sizes is not None:
+                    return _answer(reading, accepted[1], sizes)
+            layer = self.layers.get(key)
             if layer is None:
-                layer = self.layers[len(spatial), channels] = self._layer(len(spatial), channels)
+                layer = self.layers[key] = self._layer(len(spatial), channels)
             if isinstance(layer, ConvcalcError):
                 return Answer(None, layer.message)
             out = layer.output_shape((channels, *spatial))  # calc.calculate_output, its layer remembered
+            if isinstance(layer, Spatial):
+                self.accepted[key] = (layer, out[0])
+                if len(size) == 1 and reading.channels is None and reading.warning is None:
+                    self.square = (layer, len(spatial))  # what one number reads as, on this layer
         except ConvcalcError as error:
             return Answer(None, error.message)
-        if reading.channels is not None:
-            return Answer(f"{out[0]}x{format_size(out[1:])}", None, reading.warning, out)
-        spatial = out[1:]
-        return Answer(show_size(spatial, reading.square), None, reading.warning, spatial)
+        return _answer(reading, out[0], out[1:])
 
     def _layer(self, dims: int, channels: int) -> Layer | ConvcalcError:
         """``calc.calculator_layer`` for these options on ``dims`` spatial axes, or its refusal."""
@@ -210,6 +227,14 @@ class Question:
             return calc.calculator_layer(type_name, channels, option_values(self.cells))
         except ConvcalcError as error:
             return error
+
+
+def _answer(reading: calc.Reading, channels: int, sizes: tuple[int, ...]) -> Answer:
+    """The answer in the form the size was asked: ``C×H×W`` where channels were written, ``55``
+    for a square asked as one number, else ``28x60``."""
+    if reading.channels is not None:
+        return Answer(f"{channels}x{format_size(sizes)}", None, reading.warning, (channels, *sizes))
+    return Answer(show_size(sizes, reading.square), None, reading.warning, sizes)
 
 
 #: How a file sets dims and in_channels, for read_size's warning.
@@ -269,8 +294,9 @@ def agrees(answer: Answer, expect: str) -> bool:
         return text in ("error", "invalid")
     if text == output:
         return True
-    if text.isascii() and text.isdigit() and output.isdigit():  # the common case, without parsing
-        return text.lstrip("0") == output.lstrip("0")  # int() of each, without int() of 5,000 digits
+    if text.isascii() and text.isdigit():  # the common case, without parsing: one number
+        # agrees only with a one-number answer (int() of each, without int() of 5,000 digits)
+        return output.isdigit() and text.lstrip("0") == output.lstrip("0")
     try:
         wanted = parse_size(text)
     except SpecError:
@@ -306,17 +332,18 @@ def run(lines: Iterable[str], path: str) -> Iterator[tuple[int, list[str], Answe
     batch = Batch(first[1], path=path)
     width = len(batch.header)
     yield first[0], batch.out_header, Answer(None, None), None
+    answer_to, expect_at, replaced = batch.answer, batch.expect_at, batch.replaced
     for line, row in rows:
-        if len(row) > width:
-            raise BatchFileError(f"{path}:{line}: {len(row)} cells but the header has {width} columns", file=path, line=line)
-        if len(row) < width:
+        if len(row) != width:
+            if len(row) > width:
+                raise BatchFileError(f"{path}:{line}: {len(row)} cells but the header has {width} columns", file=path, line=line)
             row = row + [""] * (width - len(row))  # a short row: its missing cells are empty
-        answer = batch.answer(row)
-        if batch.expect_at is None:
+        answer = answer_to(row)
+        if expect_at is None:
             ok = None
         else:
-            expect = row[batch.expect_at]
+            expect = row[expect_at]
             ok = expect == answer.output or agrees(answer, expect)  # the common right answer without a call
-        if batch.replaced:
-            row = [cell for i, cell in enumerate(row) if i not in batch.replaced]
+        if replaced:
+            row = [cell for i, cell in enumerate(row) if i not in replaced]
         yield line, row, answer, ok

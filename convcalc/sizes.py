@@ -32,7 +32,11 @@ def parse_size(text: str | int, *, what: str = "size") -> tuple[int, ...]:
                     return (value,)
             return (check_size(whole(raw), what=what),)  # whole(): no int() of 5,000 digits
         parts = raw.split("x")
-        if len(parts) > 1 and all(part.isdigit() for part in parts):
+        if len(parts) > 1 and "" not in parts and raw.replace("x", "").isdigit():  # every part digits
+            if len(raw) < 16:  # as above: no part has MAX_SIZE's digits, only 0 is out of bounds
+                values = tuple(map(int, parts))
+                if 0 not in values:
+                    return values
             return tuple([check_size(whole(part), what=what) for part in parts])
     if not raw:
         raise SpecError(f"{what} is empty; write it like 227, 32x64 or 3x224x224")
@@ -72,12 +76,12 @@ def too_many_elements(shape: tuple[int, ...] | list[int]) -> str | None:
 
 def format_size(values: tuple[int, ...] | list[int]) -> str:
     """``(32, 64)`` → ``"32x64"``."""
-    return "x".join(str(v) for v in values)
+    return "x".join(map(str, values))
 
 
 def show_size(sizes: tuple[int, ...] | list[int], square: bool) -> str:
     """A calculator answer in the form it was asked: ``55`` for a square asked as ``227``, else ``28x60``."""
-    return str(sizes[0]) if square and len(set(sizes)) == 1 else format_size(sizes)
+    return str(sizes[0]) if square and sizes.count(sizes[0]) == len(sizes) else format_size(sizes)
 
 
 #: Element types of the memory lines, with their size in bytes.

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from strategies import SETTINGS
 
@@ -454,3 +454,72 @@ def test_answers_after_remembering_stops_are_the_same(monkeypatch: pytest.Monkey
     monkeypatch.setattr(batch, "REPEATS", 0)
     assert table(run_text(text)[1]) == expected
     assert [row["output"] for row in expected[:3]] == ["2", "2", "3"] and expected[:60] == expected[60:]
+
+
+# -- the hot path: one question, many sizes, every family and rank, against torch ------------------
+
+HOT_FAMILIES = ["Conv", "ConvTranspose", "MaxPool", "AvgPool"]
+
+
+@st.composite
+def hot_question(draw: st.DrawFn) -> tuple[str, dict[str, str], list[tuple[int, ...]], int]:
+    """A torch class on 1–3 axes with k/s/p/d/op/ceil (one value for every axis, or one per axis)
+    and 3–12 input sizes written as one number (every axis that size) or one per axis."""
+    family, dims = draw(st.sampled_from(HOT_FAMILIES)), draw(st.integers(1, 3))
+    per_axis = draw(st.booleans())
+
+    def values(low: int, high: int) -> list[int]:
+        return draw(st.lists(st.integers(low, high), min_size=dims, max_size=dims)) if per_axis else [draw(st.integers(low, high))] * dims
+
+    kernel, stride = values(1, 5), values(1, 3)
+    padding = [min(p, k // 2) for p, k in zip(values(0, 2), kernel)] if "Pool" in family else values(0, 3)
+    cells = {"k": "x".join(map(str, kernel)), "s": "x".join(map(str, stride)), "p": "x".join(map(str, padding))}
+    if family != "AvgPool":
+        cells["d"] = "x".join(map(str, values(1, 2)))
+    if family == "ConvTranspose":
+        cells["op"] = "x".join(str(draw(st.integers(0, max(s, d) - 1))) for s, d in zip(stride, map(int, cells["d"].split("x"))))
+    if "Pool" in family:
+        cells["ceil"] = draw(st.sampled_from(["true", "false"]))
+    size = st.integers(1, 8)  # near the kernels: windows that fit, just fit and do not
+    sizes = draw(st.lists(st.one_of(size.map(lambda n: (n,)), st.tuples(*[size] * dims)), min_size=3, max_size=12))
+    return f"{family}{dims}d", cells, sizes, dims
+
+
+def torch_answer(torch, type_name: str, cells: dict[str, str], size: tuple[int, ...], dims: int) -> str | None:
+    """What torch gives the question on ``size`` (one number: every axis), written as batch writes it."""
+    def axes(text: str) -> tuple[int, ...]:
+        return tuple(map(int, text.split("x")))
+
+    kwargs = {"kernel_size": axes(cells["k"]), "stride": axes(cells["s"]), "padding": axes(cells["p"])}
+    if "d" in cells:
+        kwargs["dilation"] = axes(cells["d"])
+    if "op" in cells:
+        kwargs["output_padding"] = axes(cells["op"])
+    if "ceil" in cells:
+        kwargs["ceil_mode"] = cells["ceil"] == "true"
+    spatial = size * dims if len(size) == 1 else size
+    try:
+        module = getattr(torch.nn, type_name)(*((1, 1) if "Conv" in type_name else ()), **kwargs)
+        with torch.no_grad():
+            out = tuple(module(torch.zeros(1, *spatial)).shape[1:])
+    except (RuntimeError, ValueError):
+        return None
+    if 0 in out:
+        return None
+    return str(out[0]) if len(size) == 1 and len(set(out)) == 1 else "x".join(map(str, out))
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(question=hot_question())
+@example(question=("AvgPool3d", {"k": "3", "s": "1", "p": "1", "ceil": "false"}, [(5,), (2,), (3, 2, 3)], 3))  # 3-D average: no padding counts
+@example(question=("MaxPool2d", {"k": "3", "s": "2", "p": "1", "d": "1", "ceil": "true"}, [(5,), (4,), (3, 6)], 2))  # ceil's dropped window
+def test_many_sizes_of_one_question_agree_with_torch(question) -> None:
+    """Rows after the first of a question take the engine's hot path (``spatial_sizes`` on a
+    layer that answered before, one number read once): each answer is still torch's."""
+    torch = pytest.importorskip("torch")
+    type_name, cells, sizes, dims = question
+    header = ["layer", "in", *cells]
+    lines = [",".join(header)] + [",".join([type_name, "x".join(map(str, size)), *cells.values()]) for size in sizes * 2]
+    _, out = run_text("\n".join(lines) + "\n")
+    for size, answer in zip(sizes * 2, table(out)):
+        assert (answer["output"] or None) == torch_answer(torch, type_name, cells, size, dims), (type_name, cells, size, answer)

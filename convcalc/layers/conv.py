@@ -191,16 +191,18 @@ class Conv(_ConvBase, Sliding):
 
     def _output(self, shape: Shape) -> Shape:
         self._check_channels(shape)
-        if self.padding_mode == "zeros":  # the other modes have limits, checked on the geometry below
-            sizes = self.fitting_sizes(shape)
-            if sizes is not None:
-                return self.replace_spatial(shape, sizes, self.out_channels)
+        sizes = self.spatial_sizes(self.spatial(shape))
+        if sizes is not None:
+            return self.replace_spatial(shape, sizes, self.out_channels)
         axes = self.geometry(shape)
         for axis in axes:
             self._check_padding_mode(axis)
             if axis.padded < axis.span:
                 raise self._too_small(axis)
         return self.replace_spatial(shape, tuple(axis.output for axis in axes), self.out_channels)
+
+    def shortcut(self) -> bool:
+        return self.padding_mode == "zeros"  # the other modes have limits, checked on the geometry
 
     def _check_padding_mode(self, axis: formulas.SlidingAxis) -> None:
         limit = formulas.pad_limit(self.padding_mode, axis.size, axis.pad_left, axis.pad_right)

@@ -85,7 +85,7 @@ class Pool(Sliding):
         return [(p, p) for p in self.padding]
 
     def _output(self, shape: Shape) -> Shape:
-        sizes = self.fitting_sizes(shape)
+        sizes = self.spatial_sizes(self.spatial(shape))
         if sizes is not None:
             return self.replace_spatial(shape, sizes)
         axes = self.geometry(shape)
@@ -143,6 +143,11 @@ class AvgPool1d(Pool):
 @dataclass(frozen=True)
 class AvgPool(Pool):
     PARAMS: ClassVar[dict[str, Any]] = {**AvgPool1d.PARAMS, "divisor_override": None}
+
+    def spatial_sizes(self, spatial: Shape) -> Shape | None:
+        if self.dims == 3 and any(size < k for size, k in zip(spatial, self.kernel_size)):
+            return None  # _output says why
+        return super().spatial_sizes(spatial)
 
     def _output(self, shape: Shape) -> Shape:
         if self.dims == 3:

@@ -38,6 +38,14 @@ class Spatial(Layer):
     def spatial(self, shape: Shape) -> Shape:
         return shape[-self.dims :]
 
+    def spatial_sizes(self, spatial: Shape) -> Shape | None:
+        """The output's spatial sizes for the input's ``spatial`` sizes, where they come without a
+        word to say: the hot path of ``output_shape``, for an input whose rank and channels this
+        layer has accepted before and whose sizes are within 1..MAX_SIZE. None where only
+        ``output_shape`` can answer (and say why): a window that does not fit, a padding mode's
+        limit, a family without a shortcut."""
+        return None
+
     def replace_spatial(self, shape: Shape, sizes: tuple[int, ...], channels: int | None = None) -> Shape:
         """``shape`` with the spatial ``sizes`` (and ``channels``, when given) in place of its own."""
         if channels is None:
@@ -93,17 +101,45 @@ class Sliding(Spatial):
             formulas.sliding_axis(axis, size, *rule) for axis, size, rule in zip(self.axes, tuple(shape)[-self.dims :], self.axis_rules)
         )
 
-    def fitting_sizes(self, shape: Shape) -> tuple[int, ...] | None:
+    def shortcut(self) -> bool:
+        """Whether every window that fits gives the output without a word to say (conv's
+        reflect/circular padding has limits of its own: then :meth:`spatial_sizes` is None)."""
+        return True
+
+    @cached_property
+    def _axis_columns(self) -> tuple[Callable[..., int], tuple[tuple[Any, ...], ...]] | None:
+        """:meth:`spatial_sizes`'s formula and its per-axis arguments as columns (kernels,
+        strides, …): :func:`formulas.conv_out`, or :func:`formulas.pool_out` with ceil_mode (as
+        :func:`formulas.sliding_out` chooses); None without a :meth:`shortcut`."""
+        if not self.shortcut():
+            return None
+        if self.ceil:  # what sliding_out does with ceil_mode (the padding is the same on both sides)
+            return formulas.pool_out, tuple(zip(*((k, s, pl, d, True) for k, s, pl, _, d, _ in self.axis_rules)))
+        return formulas.conv_out, tuple(zip(*(rule[:5] for rule in self.axis_rules)))
+
+    @cached_property
+    def _square(self) -> Callable[[int], int] | None:
+        """One axis's output size as a function of its input size, where every axis has the same
+        rule (``k=3``, not ``k=3x5``): a square input is worked out once. None otherwise."""
+        if len(set(self.axis_rules)) != 1 or self._axis_columns is None:
+            return None
+        formula, columns = self._axis_columns
+        arguments = tuple(column[0] for column in columns)
+        return lambda size: formula(size, *arguments)
+
+    def spatial_sizes(self, spatial: Shape) -> Shape | None:
         """The output size of every axis when a window fits on each, else None (then
         :meth:`geometry` says why). The hot path of ``output_shape``: the same per-axis formula,
-        without building the geometry."""
-        sizes = []
-        for size, rule in zip(shape[-self.dims :], self.axis_rules):
-            out = formulas.sliding_out(size, *rule)
-            if out < 1:
-                return None
-            sizes.append(out)
-        return tuple(sizes)
+        without building the geometry (once for a square input, else one ``map`` over the axes)."""
+        square = self._square
+        if square is not None and spatial.count(spatial[0]) == self.dims:
+            out = square(spatial[0])
+            return (out,) * self.dims if out >= 1 else None
+        if self._axis_columns is None:
+            return None
+        formula, columns = self._axis_columns
+        sizes = tuple(map(formula, spatial, *columns))
+        return sizes if min(sizes) >= 1 else None
 
     def window(self, shape: Shape) -> list[Window]:
         return [Window(formulas.effective_kernel(k, d), s, pl) for k, s, pl, _, d, _ in self.axis_rules]

@@ -89,6 +89,17 @@ class ConvTranspose(_ConvBase):
         padding, dilation, output_padding)."""
         return tuple(zip(self.kernel_size, self.stride, self.padding, self.dilation, self.output_padding))
 
+    @cached_property
+    def _axis_columns(self) -> tuple[tuple[int, ...], ...]:
+        """The per-axis arguments of :func:`formulas.tconv_out` as columns (kernels, strides, …)."""
+        return tuple(zip(*self.axis_rules))
+
+    def spatial_sizes(self, spatial: Shape) -> Shape | None:
+        """Every axis's output (:func:`formulas.tconv_out`, one C-level ``map``), or None where
+        one is below 1 (then ``_output`` says why)."""
+        sizes = tuple(map(formulas.tconv_out, spatial, *self._axis_columns))
+        return sizes if min(sizes) >= 1 else None
+
     def geometry(self, shape: Sequence[int]) -> tuple[formulas.ScatterAxis, ...]:
         """One :class:`formulas.ScatterAxis` per spatial axis of ``shape`` (the scatter view)."""
         return tuple(
@@ -97,8 +108,8 @@ class ConvTranspose(_ConvBase):
 
     def _output(self, shape: Shape) -> Shape:
         self._check_channels(shape)
-        sizes = tuple(formulas.tconv_out(size, *rule) for size, rule in zip(shape[-self.dims :], self.axis_rules))
-        if min(sizes) >= 1:  # the hot path: every axis has an output, no geometry built
+        sizes = self.spatial_sizes(self.spatial(shape))
+        if sizes is not None:
             return self.replace_spatial(shape, sizes, self.out_channels)
         axes = self.geometry(shape)
         for axis in axes:
