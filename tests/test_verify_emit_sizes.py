@@ -180,3 +180,63 @@ def test_a_size_value_feeding_what_a_spec_cannot_express_is_refused_there(models
     line = err.strip().splitlines()[-1]
     assert all(w in line for w in words), line
     assert "nothing written" in line and "Traceback" not in err
+
+
+
+SLICES = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class Sliced(nn.Module):
+        """GhostNet's out[:, :self.out_chs, :, :], ViT's x[:, 0], an Ellipsis, negative bounds, sizes."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 3, padding=1)
+            self.out_chs = 4
+
+        def forward(self, x):
+            y = self.conv(x)
+            a = y[:, : self.out_chs, :, :]
+            b = y[..., 1:-1, : y.shape[-1] - 2]
+            c = y[:, 2:, 0]  # row 0: N × 4 × W
+            return (a[:, 1:3, 1:-1, 2:] + b[:, :2]).mean([2, 3]) + c[:, :2].mean(2)
+
+
+    class Swapped(nn.Module):
+        """A transpose that is no channel shuffle: a Permute of the two dimensions."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x, dim=-1):  # an argument left at its default is a Python value
+            y = self.conv(x).flatten(2).transpose(1, 2)
+            return torch.softmax(self.fc(y), dim=dim)
+''')
+
+
+@pytest.fixture()
+def slices(tmp_path: Path) -> Path:
+    path = tmp_path / "slice_models.py"
+    path.write_text(SLICES)
+    return path
+
+
+def test_slices_are_narrows_and_an_integer_index_a_flatten_of_its_dimension(slices: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, slices, tmp_path, "Sliced", "3x6x6")
+    rows = [(next(k for k in e if k not in ("name", "from")), e) for e in spec["layers"]]
+    narrows = [e["Narrow"] for kind, e in rows if kind == "Narrow"]
+    assert narrows[:3] == [{"dim": 1, "start": 0, "length": 4}, {"dim": 2, "start": 1, "length": 4}, {"dim": 3, "start": 0, "length": 4}]
+    assert {"dim": 2, "start": 0, "length": 1} in narrows  # y[:, 2:, 0]: row 0 …
+    flatten = next(e for kind, e in rows if kind == "Flatten" and e["name"].endswith("_flatten"))
+    assert flatten["Flatten"] == {"start_dim": 2, "end_dim": 3}  # … and its dimension joined to the next
+
+
+def test_a_transpose_is_a_permute_and_a_defaulted_argument_a_value(slices: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, slices, tmp_path, "Swapped", "3x4x4")
+    assert types(spec) == ["Conv2d", "Flatten", "Permute", "Linear", "Softmax"]
+    assert spec["layers"][2]["Permute"] == {"dims": [0, 2, 1]}
+    assert spec["layers"][4]["Softmax"] == {"dim": -1}

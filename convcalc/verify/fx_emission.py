@@ -86,8 +86,8 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
     if isinstance(graph, str):
         return graph
     inputs = [n for n in graph.graph.nodes if n.op == "placeholder"]
-    if len(inputs) > 1 and any(n.users for n in inputs[1:]):
-        second = next(n for n in inputs[1:] if n.users)
+    if len(inputs) > 1 and any(n.users and not n.args for n in inputs[1:]):  # an argument left at its default is a value
+        second = next(n for n in inputs[1:] if n.users and not n.args)
         raise VerifyError(_refusal_text(report.name, second, f"is a second input of forward ({second.target}); a spec has one input"))
     generator = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(tuple(report.input_shape), generator=generator, dtype=dt).to(device)
@@ -290,10 +290,11 @@ class _Mapper:
         placeholders = 0
         for node in self.graph.graph.nodes:
             if node.op == "placeholder":
-                if placeholders and node.users:
+                if placeholders and node.users and not node.args:
                     raise _Refusal(node, f"forward takes a second input ({node.target}); a spec has one input")
                 placeholders += 1
-                self.env[node.name] = INPUT if placeholders == 1 else ("value", None)
+                # forward's other arguments keep their defaults (timm's attn_mask=None): Python values
+                self.env[node.name] = INPUT if placeholders == 1 else ("value", node.args[0] if node.args else None)
             elif node.op == "get_attr":
                 self.env[node.name] = ("attr", node.target)
             elif node.op == "output":
@@ -624,8 +625,62 @@ class _Mapper:
         if isinstance(value, tuple) and value[0] == "pieces" and isinstance(index, int):
             return self.piece(node, value, index)
         if isinstance(value, str):
-            raise _Refusal(node, f"indexes or slices the tensor '{source.name}' ([{_index_text(index)}]); a spec has no such layer")
+            return self.slicing(node, source, value, index)
         raise _Refusal(node, f"takes item {index!r} of '{getattr(source, 'name', source)}', which a spec cannot wire")
+
+    def slicing(self, node: Any, source_node: Any, source: str, index: Any) -> None:
+        """``x[:, :16]``, ``x[..., 2:]``, ``x[:, 0]``: a Narrow row per sliced dimension, and a Flatten that
+        drops each dimension an integer picks (its size is 1 after its Narrow). Steps, new axes and
+        tensor indices have no spec layer."""
+        shape = self.values.get(source_node.name)
+        items = list(index) if isinstance(index, tuple) else [index]
+        what = f"indexes or slices the tensor '{source_node.name}' ([{_index_text(index)}])"
+        if not isinstance(shape, Shape) or items.count(Ellipsis) > 1:
+            raise _Refusal(node, f"{what}, which convcalc cannot follow")
+        if Ellipsis in items:
+            at = items.index(Ellipsis)
+            items[at : at + 1] = [slice(None)] * (len(shape) - len(items) + 1)
+        if len(items) > len(shape):
+            raise _Refusal(node, f"{what}: more indices than the {len(shape)} dimensions of {_dims(shape)}")
+        cuts: list[tuple[int, int, int]] = []  # (dim, start, length)
+        picked: list[int] = []
+        for dim, item in enumerate(items):
+            if isinstance(item, slice) and all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (item.start, item.stop, item.step)):
+                start, stop, step = item.indices(shape[dim])
+                if step != 1:
+                    raise _Refusal(node, f"{what} with step {step}; a spec's Narrow keeps consecutive entries")
+                if stop - start < 1:
+                    raise _Refusal(node, f"{what}: dimension {dim} becomes empty; a spec computes on non-empty tensors")
+                if (start, stop) != (0, shape[dim]):
+                    cuts.append((dim, start, stop - start))
+            elif isinstance(item, int) and not isinstance(item, bool) and -shape[dim] <= item < shape[dim]:
+                cuts.append((dim, item % shape[dim], 1))
+                picked.append(dim)
+            else:
+                raise _Refusal(node, f"{what}; a spec has no layer for {'a new axis' if item is None else 'this index'} ({item!r})")
+        if picked and len(shape) - len(picked) < 1:
+            raise _Refusal(node, f"{what}: it picks a single value; a spec's output is a tensor")
+        name = source
+        base = re.sub(r"_\d+$", "", node.name)
+        steps: list[tuple[str, dict[str, int]]] = [("Narrow", {"dim": d, "start": a, "length": n}) for d, a, n in cuts]
+        rank = len(shape)
+        for dim in reversed(picked):  # the highest first: the lower ones keep their index
+            span = (dim, dim + 1) if dim + 1 < rank else (dim - 1, dim)
+            steps.append(("Flatten", {"start_dim": span[0], "end_dim": span[1]}))
+            rank -= 1
+        if not steps:
+            self.env[node.name] = source
+            return
+        for number, (kind, args) in enumerate(steps, 1):
+            last = number == len(steps)
+            label = "" if number == 1 else f"_{kind.lower()}"
+            module = self._function_module(node, kind, args) if kind == "Flatten" else None
+            name = self.add(node, kind, module, [name], name=node.name + label, target=base + label)
+            if module is None:
+                self.entries[-1].args = args
+            if not last:
+                self.entries[-1].node = ""  # a step on the way: the proof compares the last one with the node
+        self.env[node.name] = name
 
     def merge(self, node: Any, kind: str, verb: str) -> None:
         kw = node.kwargs
@@ -738,9 +793,16 @@ class _Mapper:
             if sorted(d % rank for d in dims) == [marker[2], marker[2] + 1]:
                 self.env[node.name] = ("swapped", *marker[1:])
                 return
-        self.tensor(node, source, "its input")
-        what = f"the Tensor method .{node.target}()" if node.op == "call_method" else _qualified(self.torch, node.target)
-        raise _Refusal(node, f"calls {what} (dimensions {dims[0]!r} and {dims[1]!r}), which has no spec layer")
+        name = self.tensor(node, source, "its input")
+        rank = len(self.values[node.name])  # a transpose keeps the rank
+        if not all(isinstance(d, int) and not isinstance(d, bool) and -rank <= d < rank for d in dims):
+            what = f"the Tensor method .{node.target}()" if node.op == "call_method" else _qualified(self.torch, node.target)
+            raise _Refusal(node, f"calls {what} with dimensions {dims[0]!r} and {dims[1]!r}, which convcalc cannot follow")
+        order = list(range(rank))
+        a, b = (d % rank for d in dims)
+        order[a], order[b] = order[b], order[a]
+        self.env[node.name] = self.add(node, "Permute", None, [name])  # two dimensions swapped
+        self.entries[-1].args = {"dims": order}
 
     def shuffle(self, node: Any, marker: tuple[Any, ...]) -> None:
         """The last step of view → transpose → view back: one ChannelShuffle row."""
