@@ -180,7 +180,9 @@ class Question:
         self.dims, self.in_channels = dims, in_channels
 
     def solve(self, size_text: str) -> Answer:
-        """The answer for the input size ``size_text`` (an error answer when refused)."""
+        """The answer for the input size ``size_text`` (an error answer when refused; the note of an
+        ambiguous size comes with it either way, as the calculator warns before its error)."""
+        reading: calc.Reading | None = None
         try:
             size_text = size_text.strip()
             if not self.word:
@@ -210,14 +212,14 @@ class Question:
             if layer is None:
                 layer = self.layers[key] = self._layer(len(spatial), channels)
             if isinstance(layer, ConvcalcError):
-                return Answer(None, layer.message)
+                return Answer(None, layer.message, reading.warning)
             out = layer.output_shape((channels, *spatial))  # calc.calculate_output, its layer remembered
             if isinstance(layer, Spatial):
                 self.accepted[key] = (layer, out[0])
                 if len(size) == 1 and reading.channels is None and reading.warning is None:
                     self.square = (layer, len(spatial))  # what one number reads as, on this layer
         except ConvcalcError as error:
-            return Answer(None, error.message)
+            return Answer(None, error.message, reading.warning if reading is not None else None)
         return _answer(reading, out[0], out[1:])
 
     def _layer(self, dims: int, channels: int) -> Layer | ConvcalcError:

@@ -187,6 +187,14 @@ def test_ambiguous_sizes_are_said_once_on_stderr(capsys: pytest.CaptureFixture[s
     assert "a dims column of 2" in err[0] and err[1].startswith("warning: t.csv:4: 5x32x32")
 
 
+def test_a_refused_row_keeps_the_note_of_its_ambiguous_size(capsys: pytest.CaptureFixture[str]) -> None:
+    """The calculator warns about 3x224 before its error; a refused row says the same note."""
+    _, out = run_text("layer,in,k\nconv,3x224,300\n")
+    assert table(out)[0]["error"].startswith("Conv2d: H: kernel 300")
+    err = capsys.readouterr().err
+    assert err.startswith("warning: t.csv:2: 3x224 is read as H×W") and "a dims column of 1" in err
+
+
 def test_json_lines() -> None:
     code, out = run_text("id,layer,in,k,expect\n7,conv,28,5,24\n8,conv,4,5,3\n", as_json=True)
     lines = [json.loads(line) for line in out.splitlines()]
