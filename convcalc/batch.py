@@ -193,8 +193,8 @@ class Question:
                 return Answer(None, self.refusal.message)
             size = parse_size(size_text, what="in")
             if len(size) == 1 and self.square is not None:  # one number, as one was answered before
-                layer, axes = self.square
-                sizes = layer.spatial_sizes(size * axes)
+                square, axes = self.square
+                sizes = square.spatial_sizes(size * axes)
                 if sizes is not None:
                     return Answer(show_size(sizes, True), None, None, sizes)
             if self.kind_refusal is not None:

@@ -34,9 +34,9 @@ def parse_size(text: str | int, *, what: str = "size") -> tuple[int, ...]:
         parts = raw.split("x")
         if len(parts) > 1 and "" not in parts and raw.replace("x", "").isdigit():  # every part digits
             if len(raw) < 16:  # as above: no part has MAX_SIZE's digits, only 0 is out of bounds
-                values = tuple(map(int, parts))
-                if 0 not in values:
-                    return values
+                numbers = tuple(map(int, parts))
+                if 0 not in numbers:
+                    return numbers
             return tuple([check_size(whole(part), what=what) for part in parts])
     if not raw:
         raise SpecError(f"{what} is empty; write it like 227, 32x64 or 3x224x224")
