@@ -1,6 +1,6 @@
 """``verify --emit-spec`` for graph models: trace the module with ``torch.fx``, map every node onto a
 spec layer (``name:``/``from:`` wiring, ``Add``/``Multiply``/``Concat`` for ``+``/``*``/``torch.cat``,
-``Flatten`` for ``torch.flatten``/``.view(n, -1)``, ``Permute`` for ``.permute``, ``Scale`` for a parameter
+``Flatten`` for ``torch.flatten``/``.view(n, -1)`` (any other reshape: Flatten + ``Unflatten``), ``Permute`` for ``.permute``, ``Scale`` for a parameter
 times a tensor (a layer scale), functional layers as their modules, ``tie:`` for a
 module called twice or weights shared, ``Narrow`` per piece of ``x.chunk``/``torch.split``, one
 ``ChannelShuffle`` for ShuffleNet's view → transpose → view), fold identical submodules into ``blocks:``, and prove the
@@ -104,7 +104,7 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
         raise VerifyError(_refusal_text(report.name, refusal.node, refusal.reason)) from None
     _check_unused_parameters(model, entries, report.name)
     blocks = _Blocks(entries, mapper.output).find()
-    text = _text(report, entries, blocks, mapper.checks)
+    text = _text(report, entries, blocks, mapper.checks, mapper.batch_bound)
     from .emission import _load_text, check_totals
 
     summary = _load_text(text, report)
@@ -285,6 +285,8 @@ class _Mapper:
         self.modules = dict(graph.named_modules())
         self.checks: list[str] = []  # the torch._assert nodes dropped (they held on the traced input)
         self.narrowed: dict[tuple[str, int], str] = {}  # (pieces node, index) → its Narrow entry
+        self.made: dict[str, str] = {}  # fx node of a split view (or its transpose) → the row made for it
+        self.batch_bound: list[str] = []  # the reshapes that reach the batch dimension
 
     def map(self) -> list[Entry]:
         placeholders = 0
@@ -322,9 +324,7 @@ class _Mapper:
             if value[0] in ("indexed", "pieces"):
                 raise _Refusal(node, f"uses the tuple that '{arg.name}' returns as one tensor; a spec wires tensors only")
             if value[0] in ("split", "swapped"):
-                _, _, _, _, view, text = value
-                raise _Refusal(view, f"{text}, and '{node.name}' uses the result as it is; a spec has such a split only as the first"
-                               f" step of a channel shuffle ({SHUFFLE})")
+                return self.unsplit(value)
             raise _Refusal(node, f"uses '{arg.name}' = {self.values.get(arg.name)!r}, a Python value computed from sizes, as a tensor;"
                            " a spec's layers take tensors")
         if isinstance(arg, (tuple, list, dict)):
@@ -588,9 +588,6 @@ class _Mapper:
             return self.passes(node, label)
         if target in self.table:
             return self.functional(node, *self.table[target])
-        for a in node.all_input_nodes:  # a split view it reads is the first thing a spec cannot express
-            if isinstance(self.env.get(a.name), tuple) and self.env[a.name][0] in ("split", "swapped"):
-                self.tensor(node, a, "its input")
         what = f"the Tensor method .{target}()" if method else _qualified(self.torch, target)
         attrs = [self.env[a.name][1] for a in node.all_input_nodes if isinstance(self.env.get(a.name), tuple) and self.env[a.name][0] == "attr"]
         if attrs:
@@ -718,9 +715,9 @@ class _Mapper:
         start = self.resolve(kw.get("start_dim", kw.get("arg1", 0)))
         end = self.resolve(kw.get("end_dim", kw.get("arg2", -1)))
         marker = self.env.get(getattr(kw.get("input"), "name", ""))
-        if isinstance(marker, tuple) and marker[0] == "swapped" and isinstance(start, int) and isinstance(end, int):
+        if isinstance(marker, tuple) and marker[0] == "swapped" and marker[3] == 1 and isinstance(start, int) and isinstance(end, int):
             rank = len(self.values[kw["input"].name])
-            if (start % rank, end % rank) == (marker[2], marker[2] + 1):
+            if (start % rank, end % rank) == (1, 2):
                 return self.shuffle(node, marker)
         source = self.tensor(node, kw.get("input"), "its input")
         module = self._function_module(node, "Flatten", {"start_dim": start, "end_dim": end})
@@ -731,19 +728,19 @@ class _Mapper:
         before = self.values.get(source_node.name)
         after = self.values.get(node.name)
         marker = self.env.get(getattr(source_node, "name", ""))
-        if isinstance(marker, tuple) and marker[0] == "swapped" and isinstance(after, tuple) and after == marker[1][1]:
+        if isinstance(marker, tuple) and marker[0] == "swapped" and marker[3] == 1 and isinstance(after, tuple) and after == marker[2]:
             return self.shuffle(node, marker)
         source = self.tensor(node, source_node, "its input")
-        span = split = None
-        if isinstance(before, tuple) and isinstance(after, tuple):
-            span = _collapsed(before, after)
-            split = _split(before, after)
+        if not isinstance(before, tuple) or not isinstance(after, tuple):
+            raise _Refusal(node, f"reshapes {_dims(before)} to {_dims(after)}, which convcalc cannot follow")
+        span = _collapsed(before, after)
         if span is None:
-            text = f"reshapes {_dims(before)} to {_dims(after)}, which is no flatten of consecutive dimensions"
+            split = _split(before, after)
             if split is not None:  # perhaps a channel shuffle's first step: decided by what reads it
-                self.env[node.name] = ("split", (source, before), split[0], split[1], node, text)
+                self.env[node.name] = ("split", source, before, split[0], split[1], node)
                 return
-            raise _Refusal(node, f"{text}; a spec has no such layer")
+            self.env[node.name] = self.regroup(node, source, before, after)
+            return
         if span == "same":
             self.env[node.name] = source
             return
@@ -790,8 +787,8 @@ class _Mapper:
         marker = self.env.get(getattr(source, "name", ""))
         if isinstance(marker, tuple) and marker[0] == "split" and all(isinstance(d, int) for d in dims):
             rank = len(self.values[node.name])
-            if sorted(d % rank for d in dims) == [marker[2], marker[2] + 1]:
-                self.env[node.name] = ("swapped", *marker[1:])
+            if sorted(d % rank for d in dims) == [marker[3], marker[3] + 1]:
+                self.env[node.name] = ("swapped", *marker[1:], node)
                 return
         name = self.tensor(node, source, "its input")
         rank = len(self.values[node.name])  # a transpose keeps the rank
@@ -805,12 +802,55 @@ class _Mapper:
         self.entries[-1].args = {"dims": order}
 
     def shuffle(self, node: Any, marker: tuple[Any, ...]) -> None:
-        """The last step of view → transpose → view back: one ChannelShuffle row."""
-        _, (source, _), dim, groups, view, text = marker
-        if dim != 1:
-            raise _Refusal(view, f"{text}: a shuffle of dimension {dim}, and a spec's ChannelShuffle shuffles dimension 1")
+        """The last step of view → transpose(1, 2) → view back: one ChannelShuffle row."""
+        source, groups = marker[1], marker[4]
         module = self._function_module(node, "ChannelShuffle", {"groups": groups})
         self.env[node.name] = self.add(node, "", module, [source], name="channel_shuffle", target="channel_shuffle")
+
+    def unsplit(self, marker: tuple[Any, ...]) -> str:
+        """The rows of a split view (and its transpose) that something other than a channel shuffle
+        reads: an Unflatten (and a Permute), made once, named after their fx nodes."""
+        kind, source, before, dim, groups, view = marker[:6]
+        if view.name not in self.made:
+            module = self._function_module(view, "Unflatten", {"dim": dim, "unflattened_size": (groups, before[dim] // groups)})
+            self.made[view.name] = self.add(view, "", module, [source])
+        name = self.made[view.name]
+        if kind == "swapped":
+            swap = marker[6]
+            if swap.name not in self.made:
+                order = list(range(len(before) + 1))
+                order[dim], order[dim + 1] = order[dim + 1], order[dim]
+                self.made[swap.name] = self.add(swap, "Permute", None, [name])
+                self.entries[-1].args = {"dims": order}
+            name = self.made[swap.name]
+        return name
+
+    def regroup(self, node: Any, source: str, before: tuple[int, ...], after: tuple[int, ...]) -> str:
+        """Any other reshape: the dimensions between the ones it keeps at both ends are joined
+        (Flatten) and split again (Unflatten). One that reaches the batch dimension holds for the
+        traced batch only (the spec says so)."""
+        start = 0
+        while start < min(len(before), len(after)) and before[start] == after[start]:
+            start += 1
+        end = 0  # dimensions kept at the end
+        while end < min(len(before), len(after)) - start and before[-1 - end] == after[-1 - end]:
+            end += 1
+        if start + end == min(len(before), len(after)):  # only sizes of 1 come or go: take a neighbour along
+            start, end = (start - 1, end) if start > 0 else (start, end - 1)
+        joined, split = before[start : len(before) - end], after[start : len(after) - end]
+        if start == 0:
+            self.batch_bound.append(node.name)
+        name = source
+        if len(joined) > 1:
+            flat = self._function_module(node, "Flatten", {"start_dim": start, "end_dim": start + len(joined) - 1})
+            name = self.add(node, "", flat, [name], name=f"{node.name}_flatten", target=re.sub(r"_\d+$", "", node.name) + "_flatten")
+            self.entries[-1].node = ""  # a step on the way: the proof compares the Unflatten with the node
+        if len(split) > 1:
+            module = self._function_module(node, "Unflatten", {"dim": start, "unflattened_size": split})
+            name = self.add(node, "", module, [name])
+        elif self.entries and self.entries[-1].name == name:
+            self.entries[-1].node = node.name
+        return name
 
     def pieces(self, node: Any) -> None:
         """``x.chunk(2, dim=1)``, ``torch.split`` …: a tuple of consecutive slices of one dimension,
@@ -942,10 +982,6 @@ def _collapsed(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, in
         if before[:start] == after[:start] and before[end + 1 :] == after[start + 1 :] and math.prod(before[start : end + 1]) == after[start]:
             return (start, end - len(before) if end == len(before) - 1 else end)
     return None
-
-
-#: What a channel shuffle looks like in forward (ShuffleNet's channel_shuffle), for refusals.
-SHUFFLE = ".view(n, groups, c // groups, h, w), .transpose(1, 2), .view(n, c, h, w)"
 
 
 def _holds_tensor(value: Any) -> bool:
@@ -1197,7 +1233,7 @@ def _entry_text(type_name: str, args: dict[str, Any], name: str, inputs: list[st
     return data
 
 
-def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], checks: Sequence[str] = ()) -> str:
+def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], checks: Sequence[str] = (), batch_bound: Sequence[str] = ()) -> str:
     """The spec's YAML: a header, ``blocks:`` if any, ``layers:`` (one entry a line, comments where
     a module runs again or weights are tied). Sets each entry's ``row`` (its name in the spec)."""
     lines = [
@@ -1207,6 +1243,8 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], 
     ]
     if checks:
         lines.insert(1, f"# dropped: torch._assert checks ({', '.join(checks)}), which hold for this input")
+    if batch_bound:
+        lines.insert(1, f"# for batch {report.input_shape[0]} only: {', '.join(batch_bound)} reshape(s) across the batch dimension")
     starts: dict[int, tuple[Block, _Instance, dict[str, Any]]] = {}
     for block in blocks.values():
         for inst, values in block.instances:
