@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from .errors import INPUT_KINDS, ConvcalcError, ErrorKind, ShapeError, SpecError
 from .layers import IDENTITY, Layer, Shape
+from .layers.base import Roles, declared_roles
 from .sizes import DTYPE_BYTES, dtype_bytes, format_shape, too_many_elements
 from .spec import INPUT, ModelSpec, Node, load_spec, parse_spec
 
@@ -222,11 +223,12 @@ class Model:
         size = DTYPE_BYTES[dtype]
         shapes: dict[str, Shape] = {INPUT: full}
         fields: dict[str, Field] = {INPUT: _initial_field(full)}
+        roles: dict[str, Roles] = {INPUT: declared_roles(len(full))}
         rows: list[Row] = []
         bound: dict[str, Layer] = {}
         for index, node in enumerate(self.spec.nodes):
             try:
-                row = self._row(index, node, shapes, fields, size, bound)
+                row = self._row(index, node, shapes, fields, roles, size, bound)
             except ConvcalcError as error:
                 partial = Summary(self.name, full, dtype, rows, make_totals(rows, full, dtype), self.spec.path)
                 raise self.diagnose(error, node, index, shapes, partial, full) from None
@@ -235,7 +237,17 @@ class Model:
             bound[node.name] = row.layer
         return Summary(self.name, full, dtype, rows, make_totals(rows, full, dtype), self.spec.path)
 
-    def _row(self, index: int, node: Node, shapes: dict[str, Shape], fields: dict[str, Field], size: int, bound: dict[str, Layer]) -> Row:
+    def _row(
+        self,
+        index: int,
+        node: Node,
+        shapes: dict[str, Shape],
+        fields: dict[str, Field],
+        roles: dict[str, Roles],
+        size: int,
+        bound: dict[str, Layer],
+    ) -> Row:
+        """One node's row; ``fields`` and ``roles`` (what is known of each axis) gain the node's output."""
         layer = node.layer
         ins = [shapes[name] for name in node.inputs]
         if layer.MANY_INPUTS:
@@ -243,6 +255,7 @@ class Model:
             input_shape: Shape | tuple[Shape, ...] = tuple(ins)
             macs, params, warnings = 0, 0, ()
             rf = _merge_fields([fields[name] for name in node.inputs])
+            roles[node.name] = layer.merge_roles(ins, out, [roles[name] for name in node.inputs])  # type: ignore[attr-defined]
         else:
             (shape,) = ins
             layer = layer.bind(shape)
@@ -253,7 +266,9 @@ class Model:
                 _check_tie(layer, node.tie, bound[node.tie])
                 params = 0  # counted once, at the layer it is tied to
             macs = layer.macs(shape)
-            warnings = tuple(layer.warnings(shape))
+            known = roles[node.inputs[0]]
+            warnings = tuple(layer.warnings(shape, known))
+            roles[node.name] = layer.axis_roles(shape, out, known)
             rf = _next_field(fields[node.inputs[0]], layer, shape)
         fields[node.name] = rf
         return Row(

@@ -17,6 +17,7 @@ from .base import (
     IDENTITY,
     REQUIRED,
     Layer,
+    Roles,
     Shape,
     as_bool,
     as_choice,
@@ -158,7 +159,7 @@ class DropoutLayer(Elementwise):
             " (channel-wise dropout of 1-D feature maps)"
         )
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
         shape = self.check_input(shape)
         rank = len(shape)
         lines = []
@@ -198,7 +199,7 @@ class SoftmaxLayer(Elementwise):
     def describe(self) -> str:
         return "" if self.dim is None else f"dim={self.dim}"
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
         shape = self.check_input(shape)
         if self.dim is None:
             return [

@@ -31,6 +31,16 @@ REQUIRED: Any = _Required()
 #: ``Layer.window`` result of a layer that leaves the receptive field as it is (ReLU, BatchNorm).
 IDENTITY = "identity"
 
+#: What the model walk knows of one axis of a tensor (``Layer.axis_roles``): the batch, the channels
+#: (features), a spatial axis, or nothing. A spec's input is read as the contract says, (N, C, *spatial).
+BATCH, CHANNELS, SPATIAL, UNKNOWN = "N", "C", "S", "?"
+Roles = tuple[str, ...]
+
+
+def declared_roles(rank: int) -> Roles:
+    """The roles of a batched input as the spec contract reads it: N, C, then the spatial axes."""
+    return (BATCH, CHANNELS, *(SPATIAL,) * max(rank - 2, 0))[:rank]
+
 #: Short aliases of the spec; an alias applies only where the layer has no parameter of that name.
 ALIASES = {
     "k": "kernel_size",
@@ -116,6 +126,12 @@ class Layer:
         """Receptive-field contribution: per-axis windows, IDENTITY, or None (undefined)."""
         return None
 
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        """What the walk knows of each axis of the output ``out``, given ``roles`` of the input ``shape``:
+        a layer that keeps the rank leaves every axis where it was; one that changes it (and says
+        nothing more) leaves them unknown."""
+        return roles if len(out) == len(shape) else (UNKNOWN,) * len(out)
+
     def describe(self) -> str:
         """A short kernel/stride/padding summary for tables."""
         return ""
@@ -124,8 +140,9 @@ class Layer:
         """The worked arithmetic, one line per spatial axis."""
         return []
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
-        """Things that are valid but probably not intended (uncovered input rows)."""
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
+        """Things that are valid but probably not intended (uncovered input rows). ``roles``: what the
+        model walk knows of the input's axes (``axis_roles``); None reads ``shape`` as (N, C, *spatial)."""
         return []
 
     def solve_padding(self, shape: Shape, want: Sequence[int]) -> dict[str, tuple[int, ...]] | None:

@@ -10,7 +10,10 @@ from ..errors import ErrorKind, SpecError
 from .base import (
     IDENTITY,
     REQUIRED,
+    SPATIAL,
+    UNKNOWN,
     Layer,
+    Roles,
     Shape,
     as_bool,
     as_int,
@@ -92,9 +95,12 @@ class Linear(Layer):
         left = "?" if self.in_features is None else str(self.in_features)
         return f"{left}→{self.out_features}" + ("" if self.bias else " no bias")
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
         shape = self.check_input(shape)
-        if len(shape) >= 3:
+        # The mistake: a Linear straight on feature maps, where the last axis is W (or L), not the features.
+        # Where the walk knows that axis is no spatial one (a Permute put the channels last, as in
+        # ConvNeXt's or a Mixer's MLP), acting on it is the point: no warning.
+        if len(shape) >= 3 and (roles is None or roles[-1] == SPATIAL):
             return [
                 (
                     f"{self.type_name}: the input {shape_text(shape)} is {len(shape)}-D; nn.Linear acts on its last"
@@ -155,6 +161,13 @@ class Flatten(Layer):
 
     def window(self, shape: Shape) -> None:
         return None
+
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        """The joined axis keeps the role its parts share (H and W make a spatial L); mixed parts: unknown."""
+        start = normalize_dim(self, "start_dim", self.start_dim, shape)
+        end = normalize_dim(self, "end_dim", self.end_dim, shape)
+        joined = set(roles[start : end + 1])
+        return (*roles[:start], joined.pop() if len(joined) == 1 else UNKNOWN, *roles[end + 1 :])
 
     def describe(self) -> str:
         if (self.start_dim, self.end_dim) == (1, -1):
@@ -234,6 +247,12 @@ class Unflatten(Layer):
     def window(self, shape: Shape) -> None:
         return None
 
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        """A spatial axis splits into spatial axes (L into H, W); the parts of any other are unknown."""
+        dim = normalize_dim(self, "dim", self.dim, shape)
+        role = SPATIAL if roles[dim] == SPATIAL else UNKNOWN
+        return (*roles[:dim], *(role,) * len(self.unflattened_size), *roles[dim + 1 :])
+
     def describe(self) -> str:
         return f"dim {self.dim} → {'x'.join('-1' if s == -1 else str(s) for s in self.unflattened_size)}"
 
@@ -305,6 +324,10 @@ class Permute(Layer):
 
     def window(self, shape: Shape) -> None:
         return None  # the spatial axes move: the receptive field is undefined after it
+
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        """Each axis's role moves with it: [0, 2, 3, 1] puts the channels last."""
+        return tuple(roles[d] for d in self.resolved(shape))
 
     def describe(self) -> str:
         return "dims " + ",".join(map(str, self.dims))

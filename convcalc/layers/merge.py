@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ErrorKind, ShapeError, SpecError
-from .base import IDENTITY, Layer, Shape, as_int, register, table
+from .base import IDENTITY, UNKNOWN, Layer, Roles, Shape, as_int, register, table
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,13 @@ class Merge(Layer):
 
     def window(self, shape: Shape) -> str:
         return IDENTITY
+
+    def merge_roles(self, shapes: Sequence[Shape], out: Shape, roles: Sequence[Roles]) -> Roles:
+        """What the walk knows of the output's axes: what every input agrees on (inputs of the rank of
+        the output, aligned); the rest is unknown."""
+        if any(len(r) != len(out) for r in roles):
+            return (UNKNOWN,) * len(out)
+        return tuple(axis[0] if len(set(axis)) == 1 else UNKNOWN for axis in zip(*roles))
 
     def error(self, detail: str, kind: ErrorKind = ErrorKind.MERGE, **fields: Any) -> ShapeError:
         return super().error(detail, kind, **fields)

@@ -21,6 +21,7 @@ from .base import (
     IDENTITY,
     REQUIRED,
     Layer,
+    Roles,
     Shape,
     as_bool,
     as_float,
@@ -124,7 +125,7 @@ class _ChannelNorm(Layer):
             parts.append("running stats" if self.track_running_stats else "no running stats")
         return " ".join(parts)
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
         shape = self.check_input(shape)
         lines = []
         if self.num_features is not None and not self.checks_channels:
@@ -190,8 +191,8 @@ class BatchNorm(_ChannelNorm):
     def _values_per_channel(shape: Shape) -> int:
         return shape[0] * product(shape[2:])
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
-        lines = super().warnings(shape)
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
+        lines = super().warnings(shape, roles)
         shape = self.check_input(shape)
         if self.track_running_stats and self._values_per_channel(shape) == 1:
             lines.append(
@@ -243,8 +244,8 @@ class InstanceNorm(_ChannelNorm):
             )
         return shape
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
-        lines = super().warnings(shape)
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
+        lines = super().warnings(shape, roles)
         shape = self.check_input(shape)
         if self.track_running_stats and product(shape[-self.dims :]) == 1:
             lines.append(

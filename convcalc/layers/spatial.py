@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from .. import formulas
-from .base import AXES, AXIS_WORDS, Layer, Shape, Window, as_tuple, spatial_dims
+from .base import AXES, AXIS_WORDS, CHANNELS, SPATIAL, Layer, Roles, Shape, Window, as_tuple, spatial_dims
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class Spatial(Layer):
 
     def spatial(self, shape: Shape) -> Shape:
         return shape[-self.dims :]
+
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        """The layer reads its input as (N, C, *spatial) whatever came before, and gives that."""
+        return roles[: len(out) - self.dims - 1] + (CHANNELS,) + (SPATIAL,) * self.dims
 
     def spatial_sizes(self, spatial: Shape) -> Shape | None:
         """The output's spatial sizes for the input's ``spatial`` sizes, where they come without a
@@ -160,7 +164,7 @@ class Sliding(Spatial):
         head = formulas.formula_lines("sliding", dilated=any(d != 1 for d in self.dilation), ceil_mode=self.ceil)
         return self.explain_head() + head + [axis.explain() for axis in axes] + axis_pictures(axes, lambda a: a.picture(self.pad_mode))
 
-    def warnings(self, shape: Sequence[int]) -> list[str]:
+    def warnings(self, shape: Sequence[int], roles: Roles | None = None) -> list[str]:
         shape = self.check_input(shape)
         if self.ceil:
             return []  # ceil_mode's last window reaches the end
