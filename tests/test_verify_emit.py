@@ -66,7 +66,9 @@ MODELS = textwrap.dedent('''
 
 
     class BatchNormAct2d(nn.BatchNorm2d):
-        """timm's BatchNormAct2d: batch norm in its own forward, then its children."""
+        """timm's BatchNormAct2d: batch norm in its own forward, then its children; here always with the
+        batch's statistics (training=True), which no spec layer does in eval mode (timm's own form, with
+        False, is a BatchNorm2d row: test_verify_emit_sizes)."""
 
         def __init__(self, channels):
             super().__init__(channels)
@@ -74,7 +76,7 @@ MODELS = textwrap.dedent('''
             self.act = nn.ReLU()
 
         def forward(self, x):
-            x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+            x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, True, 0.0, self.eps)
             return self.act(self.drop(x))
 
 

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 
@@ -269,3 +270,90 @@ def test_reshapes_that_split_and_join_are_unflatten_and_flatten(models: Path, tm
                            "Permute", "Flatten", "Unflatten"]
     assert spec["layers"][5]["Unflatten"] == {"dim": 0, "unflattened_size": [4, 9]}  # the windows are the batch
     assert "# for batch 1 only: reshape_1, view reshape(s) across the batch dimension" in text
+
+
+NORMS = textwrap.dedent('''
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    class BatchNormAct2d(nn.BatchNorm2d):
+        """timm's BatchNormAct2d: F.batch_norm with its own statistics in its own forward, then an activation."""
+
+        def __init__(self, c):
+            super().__init__(c)
+            self.act = nn.SiLU()
+            with torch.no_grad():  # statistics unlike a fresh BatchNorm's, so that the proof sees them
+                g = torch.Generator().manual_seed(0)
+                self.running_mean.uniform_(-1, 1, generator=g)
+                self.running_var.uniform_(0.5, 2, generator=g)
+                self.weight.uniform_(0.5, 2, generator=g)
+
+        def forward(self, x):
+            x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+            return self.act(x)
+
+
+    class Linear(nn.Linear):
+        """timm's Linear: F.linear with its own weights in its own forward."""
+
+        def forward(self, x):
+            return F.linear(x, self.weight, self.bias)
+
+
+    class Normed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.bn = BatchNormAct2d(4)
+            self.fc = Linear(4, 3)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            return self.fc(y.reshape_as(y).mean([2, 3]))
+
+
+    class Mixed(nn.Module):
+        """Statistics of one BatchNorm with the weights of another: no spec layer."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.a = nn.BatchNorm2d(4)
+            self.b = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return F.batch_norm(self.conv(x), self.a.running_mean, self.a.running_var, self.b.weight, self.b.bias, False, 0.0, 1e-5)
+''')
+
+
+def test_batch_norm_and_linear_in_their_own_forward_are_their_layers_with_their_weights(tmp_path: Path, cli) -> None:
+    path = tmp_path / "norm_models.py"
+    path.write_text(NORMS)
+    spec_path = tmp_path / "normed.yaml"
+    code, _, err = emit(cli, path, "Normed", spec_path, "3x6x6")
+    assert code == 0, err
+    spec = yaml.safe_load(spec_path.read_text())
+    assert types(spec) == ["Conv2d", "BatchNorm2d", "SiLU", "AdaptiveAvgPool2d", "Flatten", "Linear"]
+    # independently of the emitter's proof: the spec with the model's conv and its BatchNormAct2d's
+    # statistics gives the model's output (round_trip's leaf matching skips a module with children)
+    from convcalc import load_model
+    from convcalc.verify import build_module, load_python_model
+    from convcalc.verify.specs import materialize
+
+    model = load_python_model(f"{path}:Normed").eval()
+    net = build_module(load_model(str(spec_path)).summary(), torch)
+    materialize(torch, net, torch.device("cpu"), torch.float32)
+    net.layers[0].load_state_dict(model.conv.state_dict())
+    net.layers[1].load_state_dict({k: v for k, v in model.bn.state_dict().items() if not k.startswith("act.")})
+    net.layers[5].load_state_dict(model.fc.state_dict())
+    x = torch.randn(1, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(x), model(x), rtol=1e-4, atol=1e-5)
+        y = torch.nn.functional.silu(model.conv(x)).mean([2, 3])
+        assert not torch.allclose(model.fc(y), model(x), atol=1e-2)  # the statistics matter
+    out = tmp_path / "mixed.yaml"
+    code, _, err = emit(cli, path, "Mixed", out, "3x6x6")
+    line = err.strip().splitlines()[-1]
+    assert code == 1 and "fx node 'batch_norm'" in line and "not one BatchNorm module's running statistics" in line, line

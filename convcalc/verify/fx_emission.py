@@ -98,6 +98,7 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
     except Exception as error:  # noqa: BLE001  the traced graph does not run: say so
         return f"the traced graph does not run ({type(error).__name__}: {_first(error)})"
     mapper = _Mapper(torch, graph, values, report.name)
+    mapper.root = model  # the traced module keeps copies of attributes, not the modules that own them
     try:
         entries = mapper.map()
     except _Refusal as refusal:
@@ -287,6 +288,7 @@ class _Mapper:
         self.narrowed: dict[tuple[str, int], str] = {}  # (pieces node, index) → its Narrow entry
         self.made: dict[str, str] = {}  # fx node of a split view (or its transpose) → the row made for it
         self.batch_bound: list[str] = []  # the reshapes that reach the batch dimension
+        self.root: Any = graph  # the model itself (fx_emission sets it)
 
     def map(self) -> list[Entry]:
         placeholders = 0
@@ -476,6 +478,60 @@ class _Mapper:
         self.entries[-1].args = {"dims": [int(d) for d in dims]}
         self.env[node.name] = name
 
+    def batch_norm(self, node: Any) -> None:
+        """``F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, …, eps)``
+        in a BatchNorm subclass's own forward (timm's BatchNormAct2d): a BatchNorm row with that
+        module's weights and running statistics."""
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input"), "its input")
+        if kw.get("training"):
+            raise _Refusal(node, "calls torch.nn.functional.batch_norm with training=True, which normalises with the batch's own statistics")
+        args = {key: kw.get(key) for key in ("running_mean", "running_var", "weight", "bias")}
+        path, owner = self.owner(args, self.torch.nn.modules.batchnorm._BatchNorm)
+        if owner is None or args["running_mean"] is None or (args["weight"] is None) != (args["bias"] is None):
+            raise _Refusal(node, "calls torch.nn.functional.batch_norm with tensors that are not one BatchNorm module's running statistics"
+                           " and weights; a spec's BatchNorm has its own")
+        rank = len(self.values[node.name])
+        dims = 1 if rank <= 3 else rank - 2
+        eps = kw.get("eps", owner.eps)
+        module = self._function_module(node, f"BatchNorm{dims}d", {"num_features": owner.num_features, "eps": float(eps), "momentum": owner.momentum,
+                                                                     "affine": args["weight"] is not None})
+        state = {key: getattr(owner, key).detach() for key in ("weight", "bias") if args[key] is not None}
+        state.update({key: getattr(owner, key).detach() for key in ("running_mean", "running_var", "num_batches_tracked")})
+        params = [getattr(owner, key) for key in ("weight", "bias") if args[key] is not None]
+        self.env[node.name] = self.owned(node, "", params, [source], {}, state, module, name=path or None)
+
+    def owner(self, args: dict[str, Any], cls: Any) -> tuple[str, Any]:
+        """(path, module) of the one ``cls`` module whose attributes of these names the (non-None)
+        arguments are, e.g. a Linear's ``weight`` and ``bias``; (``""``, None) if there is none."""
+        if not all(self.is_parameter(arg) for arg in args.values() if arg is not None):
+            return "", None
+        paths: dict[str, str] = {key: self.env[arg.name][1] for key, arg in args.items() if arg is not None}
+        owners = {p.rsplit(".", 1)[0] if "." in p else "" for p in paths.values()}
+        if len(owners) != 1:
+            return "", None
+        path = next(iter(owners))
+        module = self.root.get_submodule(path)
+        if not isinstance(module, cls) or any(p.rsplit(".", 1)[-1] != key for key, p in paths.items()):
+            return "", None
+        return path, module
+
+    def linear(self, node: Any) -> None:
+        """``F.linear(x, self.weight, self.bias)`` in an nn.Linear subclass's own forward (timm's Linear):
+        a Linear row with that module's weights."""
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input"), "its input")
+        args = {"weight": kw.get("weight"), "bias": kw.get("bias")}
+        path, owner = self.owner(args, self.torch.nn.Linear)
+        if owner is None or args["weight"] is None:
+            raise _Refusal(node, "calls torch.nn.functional.linear with tensors that are not one Linear module's weight and bias;"
+                           " a spec's Linear has its own")
+        module = self._function_module(node, "Linear", {"in_features": owner.in_features, "out_features": owner.out_features,
+                                                        "bias": args["bias"] is not None})
+        params = [getattr(owner, key) for key in ("weight", "bias") if args[key] is not None]
+        state = {key: getattr(owner, key).detach() for key in ("weight", "bias") if args[key] is not None}
+        self.env[node.name] = self.owned(node, "", params, [source], {}, state, module, name=path or None)
+
     def layer_norm(self, node: Any) -> None:
         """``F.layer_norm(x, shape, self.weight, self.bias, eps)`` (torchvision's and timm's LayerNorm2d):
         a ``LayerNorm`` row with those parameters as its weights."""
@@ -572,6 +628,10 @@ class _Mapper:
             return self.merge(node, "Multiply", "multiplies")
         if (method and target == "permute") or target is self.torch.permute:
             return self.permute(node)
+        if target is self.torch.nn.functional.batch_norm:
+            return self.batch_norm(node)
+        if target is self.torch.nn.functional.linear and any(self.is_parameter(a) for a in node.all_input_nodes):
+            return self.linear(node)
         if target is self.torch.nn.functional.layer_norm:
             return self.layer_norm(node)
         if (method and target in ("view", "reshape")) and self.is_parameter(node.args[0]):
@@ -580,7 +640,7 @@ class _Mapper:
             return self.concat(node)
         if (method and target == "flatten") or target is self.torch.flatten:
             return self.flatten(node)
-        if (method and target in ("view", "reshape")) or target is self.torch.reshape:
+        if (method and target in ("view", "reshape", "view_as", "reshape_as")) or target is self.torch.reshape:
             return self.reshape(node)
         if (method and target == "mean") or target is self.torch.mean:
             return self.mean(node)
