@@ -400,6 +400,8 @@ def _fold_check(model: Any) -> Callable[[str, list[LayerCheck]], LayerCheck]:
             row=None,
             layer=None,
             class_path="",
+            judged_as="",
+            not_judged="",
         )
 
     return merge

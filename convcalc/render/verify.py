@@ -150,20 +150,40 @@ def verdict(report: VerifyReport) -> str:
 
 
 def _not_judged(report: VerifyReport) -> str:
-    """``; not judged: timm.layers.linear.Linear at head.fc, …; 12.3% of MACs in own forwards``."""
+    """``; judged as the layers they compute: torchvision.ops.misc.Permute as Permute (36); not judged:
+    timm.layers.linear.Linear at head.fc, …; 12.3% of MACs in own forwards``."""
     unknown: dict[str, list[str]] = {}
+    unproven: dict[str, tuple[str, list[str]]] = {}  # class → (the first row's reason, the rows); --json has each row's
     for check in report.checks:
-        if not check.known and not check.own:
+        if check.not_judged:
+            unproven.setdefault(check.class_path or check.type, (check.not_judged, []))[1].append(check.name)
+        elif not check.known and not check.own:
             unknown.setdefault(check.class_path or check.type, []).append(check.name)
-    parts = []
-    for kind, names in unknown.items():
-        more = f" (+{len(names) - 2} more)" if len(names) > 2 else ""
-        parts.append(f"{kind} at {', '.join(names[:2])}{more}")
-    text = f"; not judged (types convcalc does not know): {'; '.join(parts)}" if parts else ""
+    judged = _judged_as(report.checks)
+    text = f"; judged as the layers they were shown to compute: {judged}" if judged else ""
+    parts = [f"{kind} at {_some(names)}" for kind, names in unknown.items()]
+    text += f"; not judged (types convcalc does not know): {'; '.join(parts)}" if parts else ""
+    parts = [f"{kind} at {_some(names)} ({why})" for kind, (why, names) in unproven.items()]
+    text += f"; not judged: {'; '.join(parts)}" if parts else ""
     own = sum(c.macs for c in report.checks if c.own)
     if own and report.totals.macs:
         text += f"; {100 * own / report.totals.macs:.1f}% of the MACs are computed in modules' own forwards (rows 'own forward', counted, not judged)"
     return text
+
+
+def _judged_as(checks: Sequence[Any]) -> str:
+    """``torchvision.ops.misc.Permute as Permute (36)``: the classes judged by what they compute."""
+    counts: dict[tuple[str, str], int] = {}
+    for check in checks:
+        if check.judged_as:
+            key = (check.class_path or check.type, check.judged_as)
+            counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{kind} as {what} ({n})" for (kind, what), n in counts.items())
+
+
+def _some(names: list[str]) -> str:
+    more = f" (+{len(names) - 2} more)" if len(names) > 2 else ""
+    return f"{', '.join(names[:2])}{more}"
 
 
 def _value(value: Any) -> str:

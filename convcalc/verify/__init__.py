@@ -21,7 +21,8 @@ Per layer, three numbers are compared: the output shape (forward hooks), the par
 around each module call). Nothing here prints; ``commands/verify.py`` renders the report.
 
 Modules: ``report`` (what was found), ``runtime`` (torch, devices, memory, the hooked forward
-pass), ``specs`` (specs and calculator layers), ``user_models`` (a user's module), ``emission`` and
+pass), ``specs`` (specs and calculator layers), ``user_models`` (a user's module), ``equivalents``
+(modules of no torch.nn class, judged as the engine layers they are shown to compute), ``emission`` and
 ``fx_emission`` (``--emit-spec``: the chain of leaves, and torch.fx graphs).
 """
 

@@ -56,6 +56,10 @@ class LayerCheck:
     class_path: str = ""
     #: the work a module did in its own forward, outside its child modules (counted, not judged)
     own: bool = False
+    #: a module of no torch.nn class judged as the engine layers it was shown to compute ("Permute"), or ""
+    judged_as: str = ""
+    #: why a module that was proposed such layers is not judged (the probe did not bear them out), or ""
+    not_judged: str = ""
 
     @property
     def confirmed(self) -> bool | None:
@@ -87,8 +91,12 @@ class LayerCheck:
         data["confirmed"] = self.confirmed
         if self.own:
             data["own_forward"] = True  # work the module did outside its children: counted, not judged
-        if not self.known and self.class_path:
+        if (not self.known or self.judged_as) and self.class_path:
             data["class"] = self.class_path
+        if self.judged_as:
+            data["judged_as"] = self.judged_as
+        if self.not_judged:
+            data["not_judged"] = self.not_judged
         if self.mismatches or not self.known:
             data["torch"] = {
                 "output_shape": jsonable(self.torch_output_shape),

@@ -157,6 +157,8 @@ class _Call:
     engine: _Engine | None = None
     #: a module's own forward: what it computed outside its children (F.linear, matmuls, torch.cat …)
     own: bool = False
+    #: how many arguments (positional and keyword) the module was called with
+    arguments: int = 0
 
 
 @dataclass
@@ -179,6 +181,8 @@ class _Engine:
     params: int = 0
     macs: int = 0
     error: str | None = None
+    #: the engine layers a module of no torch.nn class was shown to compute (verify.equivalents), or ""
+    judged_as: str = ""
 
 
 class _MemoryGuard(Exception):
@@ -249,7 +253,7 @@ class _Tracer:
                 return
             first = _first_tensor(self.torch, args, kwargs)
             shape = tuple(first.shape) if first is not None else None
-            call = _Call(path, mod, shape, frame.start, first is not None and first is self.last_output)
+            call = _Call(path, mod, shape, frame.start, first is not None and first is self.last_output, arguments=len(args) + len(kwargs))
             frame.call = call
             self.calls.append(call)
             if self.before_leaf is not None:

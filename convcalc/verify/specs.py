@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graph import Model, Row, Summary
+from ..layers import Layer
 from .memory import spec_estimate
 from .report import Mismatch, VerifyError, VerifyReport, _compare
 from .runtime import (
@@ -224,6 +225,14 @@ def materialize(torch: Any, module: Any, device: Any, dtype: Any) -> None:
                     kind = dtype if buffer.is_floating_point() else buffer.dtype
                     made[id(buffer)] = torch.empty(tuple(buffer.shape), dtype=kind, device=device)
                 owner._buffers[key] = made[id(buffer)]
+
+
+def torch_twin(torch: Any, layer: Layer) -> Any:
+    """The torch module verify builds for an engine layer (on the current default device): its
+    torch.nn class, or verify's own module for the families torch.nn has no class for."""
+    if layer.MANY_INPUTS or layer.OWN_MODULE:
+        return _merge_classes(torch)[layer.type_name](**layer.torch_kwargs())
+    return getattr(torch.nn, layer.type_name)(**layer.torch_kwargs())
 
 
 def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:

@@ -35,6 +35,7 @@ from .runtime import (
     _first_line,
     _MemoryGuard,
     _run,
+    _threads,
     _Tracer,
     check_memory,
     format_bytes,
@@ -186,6 +187,12 @@ def layer_from_module(module: Any) -> Layer | None:
     base = torch_layer_class(type(module))
     if base is None:
         return None
+    return layer_as(base, module)
+
+
+def layer_as(base: type, module: Any) -> Layer:
+    """The engine's layer of the torch.nn class ``base`` (one convcalc knows) with ``module``'s
+    constructor attributes. Raises SpecError if the engine refuses them."""
     name, family = lookup(base.__name__)
     kwargs = {}
     for key, default in family.PARAMS.items():
@@ -280,9 +287,13 @@ def verify_python(
     except BaseException as failure:  # noqa: BLE001  one line, OOM named as such
         raise _out_of_memory(torch, failure, name, device) or VerifyError(f"moving {name} to {device} raised {_error_text(failure)}") from None
     running = [fixed + RUNTIME_BYTES]
+    #: calls of modules the engine has no rule for, called with one floating tensor: (dtype, device) to probe them with
+    unknown: dict[int, tuple[Any, Any]] = {}
 
-    def before(call: _Call, _: Any) -> None:
+    def before(call: _Call, first: Any) -> None:
         call.engine = _engine_call(call.module, call.input_shape)
+        if call.engine is None and call.arguments == 1 and first is not None and first.is_floating_point():
+            unknown[id(call)] = (first.dtype, first.device)
         if device != "meta" and estimate is None and call.engine is not None and call.engine.output_shape is not None:
             running[0] += _elements(call.engine.output_shape) * size
             if running[0] > limit:
@@ -307,7 +318,8 @@ def verify_python(
         raise _out_of_memory(torch, error, name, device) or _model_failure(torch, model, x, name, tracer, error, moved)
     peak = _cuda_peak(torch, device, baseline)
 
-    checks = _attribute_params(model, tracer.calls, [_check_call(index, call) for index, call in enumerate(tracer.calls)])
+    reasons = _judge_equivalents(torch, tracer.calls, unknown)
+    checks = _attribute_params(model, tracer.calls, [_check_call(index, call, reasons.get(id(call), "")) for index, call in enumerate(tracer.calls)])
     totals = _totals(checks, full, dtype, total_params, trainable, tracer.total_flops // 2)
     if inputs is not None:  # every input tensor, in its own dtype, not only the first
         input_mb = sum(t.numel() * t.element_size() for t in tensors) / MB
@@ -402,7 +414,39 @@ def _materialise_lazy(torch: Any, model: Any, full: Shape, dt: Any, name: str, i
         raise VerifyError(f"{name}: the first forward pass, which gives its Lazy modules their parameters, raised {_error_text(error)}{_user_frame(error)}") from None
 
 
-def _check_call(index: int, call: _Call) -> LayerCheck:
+def _judge_equivalents(torch: Any, calls: Sequence[_Call], unknown: Mapping[int, tuple[Any, Any]]) -> dict[int, str]:
+    """Give the calls of modules of no class the engine judges the engine layers they are shown to
+    compute (:mod:`.equivalents`), after the run (the probes are not counted by FlopCounterMode);
+    returns why not, for the calls where a proposal did not hold. One probe per module (or
+    stateless class and attributes) and shape."""
+    from .equivalents import judge, probe_key
+
+    reasons: dict[int, str] = {}
+    seen: dict[Any, tuple[_Engine | None, str]] = {}
+    with _threads(torch, True):  # one layer on one input: a thread pool costs more than it saves
+        _probe_calls(torch, calls, unknown, reasons, seen, judge, probe_key)
+    return reasons
+
+
+def _probe_calls(torch: Any, calls: Sequence[_Call], unknown: Mapping[int, tuple[Any, Any]], reasons: dict[int, str],
+                 seen: dict[Any, tuple[_Engine | None, str]], judge: Any, probe_key: Any) -> None:
+    for call in calls:
+        if id(call) not in unknown or call.own or call.input_shape is None or not _is_shape(call.output_shape):
+            continue
+        dtype, device = unknown[id(call)]
+        key = probe_key(call.module, call.input_shape, dtype)
+        if key not in seen:
+            seen[key] = judge(torch, call.module, call.input_shape, dtype, device)
+        call.engine, reason = seen[key]
+        if reason:
+            reasons[id(call)] = reason
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, tuple) and all(isinstance(v, int) for v in value)
+
+
+def _check_call(index: int, call: _Call, not_judged: str = "") -> LayerCheck:
     module = call.module
     type_name = type(module).__name__
     torch_macs = call.flops // 2
@@ -419,16 +463,17 @@ def _check_call(index: int, call: _Call) -> LayerCheck:
         engine = None  # weight_norm's weight_g/weight_v: the layer's parameters are not its class's; shown, not judged
     if engine is None:
         return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
-                          output, torch_params, torch_macs, known=False, depth=depth, class_path=class_path(module))
+                          output, torch_params, torch_macs, known=False, depth=depth, class_path=class_path(module),
+                          not_judged=not_judged)
     if engine.error is not None or engine.output_shape is None:
         refusal = Mismatch(call.path, type_name, "verdict", engine.error, "runs")
         return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
                           output, torch_params, torch_macs, mismatches=(refusal,), depth=depth, layer=engine.layer,
-                          class_path=class_path(module))
+                          class_path=class_path(module), judged_as=engine.judged_as)
     check = _compare(index, call.path, type_name, input_shape, engine.output_shape, engine.params,
                      engine.params if trainable == torch_params else trainable, engine.macs, output, torch_params, torch_macs,
                      layer=engine.layer, depth=depth)
-    return dataclasses.replace(check, class_path=class_path(module))
+    return dataclasses.replace(check, class_path=class_path(module), judged_as=engine.judged_as)
 
 
 def _reparametrized(module: Any) -> bool:
@@ -516,6 +561,8 @@ def _why_not_sequential(calls: Sequence[_Call], checks: Sequence[LayerCheck], ou
             return f"'{call.path}' does not read the previous module's output (the forward computes something between them)"
         if not check.known:
             return f"'{call.path}' is a {check.class_path}, which convcalc does not know"
+        if check.layer is None and check.judged_as and not check.mismatches:
+            return f"'{call.path}' ({check.class_path}) computes {check.judged_as}: several spec rows for one module"
         if check.layer is None:
             return f"convcalc refuses '{call.path}'"
     if not output_is_last:

@@ -1,0 +1,188 @@
+"""Modules of no torch.nn class convcalc knows, judged as the engine layers they are shown to compute.
+
+verify judges a module call with the engine's rule for its torch.nn class. Some modules are no
+such class, yet compute what engine layers compute: torchvision's ``Permute``
+(``torch.permute(x, self.dims)``), ``StochasticDepth`` and timm's ``DropPath`` (the input itself in
+eval, as verify runs), and subclasses of a torch.nn layer with a forward of their own — timm's
+``LayerNorm`` (torch's layer norm again), torchvision's and timm's ``LayerNorm2d`` (a LayerNorm over
+the channels of N×C×H×W: permute, normalize, permute back).
+
+Neither a class name nor its attributes decide. They only *propose* engine layers (:class:`Proposal`).
+The proposal holds when the module, run on a random input of the shape it received (no two values
+alike) in eval mode, gives what verify's own torch modules for those layers give with the module's
+parameters loaded: bit for bit for a permutation or the identity, within float tolerance for a norm.
+Only then does the row get the engine's numbers, compared with what the call really did (output
+shape, params, MACs) like any other row: ✓ or ✗. A proposal the probe does not bear out leaves
+the row not judged, with the reason. On ``--device meta`` a module with parameters has no values
+to probe and stays not judged; one without any is probed on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConvcalcError
+from ..layers import Layer, Shape, make_layer
+from ..layers.catalog import CATALOG
+from ..sizes import format_shape
+from .runtime import _Engine, _eval_mode, _first_line
+
+#: Regularizers that are the identity in eval() (torchvision.ops and timm.layers), proposed as Identity.
+IDENTITY_IN_EVAL = ("StochasticDepth", "DropPath", "DropBlock2d", "DropBlock3d")
+#: (rtol, atol) of values computed another way (torch.testing.assert_close's defaults per dtype).
+TOLERANCES = {"torch.float16": (1e-3, 1e-5), "torch.bfloat16": (1.6e-2, 1e-5), "torch.float32": (1.3e-6, 1e-5), "torch.float64": (1e-7, 1e-7)}
+#: Engine families that normalize the trailing dimensions: a subclass may apply them to the channels.
+TRAILING_NORMS = ("LayerNorm", "RMSNorm")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Engine layers a module may compute, in order, and how their torch twin is compared with it."""
+
+    judged_as: str  # "Permute", "Identity", "LayerNorm over the channels (Permute, LayerNorm, Permute)"
+    layers: tuple[Layer, ...]
+    #: the twin must give the module's output bit for bit (a permutation, the identity), else within tolerance
+    exact: bool
+    #: which of ``layers`` takes the module's parameters and buffers (its state_dict); None: it has none
+    owner: int | None = None
+
+    @property
+    def layer(self) -> Layer | None:
+        """The one engine layer (a spec row) of a proposal of one layer, else None."""
+        return self.layers[0] if len(self.layers) == 1 else None
+
+
+def torch_base_class(cls: type) -> type | None:
+    """The nearest torch.nn class above ``cls`` whose rule the engine has (a subclass's forward may
+    compute something else: that is for the probe to show); None if the nearest one is unknown."""
+    for base in cls.__mro__:
+        if not base.__module__.startswith("torch.nn."):
+            continue
+        return base if base.__name__ in CATALOG else None  # torch's spelling only: no guessing from case
+    return None
+
+
+def proposals(module: Any, shape: Shape) -> list[Proposal]:
+    """What ``module`` (a leaf of no class the engine judges) may compute on ``shape``, in the order tried."""
+    from .user_models import layer_as
+
+    cls = type(module)
+    stateless = next(iter(module.parameters()), None) is None and next(iter(module.buffers()), None) is None
+    found: list[Proposal] = []
+    try:
+        if cls.__name__ == "Permute" and stateless and _int_list(getattr(module, "dims", None)):
+            found.append(Proposal("Permute", (make_layer("Permute", dims=list(module.dims)),), exact=True))
+        if cls.__name__ in IDENTITY_IN_EVAL and stateless:
+            found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
+        base = torch_base_class(cls)
+        if base is not None and base is not cls:
+            layer = layer_as(base, module)
+            found.append(Proposal(f"{base.__name__} (torch's)", (layer,), exact=False, owner=0))
+            normalized = getattr(layer, "normalized_shape", ())
+            if layer.type_name in TRAILING_NORMS and len(normalized) == 1 and len(shape) >= 3:
+                rank = len(shape)
+                last = [0, *range(2, rank), 1]  # the channels to the end, and back
+                back = [0, rank - 1, *range(1, rank - 1)]
+                found.append(
+                    Proposal(
+                        f"{layer.type_name} over the channels (Permute, {layer.type_name}, Permute)",
+                        (make_layer("Permute", dims=last), layer, make_layer("Permute", dims=back)),
+                        exact=False,
+                        owner=1,
+                    )
+                )
+    except ConvcalcError:
+        pass  # the engine refuses the attributes: nothing to propose from them
+    return found
+
+
+def _int_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def engine_numbers(proposal: Proposal, shape: Shape) -> _Engine:
+    """The engine's output shape, params and MACs of the proposal's layers one after another (or its refusal)."""
+    params = macs = 0
+    current = shape
+    bound_layers = []
+    try:
+        for layer in proposal.layers:
+            bound = layer.bind(current)
+            out = bound.output_shape(current)
+            params += bound.num_params
+            macs += bound.macs(current)
+            bound_layers.append(bound)
+            current = out
+    except ConvcalcError as error:
+        return _Engine(proposal.layer, error=error.message, judged_as=proposal.judged_as)
+    one = bound_layers[0] if len(bound_layers) == 1 else None
+    return _Engine(one, current, params, macs, judged_as=proposal.judged_as)
+
+
+def probe(torch: Any, module: Any, proposal: Proposal, shape: Shape, dtype: Any, device: Any) -> str | None:
+    """None when ``module`` computes what the proposal's layers compute on a random input of ``shape``
+    (in eval mode, the module's own parameters in the twin), else why not (one line)."""
+    from .specs import torch_twin
+
+    where = f"not {proposal.judged_as}:"
+    try:
+        twins = [torch_twin(torch, layer) for layer in proposal.layers]
+        twin = torch.nn.Sequential(*twins).to(device=device, dtype=dtype)
+        if proposal.owner is not None:
+            twins[proposal.owner].load_state_dict(module.state_dict())
+    except Exception as error:  # noqa: BLE001  the module's tensors do not fit the layer's
+        return f"{where} its parameters are not the layer's ({type(error).__name__}: {_first_line(error)})"
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(tuple(shape), generator=generator, dtype=dtype).to(device=device)
+    with torch.no_grad(), _eval_mode(module):
+        try:
+            expected = twin(x)  # verify's own modules never write into their input
+        except Exception as error:  # noqa: BLE001  the layers refuse this input: the module cannot be them
+            return f"{where} the layer refuses its {format_shape(tuple(shape))} input ({type(error).__name__}: {_first_line(error)})"
+        try:
+            got = module(x.clone())  # its own copy: a module that writes into its input cannot pass for the twin
+        except Exception as error:  # noqa: BLE001  the user's module, on another input of the same shape
+            return f"{where} on a random {format_shape(tuple(shape))} input it raises {type(error).__name__}: {_first_line(error)}"
+    if not isinstance(got, torch.Tensor):
+        return f"{where} it returns a {type(got).__name__}, not a tensor"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"{where} on a random {format_shape(tuple(shape))} input its output is {format_shape(tuple(got.shape))}, not {format_shape(tuple(expected.shape))}"
+    if got.dtype != expected.dtype:
+        return f"{where} its output is {got.dtype}, the layer's {expected.dtype}"
+    rtol, atol = (0.0, 0.0) if proposal.exact else TOLERANCES.get(str(got.dtype), (1.3e-6, 1e-5))
+    if not (torch.equal(got, expected) if proposal.exact else torch.allclose(got, expected, rtol=rtol, atol=atol)):
+        gap = (got.double() - expected.double()).abs().max().item()
+        return f"{where} on a random {format_shape(tuple(shape))} input its values differ from the layer's (by up to {gap:.3g})"
+    return None
+
+
+def probe_key(module: Any, shape: Shape, dtype: Any) -> Any:
+    """What a probe's answer depends on: the module itself, or — for a module without parameters or
+    buffers — its class and public attributes (torchvision's 36 Permutes of a ConvNeXt share 2 answers)."""
+    if next(iter(module.parameters()), None) is not None or next(iter(module.buffers()), None) is not None:
+        return (id(module), shape, dtype)
+    attributes = tuple(sorted((k, repr(v)) for k, v in vars(module).items() if not k.startswith("_") and k != "training"))
+    return (type(module), attributes, shape, dtype)
+
+
+def judge(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tuple[_Engine | None, str]:
+    """(the engine's numbers for the first proposal the probe bears out, "") or (None, why not judged);
+    (None, "") where nothing is proposed."""
+    found = proposals(module, shape)
+    if not found:
+        return None, ""
+    if device.type == "meta":
+        if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+            return None, (
+                f"may be {' or '.join(p.judged_as for p in found)}, which only its values can show, and on meta it has none;"
+                " verify on cpu to judge it"
+            )
+        device = torch.device("cpu")
+    reasons: list[str] = []
+    for proposal in found:
+        why = probe(torch, module, proposal, shape, dtype, device)
+        if why is None:
+            return engine_numbers(proposal, shape), ""
+        reasons.append(why)
+    return None, "; ".join(reasons)
