@@ -313,3 +313,23 @@ def test_a_chain_of_judged_modules_is_a_chain_of_spec_rows_where_each_is_one_row
     assert one.sequential is None and [c.layer.type_name for c in one.checks] == ["Conv2d", "Permute", "Identity"]
     three = verify_python(nn.Sequential(nn.Conv2d(3, 4, 1), LayerNorm2d(4)), (3, 5, 6))
     assert three.ok and three.sequential is not None and "several spec rows for one module" in three.sequential
+
+
+class SwapAxes(nn.Module):  # torchvision.models.maxvit.SwapAxes
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__()
+        self.a = a
+        self.b = b
+
+    def forward(self, x: Any) -> Any:
+        return torch.swapaxes(x, self.a, self.b)
+
+
+def test_swapaxes_is_judged_as_its_permute_and_a_lookalike_is_not() -> None:
+    report = verify_python(nn.Sequential(nn.Conv2d(3, 4, 1), SwapAxes(-2, -1), SwapAxes(1, 3)), (3, 5, 6))
+    assert report.ok and [c.judged_as for c in report.checks] == ["", "Permute", "Permute"]
+    assert [c.layer.dims for c in report.checks[1:]] == [(0, 1, 3, 2), (0, 3, 2, 1)]
+    assert report.checks[2].output_shape == (1, 5, 6, 4) and report.checks[2].confirmed is True
+    wrong = lookalike("SwapAxes", SwapAxes, lambda self, x: torch.swapaxes(x, self.a, self.b).flip(-1))
+    check = verify_python(nn.Sequential(nn.Conv2d(3, 4, 1), wrong(2, 3)), (3, 5, 5)).checks[1]
+    assert check.confirmed is None and check.not_judged.startswith("not Permute:")

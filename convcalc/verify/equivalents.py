@@ -2,7 +2,7 @@
 
 verify judges a module call with the engine's rule for its torch.nn class. Some modules are no
 such class, yet compute what engine layers compute: torchvision's ``Permute``
-(``torch.permute(x, self.dims)``), ``StochasticDepth`` and timm's ``DropPath`` (the input itself in
+(``torch.permute(x, self.dims)``) and MaxViT's ``SwapAxes`` (``torch.swapaxes(x, self.a, self.b)``), ``StochasticDepth`` and timm's ``DropPath`` (the input itself in
 eval, as verify runs), and subclasses of a torch.nn layer with a forward of their own — timm's
 ``LayerNorm`` (torch's layer norm again), torchvision's and timm's ``LayerNorm2d`` (a LayerNorm over
 the channels of N×C×H×W: permute, normalize, permute back).
@@ -64,7 +64,9 @@ def torch_base_class(cls: type) -> type | None:
 
 
 def proposals(module: Any, shape: Shape) -> list[Proposal]:
-    """What ``module`` (a leaf of no class the engine judges) may compute on ``shape``, in the order tried."""
+    """What ``module`` (a leaf of no class the engine judges) may compute on ``shape``, in the order tried.
+    A name proposes only with the attributes its computation needs (a Permute's ``dims``, a SwapAxes'
+    ``a`` and ``b``) and, for a permutation or an identity, without parameters or buffers."""
     from .user_models import layer_as
 
     cls = type(module)
@@ -73,6 +75,12 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
     try:
         if cls.__name__ == "Permute" and stateless and _int_list(getattr(module, "dims", None)):
             found.append(Proposal("Permute", (make_layer("Permute", dims=list(module.dims)),), exact=True))
+        swap = (getattr(module, "a", None), getattr(module, "b", None))
+        if cls.__name__ == "SwapAxes" and stateless and _int_list(swap) and all(-len(shape) <= d < len(shape) for d in swap):
+            dims = list(range(len(shape)))  # torchvision's maxvit.SwapAxes: torch.swapaxes(x, a, b)
+            a, b = (d % len(shape) for d in swap)
+            dims[a], dims[b] = b, a
+            found.append(Proposal("Permute", (make_layer("Permute", dims=dims),), exact=True))
         if cls.__name__ in IDENTITY_IN_EVAL and stateless:
             found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
         base = torch_base_class(cls)
