@@ -70,6 +70,19 @@ class WithUnknown(nn.Module):
         return self.pool(self.scale(self.conv(x)))
 
 
+class Masked(nn.Module):
+    """Multiplies by a buffer: no spec layer holds a fixed tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding="same", bias=False)
+        self.register_buffer("mask", torch.ones(4, 1, 1))
+        self.pool = nn.AdaptiveAvgPool2d((2, 1))
+
+    def forward(self, x):
+        return self.pool(self.conv(x) * self.mask)
+
+
 class Broken(nn.Module):
     def __init__(self):
         super().__init__()
@@ -243,10 +256,22 @@ def test_emit_spec_round_trip(models: Path, tmp_path: Path, cli) -> None:
 
 
 def test_emit_spec_refuses_what_a_spec_cannot_express(models: Path, tmp_path: Path, cli) -> None:
-    """Scale multiplies by its own parameter: the refusal names the fx node, its module and the parameter."""
-    code, out, err = cli("verify", f"{models}:WithUnknown", "--input", "3x8x8", "--emit-spec", tmp_path / "x.yaml")
+    """Multiplying by a buffer has no spec layer: the refusal names the fx node, its forward and
+    the buffer, and nothing is written."""
+    code, out, err = cli("verify", f"{models}:Masked", "--input", "3x8x8", "--emit-spec", tmp_path / "x.yaml")
     assert code == 1 and "✓" in out
-    assert "'scale'" in err and "'scale.gain' directly" in err and not (tmp_path / "x.yaml").exists()
+    assert "fx node 'mul'" in err and "'mask'" in err and "a buffer" in err and not (tmp_path / "x.yaml").exists()
+
+
+def test_emit_spec_writes_a_leaf_that_multiplies_by_its_parameter_as_a_scale(models: Path, tmp_path: Path, cli) -> None:
+    """Once refused: ``x * self.gain`` inside an unknown leaf is a Scale row holding the parameter,
+    and the spec has the model's parameters and output."""
+    code, _, err = cli("verify", f"{models}:WithUnknown", "--input", "3x8x8", "--emit-spec", tmp_path / "x.yaml")
+    assert code == 0, err
+    layers = yaml.safe_load((tmp_path / "x.yaml").read_text())["layers"]
+    assert [next(iter(e)) for e in layers] == ["Conv2d", "Scale", "AdaptiveAvgPool2d"]
+    summary = load_model(str(tmp_path / "x.yaml")).summary()
+    assert summary.totals.params == 3 * 4 * 9 + 4 and summary.rows[-1].output_shape[-3:] == (4, 2, 1)
 
 
 @pytest.mark.parametrize("name, shape, types", [("Reshaping", "1x28x28", ["Conv2d", "Flatten", "Linear"]), ("Shared", "4x8x8", ["Conv2d", "Conv2d"])])
