@@ -92,6 +92,21 @@ MODELS = textwrap.dedent('''
             return F.adaptive_avg_pool2d(x, (h // 2, w // 4))
 
 
+    class Neutral(nn.Module):
+        """MobileOne's branch sums start at 0 (out = 0; out += branch(x)); a factor of 1 from sizes."""
+
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 1)
+            self.b = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            out = 0
+            out = out + self.a(x)
+            out = out + self.b(x)
+            return out * (x.size(1) // 3)
+
+
     class SizeTimesTensor(nn.Module):
         def __init__(self):
             super().__init__()
@@ -357,3 +372,8 @@ def test_batch_norm_and_linear_in_their_own_forward_are_their_layers_with_their_
     code, _, err = emit(cli, path, "Mixed", out, "3x6x6")
     line = err.strip().splitlines()[-1]
     assert code == 1 and "fx node 'batch_norm'" in line and "not one BatchNorm module's running statistics" in line, line
+
+
+def test_adding_zero_and_multiplying_by_one_are_no_rows(models: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, models, tmp_path, "Neutral", "3x4x4")
+    assert types(spec) == ["Conv2d", "Conv2d", "Add"]

@@ -744,6 +744,12 @@ class _Mapper:
         if kw.get("alpha", 1) != 1:
             raise _Refusal(node, f"adds with alpha={kw['alpha']!r}; a spec's Add has no factor")
         operands = list(node.args[:2]) + [kw[k] for k in ("other",) if k in kw]
+        neutral = 0 if kind == "Add" else 1  # x + 0, 1 * x (MobileOne's sums that start at 0): x itself
+        tensors = [a for a in operands if self.is_tensor(a)]
+        others = [self.resolve(a) for a in operands if not self.is_tensor(a)]
+        if len(operands) == 2 and len(tensors) == 1 and len(others) == 1 and type(others[0]) in (int, float) and others[0] == neutral:
+            self.env[node.name] = self.tensor(node, tensors[0], "an operand")
+            return
         if len(operands) != 2 or not all(self.is_tensor(a) for a in operands):
             constant = next((a for a in operands if not self.is_tensor(a)), None)
             if constant is not None and not hasattr(constant, "op"):
