@@ -38,6 +38,9 @@ class AxisField:
 
 
 Field = Optional[tuple[AxisField, ...]]  # evaluated at run time: no `X | None` before Python 3.10
+#: The walk's field: one entry per axis of the tensor, an AxisField on each spatial axis and None on the
+#: others, so that a Permute can carry each axis's field to where the axis goes. None: undefined.
+Placed = Optional[tuple[Optional[AxisField], ...]]
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ class Model:
             raise SpecError(f"the input is a {huge}")
         size = DTYPE_BYTES[dtype]
         shapes: dict[str, Shape] = {INPUT: full}
-        fields: dict[str, Field] = {INPUT: _initial_field(full)}
+        fields: dict[str, Placed] = {INPUT: _initial_field(full)}
         roles: dict[str, Roles] = {INPUT: declared_roles(len(full))}
         rows: list[Row] = []
         bound: dict[str, Layer] = {}
@@ -242,7 +245,7 @@ class Model:
         index: int,
         node: Node,
         shapes: dict[str, Shape],
-        fields: dict[str, Field],
+        fields: dict[str, Placed],
         roles: dict[str, Roles],
         size: int,
         bound: dict[str, Layer],
@@ -269,7 +272,7 @@ class Model:
             known = roles[node.inputs[0]]
             warnings = tuple(layer.warnings(shape, known))
             roles[node.name] = layer.axis_roles(shape, out, known)
-            rf = _next_field(fields[node.inputs[0]], layer, shape)
+            rf = _next_field(fields[node.inputs[0]], layer, shape, out)
         fields[node.name] = rf
         return Row(
             index=index,
@@ -281,7 +284,7 @@ class Model:
             params=params,
             trainable_params=params if node.trainable else 0,
             macs=macs,
-            receptive_field=rf,
+            receptive_field=_shown(rf),
             output_bytes=math.prod(out) * size,
             line=node.line,
             depth=node.depth,
@@ -409,15 +412,39 @@ def _check_tie(layer: Layer, tie: str, target: Layer) -> None:
         )
 
 
-def _initial_field(shape: Shape) -> Field:
+def _initial_field(shape: Shape) -> Placed:
     spatial = len(shape) - 2
-    return tuple(AxisField(1, 1, 0.5) for _ in range(spatial)) if spatial > 0 else None
+    return (None, None, *(AxisField(1, 1, 0.5) for _ in range(spatial))) if spatial > 0 else None
 
 
-def _next_field(current: Field, layer: Layer, shape: Shape) -> Field:
-    """The r/j/start recurrence: r += (k−1)·j, start += ((k−1)/2 − p)·j, j ·= s."""
+def _shown(placed: Placed) -> Field:
+    """A row's receptive field: the spatial axes' fields in the order the axes have in the tensor."""
+    if placed is None:
+        return None
+    return tuple(axis for axis in placed if axis is not None) or None
+
+
+def _next_field(current: Placed, layer: Layer, shape: Shape, out: Shape) -> Placed:
+    """The field after ``layer``. Where the spatial axes are where a layer reads them, (N, C, *spatial),
+    its ``window`` gives the recurrence. A layer that only moves axes (Permute) moves their fields. Elsewhere
+    (channels last) a field survives a layer that leaves every spatial axis alone (``touched_axes``);
+    anything else leaves it undefined."""
     if current is None:
         return None
+    sources = layer.axis_sources(shape)
+    if sources is not None:
+        return tuple(current[d] for d in sources)
+    if [i for i, axis in enumerate(current) if axis is not None] == list(range(2, len(shape))):
+        spatial = _windowed(current[2:], layer, shape)  # type: ignore[arg-type]
+        return None if spatial is None or len(out) != 2 + len(spatial) else (None, None, *spatial)
+    touched = layer.touched_axes(shape)
+    if touched is None or len(out) != len(shape) or any(current[axis] is not None for axis in touched):
+        return None
+    return current
+
+
+def _windowed(current: tuple[AxisField, ...], layer: Layer, shape: Shape) -> Field:
+    """The r/j/start recurrence: r += (k−1)·j, start += ((k−1)/2 − p)·j, j ·= s."""
     window = layer.window(shape)
     if window == IDENTITY:
         return current
@@ -433,12 +460,16 @@ def _next_field(current: Field, layer: Layer, shape: Shape) -> Field:
     )
 
 
-def _merge_fields(fields: Iterable[Field]) -> Field:
-    """Along the largest path: the input whose field is largest; undefined if any is undefined."""
+def _merge_fields(fields: Iterable[Placed]) -> Placed:
+    """Along the largest path: the input whose field is largest; undefined if any is undefined, or if the
+    inputs have their spatial axes in different places."""
     fields = list(fields)
     if any(f is None for f in fields):
         return None
-    return max(fields, key=lambda f: math.prod(a.size for a in f))  # type: ignore[union-attr,arg-type]
+    places = {tuple(axis is not None for axis in f) for f in fields}  # type: ignore[union-attr]
+    if len(places) != 1:
+        return None
+    return max(fields, key=lambda f: math.prod(a.size for a in f if a is not None))  # type: ignore[union-attr]
 
 
 def load_model(path: str) -> Model:

@@ -8,11 +8,11 @@ even size GLU halves), PReLU has parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import SpecError
+from ..errors import ConvcalcError, SpecError
 from .base import (
     IDENTITY,
     REQUIRED,
@@ -138,6 +138,9 @@ class Elementwise(Layer):
     def window(self, shape: Shape) -> str | None:
         return IDENTITY
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...] | None:
+        return ()  # value by value (a dropout's channel mask keeps each position too)
+
     def describe(self) -> str:
         parts = []
         for name, value in self.args:
@@ -196,6 +199,9 @@ class SoftmaxLayer(Elementwise):
     def window(self, shape: Shape) -> str | None:
         return _channel_window(self, "dim", self.dim, shape)
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...] | None:
+        return _dim_axes(self, self.resolved_dim, shape)
+
     def describe(self) -> str:
         return "" if self.dim is None else f"dim={self.dim}"
 
@@ -220,6 +226,9 @@ class Softmax2dLayer(Elementwise):
     def _rank_message(self, shape: Shape) -> str:
         return f"expects a 3-D (C, H, W) or 4-D (N, C, H, W) input, got {len(shape)}-D {shape_text(shape)}"
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...] | None:
+        return (len(shape) - 3,) if len(shape) >= 3 else None  # torch's softmax over dim -3
+
 
 @dataclass(frozen=True)
 class GLULayer(Elementwise):
@@ -239,8 +248,20 @@ class GLULayer(Elementwise):
     def window(self, shape: Shape) -> str | None:
         return _channel_window(self, "dim", self.dim, shape)
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...] | None:
+        return _dim_axes(self, lambda s: normalize_dim(self, "dim", self.dim, s), shape)
+
     def describe(self) -> str:
         return f"dim={self.dim}"
+
+
+def _dim_axes(layer: Layer, resolve: Callable[[Shape], int], shape: Shape) -> tuple[int, ...] | None:
+    """``(dim,)`` of a layer that works along one dimension; None where ``dim`` does not fit ``shape``
+    (never raises: the walk asks after the shape was checked, but callers may probe)."""
+    try:
+        return (resolve(tuple(shape)),)
+    except ConvcalcError:
+        return None
 
 
 def _channel_window(layer: Layer, name: str, dim: int | None, shape: Shape) -> str | None:
@@ -327,6 +348,9 @@ class PReLU(Layer):
 
     def window(self, shape: Shape) -> str:
         return IDENTITY
+
+    def touched_axes(self, shape: Shape) -> tuple[int, ...]:
+        return ()
 
     def describe(self) -> str:
         return f"{self.num_parameters} slope{'s' if self.num_parameters != 1 else ''}"

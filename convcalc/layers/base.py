@@ -126,6 +126,19 @@ class Layer:
         """Receptive-field contribution: per-axis windows, IDENTITY, or None (undefined)."""
         return None
 
+    def axis_sources(self, shape: Shape) -> tuple[int, ...] | None:
+        """For each output axis, the input axis it is, where the layer only moves axes (a Permute); else None.
+        The receptive field of each spatial axis moves with it."""
+        return None
+
+    def touched_axes(self, shape: Shape) -> tuple[int, ...] | None:
+        """The receptive field where the spatial axes are not at (N, C, *spatial) (after a Permute, where
+        ``window`` does not apply, since it reads its input so): the axes along which an output value is not
+        made from the input values at its own position (a Linear: the last axis). A field survives the layer
+        when none of these is a spatial axis. () for a layer that works value by value; None (the default):
+        the family does not say, and the receptive field is undefined after it there."""
+        return None
+
     def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
         """What the walk knows of each axis of the output ``out``, given ``roles`` of the input ``shape``:
         a layer that keeps the rank leaves every axis where it was; one that changes it (and says

@@ -91,6 +91,9 @@ class Linear(Layer):
     def window(self, shape: Shape) -> None:
         return None
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...]:
+        return (len(shape) - 1,)  # the features of one position: the other axes are kept
+
     def describe(self) -> str:
         left = "?" if self.in_features is None else str(self.in_features)
         return f"{left}→{self.out_features}" + ("" if self.bias else " no bias")
@@ -125,6 +128,9 @@ class Identity(Layer):
 
     def window(self, shape: Shape) -> str:
         return IDENTITY
+
+    def touched_axes(self, shape: Shape) -> tuple[int, ...]:
+        return ()
 
 
 @register("Flatten")
@@ -323,11 +329,14 @@ class Permute(Layer):
         return tuple(shape[d] for d in self.resolved(shape))
 
     def window(self, shape: Shape) -> None:
-        return None  # the spatial axes move: the receptive field is undefined after it
+        return None  # not a window: the walk moves each axis's receptive field with the axis (axis_sources)
+
+    def axis_sources(self, shape: Shape) -> tuple[int, ...]:
+        return self.resolved(shape)
 
     def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
         """Each axis's role moves with it: [0, 2, 3, 1] puts the channels last."""
-        return tuple(roles[d] for d in self.resolved(shape))
+        return tuple(roles[d] for d in self.axis_sources(shape))
 
     def describe(self) -> str:
         return "dims " + ",".join(map(str, self.dims))

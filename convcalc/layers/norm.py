@@ -382,6 +382,10 @@ class _TrailingNorm(Layer):
     def window(self, shape: Shape) -> str:
         return IDENTITY
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...]:
+        """The normalized trailing axes: their values are mixed (the mean and the scale of each position's features)."""
+        return tuple(range(len(shape) - len(self.normalized_shape), len(shape)))
+
     def torch_kwargs(self) -> dict[str, Any]:
         kwargs = super().torch_kwargs()
         kwargs["normalized_shape"] = list(self.normalized_shape)

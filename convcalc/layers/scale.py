@@ -65,6 +65,9 @@ class Scale(Layer):
     def window(self, shape: Shape) -> str | None:
         return IDENTITY if self.output_shape(shape) == tuple(shape) else None
 
+    def touched_axes(self, shape: Shape) -> tuple[int, ...] | None:
+        return () if self.window(shape) == IDENTITY else None
+
     def describe(self) -> str:
         return "weight " + times(self.shape)
 
