@@ -238,6 +238,20 @@ SLICES = textwrap.dedent('''
             return (a[:, 1:3, 1:-1, 2:] + b[:, :2]).mean([2, 3]) + c[:, :2].mean(2)
 
 
+    class SplitIndexed(nn.Module):
+        """A split of the channels indexed (ResNeSt-like radix groups): Unflatten, then Narrow and Flatten."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            n, c, h, w = y.shape
+            groups = y.view(n, 2, c // 2, h, w)
+            return groups[:, 0] + groups[:, 1]
+
+
     class Swapped(nn.Module):
         """A transpose that is no channel shuffle: a Permute of the two dimensions."""
 
@@ -377,3 +391,8 @@ def test_batch_norm_and_linear_in_their_own_forward_are_their_layers_with_their_
 def test_adding_zero_and_multiplying_by_one_are_no_rows(models: Path, tmp_path: Path, cli) -> None:
     spec, _ = round_trip(cli, models, tmp_path, "Neutral", "3x4x4")
     assert types(spec) == ["Conv2d", "Conv2d", "Add"]
+
+
+def test_an_indexed_split_view_is_an_unflatten_then_narrows(slices: Path, tmp_path: Path, cli) -> None:
+    spec, _ = round_trip(cli, slices, tmp_path, "SplitIndexed", "3x4x4")
+    assert types(spec) == ["Conv2d", "Unflatten", "Narrow", "Flatten", "Narrow", "Flatten", "Add"]

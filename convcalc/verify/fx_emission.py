@@ -681,6 +681,8 @@ class _Mapper:
         index = self.resolve(index)
         if isinstance(value, tuple) and value[0] == "pieces" and isinstance(index, int):
             return self.piece(node, value, index)
+        if isinstance(value, tuple) and value[0] in ("split", "swapped"):  # a split view indexed: its rows first
+            value = self.unsplit(value)
         if isinstance(value, str):
             return self.slicing(node, source, value, index)
         raise _Refusal(node, f"takes item {index!r} of '{getattr(source, 'name', source)}', which a spec cannot wire")
