@@ -80,6 +80,30 @@ MODELS = textwrap.dedent('''
             return self.act(self.drop(x))
 
 
+    class Untraceable(nn.Module):
+        """A branch on a computed value (fx cannot trace it) and a multiply in its own forward."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            if float(y.abs().sum()) >= 0:
+                y = y * 2
+            return y
+
+
+    class OwnWork(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Untraceable()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.pool(self.block(x))
+
+
     class TimmStyle(nn.Module):
         def __init__(self):
             super().__init__()
@@ -133,6 +157,17 @@ def test_the_refusal_names_the_real_cause(models: Path, tmp_path: Path, cli) -> 
     assert code == 1 and not out.exists()
     message = err.strip().splitlines()[-1]
     assert "'bn1'" in message and "BatchNormAct2d" in message and "bn1.drop" not in message
+
+
+def test_without_fx_the_refusal_names_the_block_and_its_first_operator(models: Path, tmp_path: Path, cli) -> None:
+    """fx cannot trace a branch on a value; the chain of leaves then runs the model once more and
+    names the block that computes between its children, and the first torch operator it runs."""
+    out = tmp_path / "own.yaml"
+    code, _, err = emit(cli, models, "OwnWork", out)
+    assert code == 1 and not out.exists()
+    message = err.strip().splitlines()[-1]
+    assert "'block'" in message and "Untraceable" in message and "torch.fx cannot trace it" in message, message
+    assert "computes in its own forward (torch's 'abs' first) around its child modules" in message, message
 
 
 def test_an_existing_file_needs_force(models: Path, tmp_path: Path, cli) -> None:

@@ -205,7 +205,7 @@ def prove(report: VerifyReport, summary: Any) -> None:
 def _own_work_message(cause: tuple[str, str, str]) -> str:
     path, kind, op = cause
     return (
-        f"--emit-spec: '{path}' ({kind}) computes in its own forward ({op}) around its child modules, which a chain"
+        f"--emit-spec: '{path}' ({kind}) computes in its own forward (torch's {op!r} first) around its child modules, which a chain"
         " of layers cannot express; the spec would compute something else, so nothing was written"
     )
 
