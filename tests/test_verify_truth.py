@@ -123,8 +123,8 @@ MODELS = textwrap.dedent('''
             super().__init__()
             self.gain = nn.Parameter(torch.ones(3))
 
-        def forward(self, x):
-            return x * self.gain[:, None, None]
+        def forward(self, x):  # x * gain alone is a Scale, which verify judges: tanh first makes it no layer it knows
+            return torch.tanh(x) * self.gain[:, None, None]
 
 
     class OnlyUnknown(nn.Module):

@@ -5,12 +5,16 @@ such class, yet compute what engine layers compute: torchvision's ``Permute``
 (``torch.permute(x, self.dims)``) and MaxViT's ``SwapAxes`` (``torch.swapaxes(x, self.a, self.b)``), ``StochasticDepth`` and timm's ``DropPath`` (the input itself in
 eval, as verify runs), and subclasses of a torch.nn layer with a forward of their own — timm's
 ``LayerNorm`` (torch's layer norm again), torchvision's and timm's ``LayerNorm2d`` (a LayerNorm over
-the channels of N×C×H×W: permute, normalize, permute back).
+the channels of N×C×H×W: permute, normalize, permute back), and a module of one parameter that
+multiplies its input by it (timm's ``LayerScale``/``LayerScale2d``, metaformer's ``Scale``, a user's
+``x * self.weight``), the engine's Scale.
 
 Neither a class name nor its attributes decide. They only *propose* engine layers (:class:`Proposal`).
 The proposal holds when the module, run on a random input of the shape it received (no two values
 alike) in eval mode, gives what verify's own torch modules for those layers give with the module's
-parameters loaded: bit for bit for a permutation or the identity, within float tolerance for a norm.
+parameters loaded: bit for bit for a permutation, the identity or a scale, within float tolerance for
+a norm. A scale is probed again with random values in its weight (a copy of the module): equal values,
+as a layer scale starts, cannot show which axis it scales.
 Only then does the row get the engine's numbers, compared with what the call really did (output
 shape, params, MACs) like any other row: ✓ or ✗. A proposal the probe does not bear out leaves
 the row not judged, with the reason. On ``--device meta`` a module with parameters has no values
@@ -19,7 +23,8 @@ to probe and stays not judged; one without any is probed on the CPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ConvcalcError
@@ -46,6 +51,9 @@ class Proposal:
     exact: bool
     #: which of ``layers`` takes the module's parameters and buffers (its state_dict); None: it has none
     owner: int | None = None
+    #: the module's one parameter, by name, that the owner's ``weight`` takes in the owner's shape (a Scale:
+    #: timm's ``gamma`` of (C,) used as (C, 1, 1)); then the probe also runs with random values in it
+    weight: str | None = None
 
     @property
     def layer(self) -> Layer | None:
@@ -84,6 +92,8 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
         if cls.__name__ in IDENTITY_IN_EVAL and stateless:
             found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
         base = torch_base_class(cls)
+        if base is None:
+            found.extend(_scale_proposals(module, shape))
         if base is not None and base is not cls:
             layer = layer_as(base, module)
             found.append(Proposal(f"{base.__name__} (torch's)", (layer,), exact=False, owner=0))
@@ -102,6 +112,31 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
                 )
     except ConvcalcError:
         pass  # the engine refuses the attributes: nothing to propose from them
+    return found
+
+
+def _scale_proposals(module: Any, shape: Shape) -> list[Proposal]:
+    """``x * weight`` (timm's ``LayerScale``/``LayerScale2d``, metaformer's ``Scale``, a user's ``x * self.weight``):
+    proposed for a module with exactly one parameter, no buffers and no children, whatever its name. The weight
+    may act in its own shape, per channel of N×C×… (a (C,) parameter viewed as (C, 1, …, 1)) or along the last
+    axis; the probe says which, if any."""
+    if next(iter(module.children()), None) is not None or next(iter(module.buffers()), None) is not None:
+        return []
+    named = list(module.named_parameters())
+    if len(named) != 1 or not shape:
+        return []
+    name, parameter = named[0]
+    own = tuple(parameter.shape)
+    count = parameter.numel()
+    shapes = [own] if own else []
+    if len(shape) >= 3 and shape[1] == count:
+        shapes.append((count, *(1,) * (len(shape) - 2)))  # per channel of N×C×…
+    if shape[-1] == count:
+        shapes.append((count,))  # along the last axis (channels last)
+    found = []
+    for weight_shape in dict.fromkeys(shapes):
+        layer = make_layer("Scale", shape=list(weight_shape))
+        found.append(Proposal(f"Scale {'×'.join(map(str, weight_shape))}", (layer,), exact=True, owner=0, weight=name))
     return found
 
 
@@ -128,41 +163,69 @@ def engine_numbers(proposal: Proposal, shape: Shape) -> _Engine:
     return _Engine(one, current, params, macs, judged_as=proposal.judged_as)
 
 
-def probe(torch: Any, module: Any, proposal: Proposal, shape: Shape, dtype: Any, device: Any) -> str | None:
-    """None when ``module`` computes what the proposal's layers compute on a random input of ``shape``
-    (in eval mode, the module's own parameters in the twin), else why not (one line)."""
+def probe(torch: Any, module: Any, proposal: Proposal, shape: Shape, dtype: Any, device: Any) -> tuple[str | None, Proposal]:
+    """(None, the proposal as shown) when ``module`` computes what the proposal's layers compute on a random
+    input of ``shape`` (in eval mode, the module's own parameters in the twin), else (why not (one line), it).
+    A proposal with a ``weight`` is probed again with random values in that parameter (a copy of the module):
+    a layer scale of equal values cannot show along which axis it acts. A module that computes the layers
+    but writes its result into its input is shown "(in place)"."""
+    where = f"not {proposal.judged_as}:"
+    why, wrote = _probe_once(torch, module, proposal, shape, dtype, device, where)
+    if why is None and proposal.weight is not None:
+        try:
+            other = copy.deepcopy(module)
+            with torch.no_grad():
+                values = dict(other.named_parameters())[proposal.weight]
+                generator = torch.Generator(device="cpu").manual_seed(1)
+                values.copy_(torch.rand(tuple(values.shape), generator=generator, dtype=values.dtype).add_(0.5).to(values.device))
+        except Exception as error:  # noqa: BLE001  the user's module does not copy
+            return f"{where} a copy with other weights, which would show the axis it scales, fails ({type(error).__name__}: {_first_line(error)})", proposal
+        why, wrote_again = _probe_once(torch, other, proposal, shape, dtype, device, f"{where} with random weights,")
+        wrote = wrote or wrote_again
+    if why is None and wrote:
+        proposal = replace(proposal, judged_as=f"{proposal.judged_as} (in place)")
+    return why, proposal
+
+
+def _probe_once(torch: Any, module: Any, proposal: Proposal, shape: Shape, dtype: Any, device: Any, where: str) -> tuple[str | None, bool]:
+    """One probe: (why not, or None; whether the module wrote into its input)."""
     from .specs import torch_twin
 
-    where = f"not {proposal.judged_as}:"
     try:
         twins = [torch_twin(torch, layer) for layer in proposal.layers]
         twin = torch.nn.Sequential(*twins).to(device=device, dtype=dtype)
-        if proposal.owner is not None:
+        if proposal.weight is not None:
+            owner = twins[proposal.owner or 0]
+            with torch.no_grad():
+                owner.weight.copy_(dict(module.named_parameters())[proposal.weight].reshape(owner.weight.shape))
+        elif proposal.owner is not None:
             twins[proposal.owner].load_state_dict(module.state_dict())
     except Exception as error:  # noqa: BLE001  the module's tensors do not fit the layer's
-        return f"{where} its parameters are not the layer's ({type(error).__name__}: {_first_line(error)})"
+        return f"{where} its parameters are not the layer's ({type(error).__name__}: {_first_line(error)})", False
     generator = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(tuple(shape), generator=generator, dtype=dtype).to(device=device)
     with torch.no_grad(), _eval_mode(module):
         try:
             expected = twin(x)  # verify's own modules never write into their input
         except Exception as error:  # noqa: BLE001  the layers refuse this input: the module cannot be them
-            return f"{where} the layer refuses its {format_shape(tuple(shape))} input ({type(error).__name__}: {_first_line(error)})"
+            return f"{where} the layer refuses its {format_shape(tuple(shape))} input ({type(error).__name__}: {_first_line(error)})", False
+        given = x.clone()  # its own copy: a module that writes into its input cannot pass for the twin
         try:
-            got = module(x.clone())  # its own copy: a module that writes into its input cannot pass for the twin
+            got = module(given)
         except Exception as error:  # noqa: BLE001  the user's module, on another input of the same shape
-            return f"{where} on a random {format_shape(tuple(shape))} input it raises {type(error).__name__}: {_first_line(error)}"
+            return f"{where} on a random {format_shape(tuple(shape))} input it raises {type(error).__name__}: {_first_line(error)}", False
+    wrote = not torch.equal(given, x)
     if not isinstance(got, torch.Tensor):
-        return f"{where} it returns a {type(got).__name__}, not a tensor"
+        return f"{where} it returns a {type(got).__name__}, not a tensor", wrote
     if tuple(got.shape) != tuple(expected.shape):
-        return f"{where} on a random {format_shape(tuple(shape))} input its output is {format_shape(tuple(got.shape))}, not {format_shape(tuple(expected.shape))}"
+        return f"{where} on a random {format_shape(tuple(shape))} input its output is {format_shape(tuple(got.shape))}, not {format_shape(tuple(expected.shape))}", wrote
     if got.dtype != expected.dtype:
-        return f"{where} its output is {got.dtype}, the layer's {expected.dtype}"
+        return f"{where} its output is {got.dtype}, the layer's {expected.dtype}", wrote
     rtol, atol = (0.0, 0.0) if proposal.exact else TOLERANCES.get(str(got.dtype), (1.3e-6, 1e-5))
     if not (torch.equal(got, expected) if proposal.exact else torch.allclose(got, expected, rtol=rtol, atol=atol)):
         gap = (got.double() - expected.double()).abs().max().item()
-        return f"{where} on a random {format_shape(tuple(shape))} input its values differ from the layer's (by up to {gap:.3g})"
-    return None
+        return f"{where} on a random {format_shape(tuple(shape))} input its values differ from the layer's (by up to {gap:.3g})", wrote
+    return None, wrote
 
 
 def probe_key(module: Any, shape: Shape, dtype: Any) -> Any:
@@ -189,8 +252,8 @@ def judge(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tup
         device = torch.device("cpu")
     reasons: list[str] = []
     for proposal in found:
-        why = probe(torch, module, proposal, shape, dtype, device)
+        why, shown = probe(torch, module, proposal, shape, dtype, device)
         if why is None:
-            return engine_numbers(proposal, shape), ""
+            return engine_numbers(shown, shape), ""
         reasons.append(why)
     return None, "; ".join(reasons)

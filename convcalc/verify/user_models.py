@@ -459,8 +459,10 @@ def _check_call(index: int, call: _Call, not_judged: str = "") -> LayerCheck:
     input_shape: Any = call.input_shape if call.input_shape is not None else ()
     output = call.output_shape if call.output_shape is not None else ()
     engine = call.engine
-    if engine is not None and engine.error is None and engine.output_shape is not None and engine.params != torch_params and _reparametrized(module):
+    if (engine is not None and engine.error is None and engine.output_shape is not None and engine.params != torch_params
+            and not engine.judged_as and _reparametrized(module)):
         engine = None  # weight_norm's weight_g/weight_v: the layer's parameters are not its class's; shown, not judged
+        # (not for a module judged by its probe, whose parameters went into the layer: timm's ``gamma`` is a Scale's weight)
     if engine is None:
         return LayerCheck(index, call.path, type_name, input_shape, output, torch_params, trainable, torch_macs,
                           output, torch_params, torch_macs, known=False, depth=depth, class_path=class_path(module),
