@@ -166,7 +166,7 @@ def scale_cases(draw):
         if lead and draw(st.booleans()):
             weight[0] = draw(st.integers(1, 3))  # a leading size beyond the input's rank widens the output
     else:
-        weight = draw(shapes(1, 5))
+        weight = draw(shapes(0, 5))  # rank 0: a scalar parameter (``nn.Parameter(torch.tensor(0.5))``)
     return shape, list(weight)
 
 
@@ -200,7 +200,21 @@ def test_scale_refusal_names_the_dimension_and_a_shape_that_works():
     assert "dimension -3 (96 vs 64)" in message and "use shape: [64, 1, 1]" in message, message
 
 
-@pytest.mark.parametrize("shape", [[], "96", [0, 1], [96, 1.0], True])
+def test_a_scalar_weight_is_a_scale_of_shape_empty(cli, tmp_path):
+    # torch: nn.Parameter(torch.tensor(0.5)) * x is x scaled by one learned number; emit-spec writes it as shape: []
+    layer = convcalc.layer("Scale", shape=[])
+    assert layer.output_shape((2, 3, 4, 4)) == (2, 3, 4, 4) and layer.num_params == 1
+    module = verify_module("Scale", layer)
+    module.load_state_dict({"weight": torch.tensor(0.5)})
+    x = torch.randn(2, 3, 4, 4)
+    assert torch.equal(module(x), x * 0.5)
+    spec = tmp_path / "scalar.yaml"
+    spec.write_text("name: s\ninput: [3, 8, 8]\nlayers:\n  - Conv2d: {out: 4, k: 3}\n  - Scale: {shape: []}\n")
+    code, out, err = cli("verify", spec)
+    assert code == 0 and "✓ all 2 layers agree" in out, out + err
+
+
+@pytest.mark.parametrize("shape", ["96", [0, 1], [96, 1.0], True])
 def test_scale_shape_must_be_sizes(shape):
     with pytest.raises(SpecError) as caught:
         convcalc.layer("Scale", shape=shape)

@@ -2,7 +2,7 @@
 
 ``x * weight`` with torch's broadcasting: the weight's sizes align with the input's from the right,
 each equal or 1 (``[96, 1, 1]`` scales each channel of an N×96×H×W map, ``[96]`` the last dimension
-of an N×H×W×96 one). The parameters are the weight's elements. MACs count 0: the multiplication is
+of an N×H×W×96 one, ``[]`` is one learned number: ``nn.Parameter(torch.tensor(0.5))``). The parameters are the weight's elements. MACs count 0: the multiplication is
 elementwise, and MACs are those of the weights in matrix products and convolutions — what
 FlopCounterMode counts (0 for ``x * w``), as for BatchNorm's affine part and Multiply. torch has no
 ``nn.Scale``: verify builds its own module, a ``weight`` parameter of ``shape``.
@@ -19,7 +19,7 @@ from .dims import shape_text, times
 
 
 def _weight_shape(type_name: str, value: Any) -> tuple[int, ...]:
-    if isinstance(value, bool) or not isinstance(value, (int, list, tuple)) or (isinstance(value, (list, tuple)) and not value):
+    if isinstance(value, bool) or not isinstance(value, (int, list, tuple)):
         raise SpecError(
             f"{type_name}: shape must be the weight's sizes, such as [96, 1, 1] (per channel of an N×96×H×W input), got {value!r}",
             layer=type_name,
@@ -69,7 +69,7 @@ class Scale(Layer):
         return () if self.window(shape) == IDENTITY else None
 
     def describe(self) -> str:
-        return "weight " + times(self.shape)
+        return "weight " + (times(self.shape) if self.shape else "scalar")
 
 
 LAYERS = table(Scale)
