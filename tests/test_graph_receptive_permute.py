@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convcalc.graph import model_from_text
+from convcalc.graph import load_model, model_from_text
 
 
 def spec(*layers: str, input: str = "[3, 32, 32]") -> str:
@@ -188,3 +188,22 @@ def test_branches_with_their_spatial_axes_in_different_places_give_no_field() ->
     """8×8×8: a map and its channels-last permute add up (the shapes agree), but no axis is spatial in both."""
     text = spec(*STEM, "name: last\n    Permute: {dims: [0, 2, 3, 1]}", f"Add: [{len(STEM) - 1}, last]")
     assert fields(text)[-1] is None
+
+
+def test_an_emitted_convnext_has_its_receptive_field_to_the_pooling(cli, tmp_path: Path) -> None:
+    """verify --emit-spec on test_verify_emit_channels_last's ConvNeXt-like model (torchvision's and timm's blocks,
+    LayerNorm2d): every row before the global pooling has a field. By hand, channels first: stem k2 s2 (2, jump 2),
+    two 7×7 blocks (+2·6·2 = 26), down k2 s2 (28, jump 4, start 2), one 7×7 block (+6·4 = 52)."""
+    pytest.importorskip("torch")
+    from tests.test_verify_emit_channels_last import MODELS
+
+    models = tmp_path / "channels_last_models.py"
+    models.write_text(MODELS)
+    out = tmp_path / "cnx.yaml"
+    code, _, err = cli("verify", f"{models}:ConvNeXtLike", "--input", "3x16x16", "--emit-spec", str(out))
+    assert code == 0, err
+    rows = load_model(str(out)).summary().rows
+    pool = next(i for i, row in enumerate(rows) if row.type == "AdaptiveAvgPool2d")
+    assert sum(row.type == "Permute" for row in rows[:pool]) == 10
+    assert all(row.receptive_field is not None for row in rows[:pool]), [row.name for row in rows[:pool] if row.receptive_field is None]
+    assert [a.as_dict() for a in rows[pool - 1].receptive_field] == [{"size": 52, "jump": 4, "start": 2.0}] * 2  # type: ignore[union-attr]
