@@ -60,6 +60,15 @@ class Mine(nn.Module):  # a user's own: x * self.weight, one Parameter of (C, 1,
         return x * self.weight
 
 
+class Gain(nn.Module):  # one scalar weight
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: Any) -> Any:
+        return self.gain * x
+
+
 def last(x: Any) -> Any:
     return x.permute(0, 2, 3, 1)
 
@@ -99,6 +108,12 @@ def test_a_layer_scale_is_judged_as_scale(make: Any, channels_last: bool, judged
     assert check.judged_as == judged_as
     assert check.params == check.torch_params == 4
     assert check.macs == 0
+
+
+def test_a_scalar_weight_is_judged_as_a_scalar_scale() -> None:
+    report, check = check_of(Gain())
+    assert report.ok and check.confirmed is True and check.judged_as == "Scale scalar"
+    assert check.params == check.torch_params == 1
 
 
 def test_a_layer_scale_in_a_residual_block_is_judged(cli, tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def _scale_proposals(module: Any, shape: Shape) -> list[Proposal]:
     name, parameter = named[0]
     own = tuple(parameter.shape)
     count = parameter.numel()
-    shapes = [own] if own else []
+    shapes = [own]  # () too: a scalar weight (nn.Parameter(torch.tensor(0.5)))
     if len(shape) >= 3 and shape[1] == count:
         shapes.append((count, *(1,) * (len(shape) - 2)))  # per channel of N×C×…
     if shape[-1] == count:
@@ -136,7 +136,8 @@ def _scale_proposals(module: Any, shape: Shape) -> list[Proposal]:
     found = []
     for weight_shape in dict.fromkeys(shapes):
         layer = make_layer("Scale", shape=list(weight_shape))
-        found.append(Proposal(f"Scale {'×'.join(map(str, weight_shape))}", (layer,), exact=True, owner=0, weight=name))
+        shown = "×".join(map(str, weight_shape)) or "scalar"
+        found.append(Proposal(f"Scale {shown}", (layer,), exact=True, owner=0, weight=name))
     return found
 
 
