@@ -106,6 +106,31 @@ def test_refusals_say_the_rule_and_a_value_that_works(kwargs: dict[str, int], sh
     assert all(w in str(caught.value) for w in words), str(caught.value)
 
 
+def _suggested(message: str, kwargs: dict[str, int]) -> list[dict[str, int]]:
+    """The arguments a refusal's "use …" names: each end of a start range, or the longest length."""
+    import re
+
+    if found := re.search(r"use start (-?\d+) and a length up to (\d+)$", message):
+        return [{**kwargs, "start": int(found[1]), "length": int(found[2])}]
+    if found := re.search(r"use a start from (-?\d+) to (-?\d+)$", message):
+        return [{**kwargs, "start": int(found[1])}, {**kwargs, "start": int(found[2])}]
+    if found := re.search(r"use a length up to (\d+)$", message):
+        return [{**kwargs, "length": int(found[1])}]
+    raise AssertionError(f"no value that works in {message!r}")
+
+
+@SOME
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple), data=st.data())
+def test_a_refused_start_or_length_names_values_that_torch_accepts(shape: tuple[int, ...], data: st.DataObject) -> None:
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    kwargs = {"dim": dim, "start": data.draw(st.integers(-9, 9)), "length": data.draw(st.integers(1, 9))}
+    mine = engine(kwargs, shape)
+    if not isinstance(mine, ShapeError):
+        return
+    for fix in _suggested(str(mine), kwargs):
+        assert not isinstance(oracle(fix, shape), Exception), f"{mine} — but torch refuses {fix} on {shape}"
+
+
 def test_an_empty_narrow_is_refused_when_written() -> None:
     with pytest.raises(SpecError, match="length must be at least 1"):
         convcalc.layer("Narrow", dim=1, start=0, length=0)

@@ -39,12 +39,20 @@ class Narrow(Layer):
         size = shape[dim]
         if not -size <= self.start <= size:
             raise self.error(f"start {self.start} is out of range for dimension {dim} of {shape_text(shape)} (size {size});"
-                             f" use a start from {-size} to {size - 1}")
+                             f" {self._start_fix(size)}")
         start = self.start + size if self.start < 0 else self.start
         if start + self.length > size:
-            fix = f"use a length up to {size - start}" if start < size else f"use a start from {-size} to {size - 1}"
+            fix = f"use a length up to {size - start}" if start < size else self._start_fix(size)
             raise self.error(f"start {start} + length {self.length} exceeds dimension {dim} of {shape_text(shape)} (size {size}); {fix}")
         return dim, start
+
+    def _start_fix(self, size: int) -> str:
+        """Starts that work with this length on a dimension of ``size`` (every one in the range does)."""
+        if self.length > size:
+            return f"use start 0 and a length up to {size}"
+        if self.length == 1:
+            return f"use a start from {-size} to {size - 1}"
+        return f"use a start from {-size} to {-self.length}" if self.start < 0 else f"use a start from 0 to {size - self.length}"
 
     def _output(self, shape: Shape) -> Shape:
         dim, _ = self._bounds(shape)
