@@ -51,9 +51,14 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
     params = torch_params(type_name, cls.PARAMS)
     shown = f"{type_name}()"
     if len(call.args) > len(params):
+        spread = ""  # Permute(0, 2, 3, 1), as x.permute(0, 2, 3, 1) takes them: the family takes one list
+        whole = all(_whole_literal(node) for node in call.args)
+        if whole and params in (["dims"], ["shape"]):
+            values = [str(_literal(node, shown, params[0])) for node in call.args]
+            spread = f"; write the list as one argument: {type_name}([{', '.join(values)}])"
         raise SpecError(
             f"{shown} takes at most {len(params)} positional argument{'s' if len(params) != 1 else ''}"
-            f"{' (' + ', '.join(params) + ')' if params else ''} but {len(call.args)} were given",
+            f"{' (' + ', '.join(params) + ')' if params else ''} but {len(call.args)} were given{spread}",
             layer=type_name,
         )
     kwargs: dict[str, Any] = {}
@@ -84,6 +89,13 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
             layer=type_name,
         )
     return type_name, kwargs
+
+
+def _whole_literal(node: ast.expr) -> bool:
+    """``3`` or ``-1``: a whole number written as one (no bool, no float, no name)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def torch_params(type_name: str, params: Any) -> list[str]:

@@ -176,3 +176,17 @@ def test_a_bad_call_in_a_spec_names_file_and_line() -> None:
     with pytest.raises(SpecError) as refused:
         model_from_text("input: [1, 28, 28]\nlayers:\n  - ReLU\n  - Conv2d(1, 16, kernl=3)\n", "net.yaml")
     assert refused.value.message.startswith("net.yaml:4: Conv2d() got an unexpected keyword argument 'kernl'; did you mean kernel_size?")
+
+
+@pytest.mark.parametrize(("text", "fix", "shape"), [
+    ("Permute(0, 2, 3, 1)", "Permute([0, 2, 3, 1])", (1, 8, 8, 3)),
+    ("nn.Permute(0, -1, 1, 2)", "Permute([0, -1, 1, 2])", (1, 8, 3, 8)),
+    ("Scale(3, 1, 1)", "Scale([3, 1, 1])", (1, 3, 8, 8)),
+])
+def test_a_list_argument_written_out_as_arguments_is_shown_as_the_list(text: str, fix: str, shape: tuple[int, ...]) -> None:
+    # x.permute(0, 2, 3, 1) spreads the dims; torchvision's Permute (and the spec's) takes them as one list
+    with pytest.raises(SpecError) as caught:
+        parse_call(text)
+    assert str(caught.value).endswith(f"write the list as one argument: {fix}"), str(caught.value)
+    type_name, kwargs = parse_call(fix)
+    assert convcalc.layer(type_name, **kwargs).output_shape((1, 3, 8, 8)) == shape
