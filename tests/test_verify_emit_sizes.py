@@ -252,6 +252,19 @@ SLICES = textwrap.dedent('''
             return groups[:, 0] + groups[:, 1]
 
 
+    class Narrowed(nn.Module):
+        """torch.narrow and .narrow() themselves: a negative dim and start, a length from sizes."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            a = torch.narrow(y, 1, 2, y.size(1) // 2)
+            return a.narrow(-1, -3, 2) + y[:, :3, :, 1:3]
+
+
     class Swapped(nn.Module):
         """A transpose that is no channel shuffle: a Permute of the two dimensions."""
 
@@ -396,3 +409,10 @@ def test_adding_zero_and_multiplying_by_one_are_no_rows(models: Path, tmp_path: 
 def test_an_indexed_split_view_is_an_unflatten_then_narrows(slices: Path, tmp_path: Path, cli) -> None:
     spec, _ = round_trip(cli, slices, tmp_path, "SplitIndexed", "3x4x4")
     assert types(spec) == ["Conv2d", "Unflatten", "Narrow", "Flatten", "Narrow", "Flatten", "Add"]
+
+
+def test_torch_narrow_and_the_narrow_method_are_narrow_rows(slices: Path, tmp_path: Path, cli) -> None:
+    # they said "calls torch.narrow, which has no spec layer"
+    spec, _ = round_trip(cli, slices, tmp_path, "Narrowed", "3x5x5")
+    narrows = [e["Narrow"] for e in spec["layers"] if "Narrow" in e]
+    assert narrows[:2] == [{"dim": 1, "start": 2, "length": 3}, {"dim": -1, "start": -3, "length": 2}]

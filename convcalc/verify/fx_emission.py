@@ -478,6 +478,19 @@ class _Mapper:
         self.entries[-1].args = {"dims": [int(d) for d in dims]}
         self.env[node.name] = name
 
+    def narrow(self, node: Any) -> None:
+        """``x.narrow(dim, start, length)``, ``torch.narrow(x, dim, start, length)``: a ``Narrow`` row (values
+        computed from sizes as the traced input gave them)."""
+        keys = ("input", "dim", "start", "length")
+        given = {**dict(zip(keys, node.args)), **node.kwargs}
+        source = self.tensor(node, given.get("input"), "its input")
+        args = {key: self.resolve(given.get(key)) for key in keys[1:]}
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in args.values()) or args["length"] < 1:
+            raise _Refusal(node, f"narrows by {args!r}; a spec's Narrow takes whole numbers (length at least 1)")
+        name = self.add(node, "Narrow", None, [source])
+        self.entries[-1].args = args
+        self.env[node.name] = name
+
     def batch_norm(self, node: Any) -> None:
         """``F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, …, eps)``
         in a BatchNorm subclass's own forward (timm's BatchNormAct2d): a BatchNorm row with that
@@ -628,6 +641,8 @@ class _Mapper:
             return self.merge(node, "Multiply", "multiplies")
         if (method and target == "permute") or target is self.torch.permute:
             return self.permute(node)
+        if (method and target == "narrow") or target is self.torch.narrow:
+            return self.narrow(node)
         if target is self.torch.nn.functional.batch_norm:
             return self.batch_norm(node)
         if target is self.torch.nn.functional.linear and any(self.is_parameter(a) for a in node.all_input_nodes):
