@@ -269,3 +269,36 @@ def test_a_channels_last_block_from_the_python_builder():
     summary = b.model().summary()
     assert [tuple(r.output_shape) for r in summary.rows][1:] == [(1, 6, 5, 8), (1, 6, 5, 8), (1, 8, 6, 5), (1, 8, 6, 5)]
     assert summary.totals.params == 8 * 9 + 8 + 16 + 8
+
+
+@pytest.mark.parametrize(("step", "moved"), [
+    ("Permute((1, 0, 2, 3))", True),  # torch: 1×3×8×8 → 3×1×8×8, three samples of 1×8×8
+    ("Scale((5, 3, 1, 1))", True),  # broadcast to a batch of 5
+    ("Scale((2, 1, 3, 1, 1))", True),  # a new leading dimension of 2
+    ("Permute((0, 2, 3, 1))", False),
+    ("Scale((3, 1, 1))", False),
+    ("Narrow(0, 0, 1)", False),
+    ("Flatten(0)", True),  # torch: 192, no batch left (the chain raised IndexError)
+    ("Flatten(0, 1)", True),  # torch: 3×8×8, the batch joined to the channels (the chain said 8x8)
+    ("Unflatten(1, (3, 1))", False),
+])
+def test_a_chain_refuses_a_step_that_changes_the_one_sample_it_follows(cli, step: str, moved: bool) -> None:
+    from convcalc.torchcall import parse_call
+
+    type_name, kwargs = parse_call(step)
+    x = torch.zeros(1, 3, 8, 8)
+    if type_name == "Permute":
+        out = x.permute(kwargs["dims"])
+    elif type_name == "Scale":
+        out = x * torch.ones(kwargs["shape"])
+    elif type_name == "Narrow":
+        out = torch.narrow(x, kwargs["dim"], kwargs["start"], kwargs["length"])
+    else:
+        out = getattr(torch.nn, type_name)(**kwargs)(x)
+    assert (out.dim() < 2 or out.shape[0] != 1) == moved
+    code, stdout, err = cli("chain", "3x8x8", "--dims", "2", step, "Flatten")
+    if moved:
+        assert code == 1 and err.count("\n") == 1 and "one sample" in err and "convcalc model" in err, err
+    else:
+        assert code == 0, err
+        assert stdout.splitlines()[0] == f"3x8x8 → {'x'.join(map(str, out.shape[1:]))} → {out[0].numel()}"
