@@ -39,6 +39,8 @@ OPTIONS = {
     "kind": "kind",
     "dims": "dims",
 }  # fmt: skip
+#: A chain step that works on 3x8x8, for the layers whose arguments no column sets.
+CHAIN_EXAMPLES = {"Permute": "Permute([0, 2, 3, 1])", "Scale": "Scale([3, 1, 1])", "Narrow": "Narrow(1, 0, 2)"}
 FLAGS = ("ceil_mode", "no_bias", "bias", "count_include_pad")
 #: Columns convcalc writes (an input column of the same name is replaced).
 OUTPUT, ERROR, OK = "output", "error", "ok"
@@ -224,10 +226,22 @@ class Question:
 
     def _layer(self, dims: int, channels: int) -> Layer | ConvcalcError:
         """``calc.calculator_layer`` for these options on ``dims`` spatial axes, or its refusal."""
+        type_name = self.word
         try:
             type_name = calc.layer_type(self.lowered if self.is_word else self.word, dims)
             return calc.calculator_layer(type_name, channels, option_values(self.cells))
         except ConvcalcError as error:
+            missing = error.message.removeprefix(f"{type_name} needs ")
+            if missing != error.message and missing.isidentifier():  # a required argument left out
+                columns = [name for name, option in OPTIONS.items() if option == missing and option not in ("kind", "dims", "in_channels")]
+                if columns:
+                    return SpecError(f"{error.message}, which the column {columns[0]} sets", layer=type_name)
+                step = CHAIN_EXAMPLES.get(type_name, f"{type_name}(…)")
+                return SpecError(
+                    f"{error.message}, which no batch column sets (its columns are the calculators' options: k, s, p, d, op, g,"
+                    f" ceil …); answer it with convcalc chain, e.g. convcalc chain 3x8x8 --dims 2 '{step}', or in a spec",
+                    layer=type_name,
+                )
             return error
 
 

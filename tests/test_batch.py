@@ -531,3 +531,16 @@ def test_many_sizes_of_one_question_agree_with_torch(question) -> None:
     _, out = run_text("\n".join(lines) + "\n")
     for size, answer in zip(sizes * 2, table(out)):
         assert (answer["output"] or None) == torch_answer(torch, type_name, cells, size, dims), (type_name, cells, size, answer)
+
+
+def test_a_layer_whose_argument_no_column_sets_says_so_and_how_to_answer_it() -> None:
+    # a "dims"/"shape" column is batch's own dims (1-3) or a kept column: "Permute needs dims" read as a typo
+    code, out = run_text("layer,in,k,shape,cin\nPermute,8x8,,,3\nScale,3x8x8,,3,\nNarrow,8,,,\nconv,8,3,,\nconv,8,,,\n")
+    rows = table(out)
+    assert code == 1 and [r["output"] for r in rows] == ["", "", "", "6", ""]
+    assert rows[4]["error"].startswith("Conv2d needs kernel_size, which the column k sets"), rows[4]["error"]
+    for row, needs in zip(rows, ["Permute needs dims", "Scale needs shape", "Narrow needs dim"]):
+        assert row["error"].startswith(f"{needs}, which no batch column sets") and "convcalc chain" in row["error"], row["error"]
+        assert "\n" not in row["error"]
+        step = row["error"].split("--dims 2 '")[1].split("'")[0]
+        assert calculator(["chain", "3x8x8", "--dims", "2", step])[0] == 0, step  # the example works
