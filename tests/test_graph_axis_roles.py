@@ -98,12 +98,21 @@ def test_model_and_verify_print_no_warning_for_channels_last(cli, tmp_path: Path
         ("Conv2d: {out: 8, k: 3}", *CONVNEXT_BLOCK, "Linear: {out: 10}"),  # permuted back to N, C, H, W
         ("Permute: {dims: [0, 2, 3, 1]}", "Conv2d: {out: 4, k: 3}", "Linear: {out: 10}"),  # conv reads N, C, H, W
         ("Flatten: {start_dim: 2}", "Unflatten: {dim: 2, unflattened_size: [16, 16]}", "Linear: {out: 10}"),
+        ("Narrow: {dim: 1, start: 0, length: 2}", "Scale: {shape: [2, 1, 1]}", "Linear: {out: 10}"),
     ],
-    ids=["conv", "pool", "input", "conv-norm-dropout", "flatten-space", "swap-hw", "permuted-back", "conv-after-permute", "unflatten-space"],
+    ids=["conv", "pool", "input", "conv-norm-dropout", "flatten-space", "swap-hw", "permuted-back", "conv-after-permute", "unflatten-space",
+         "narrow-scale"],
 )
 def test_a_linear_on_feature_maps_still_warns(layers: tuple[str, ...]) -> None:
     warned = linear_warnings(spec(*layers))
     assert len(warned) == 1 and "Linear: the input [1, " in warned[0], warned
+
+
+def test_a_scale_that_adds_leading_axes_keeps_the_roles_of_the_input_s() -> None:
+    # torch: 1×3×16×16 * a 2×1×3×1×1 weight is 2×1×3×16×16; its last axis is still W (the walk lost the roles)
+    warned = linear_warnings(spec("Scale: {shape: [2, 1, 3, 1, 1]}", "Linear: {out: 10}"))
+    assert len(warned) == 1 and "the input [2, 1, 3, 16, 16]" in warned[0], warned
+    assert linear_warnings(spec("Permute: {dims: [0, 2, 3, 1]}", "Scale: {shape: [2, 1, 1, 1, 3]}", "Linear: {out: 10}")) == []
 
 
 def test_a_merge_of_feature_maps_still_warns() -> None:

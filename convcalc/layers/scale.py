@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import SpecError
-from .base import IDENTITY, REQUIRED, Layer, Shape, as_int, product, register, table
+from .base import IDENTITY, REQUIRED, UNKNOWN, Layer, Roles, Shape, as_int, product, register, table
 from .dims import shape_text, times
 
 
@@ -57,6 +57,10 @@ class Scale(Layer):
                     f" ({w} vs {a}) and neither is 1, so they cannot be broadcast; use shape: {fit}"
                 )
         return tuple(max(a, w) for a, w in zip(given, weight))
+
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        """The input's axes keep their roles; a weight with more dimensions adds unknown ones in front."""
+        return (UNKNOWN,) * (len(out) - len(shape)) + tuple(roles)
 
     @property
     def num_params(self) -> int:
