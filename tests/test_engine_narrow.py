@@ -139,3 +139,16 @@ def test_an_empty_narrow_is_refused_when_written() -> None:
 def test_a_slice_of_channels_keeps_the_receptive_field_and_a_spatial_crop_moves_its_start() -> None:
     assert convcalc.layer("Narrow", dim=1, start=2, length=2).window((1, 4, 6, 6)) == IDENTITY
     assert convcalc.layer("Narrow", dim=-1, start=-4, length=3).window((1, 4, 6, 6)) == [Window(1, 1, 0), Window(1, 1, -2)]
+
+
+@pytest.mark.parametrize(("family", "kwargs"), [
+    ("Narrow", {"dim": 10**23, "start": 0, "length": 1}),
+    ("Narrow", {"dim": True, "start": 0, "length": 1}),
+    ("Permute", {"dims": [0, 2, 3, 10**23]}),
+    ("Permute", {"dims": [True, 0, 2, 3]}),
+])
+def test_a_dimension_that_is_no_index_names_one_that_is(family: str, kwargs: dict) -> None:
+    with pytest.raises(SpecError) as caught:
+        convcalc.layer(family, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith("a dimension from -rank to rank - 1 of the input, such as 1 (the channels of N×C×H×W)"), message

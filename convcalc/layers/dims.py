@@ -10,12 +10,16 @@ from ..sizes import MAX_SIZE
 from .base import Layer, Shape
 
 
+#: What a dimension index is, with one that works (the rank is not known where the value is read).
+USE_DIM = "use a dimension from -rank to rank - 1 of the input, such as 1 (the channels of N×C×H×W)"
+
+
 def as_dim(type_name: str, name: str, value: Any) -> int:
     """A dimension index as torch takes it: any whole number (negative counts from the end)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{type_name}: {name} must be a whole number (a dimension index), got {show(value)}", layer=type_name)
+        raise SpecError(f"{type_name}: {name} must be a whole number (a dimension index), got {show(value)}; {USE_DIM}", layer=type_name)
     if abs(value) > MAX_SIZE:
-        raise SpecError(f"{type_name}: {name} {show(value)} is not a dimension index", layer=type_name)
+        raise SpecError(f"{type_name}: {name} {show(value)} is not a dimension index; {USE_DIM}", layer=type_name)
     return value
 
 
