@@ -197,6 +197,20 @@ MODELS = textwrap.dedent('''
         def forward(self, x):
             y = self.conv(x)
             return y.permute(0, 2, 3, y.dim() - 3)
+
+
+    class Moved(nn.Module):
+        """movedim/moveaxis in each form: one dimension, several, negative, the torch function."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 6)
+
+        def forward(self, x):
+            y = self.fc(self.conv(x).movedim(1, -1))  # N, H, W, 6
+            y = torch.moveaxis(y, -1, 1)  # back to N, 6, H, W
+            return y.movedim((1, 2), (3, 1))  # N, H, W, 6 again, by two moves at once
 ''')
 
 
@@ -342,3 +356,25 @@ def test_permute_dims_computed_from_sizes_are_the_traced_values(models: Path, tm
     spec, (out, model, summary) = round_trip(cli, models, tmp_path, "ComputedDims", "3x6x5")
     assert spec["layers"][1]["Permute"] == {"dims": [0, 2, 3, 1]}
     assert tuple(summary.output_shape) == (1, 6, 5, 4)
+
+
+def test_movedim_and_moveaxis_are_permutes(models: Path, tmp_path: Path, cli) -> None:
+    """x.movedim(1, -1), torch.moveaxis(y, -1, 1) and a two-dimension move are Permute rows in
+    torch's order (read off torch with sizes that name the axes); the spec computes the model's output."""
+    spec, (out, model, summary) = round_trip(cli, models, tmp_path, "Moved", "3x5x7")
+    named = torch.zeros(2, 3, 5, 7)  # each size names its axis
+
+    def order(moved: Any) -> list[int]:
+        return [named.shape.index(size) for size in moved.shape]
+
+    first = named.movedim(1, -1)
+    second = torch.moveaxis(first, -1, 1)
+    third = second.movedim((1, 2), (3, 1))
+    expected_dims = [order(first), [order(first).index(i) for i in order(second)], [order(second).index(i) for i in order(third)]]
+    assert [e["Permute"]["dims"] for e in spec["layers"] if "Permute" in e] == expected_dims
+    x = torch.randn(1, 3, 5, 7)
+    with torch.no_grad():
+        expected = model(x)
+    assert tuple(summary.output_shape) == tuple(expected.shape) == (1, 5, 7, 6)
+    got = spec_output(out, [model.conv.state_dict(), model.fc.state_dict()], x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)

@@ -478,6 +478,25 @@ class _Mapper:
         self.entries[-1].args = {"dims": [int(d) for d in dims]}
         self.env[node.name] = name
 
+    def movedim(self, node: Any) -> None:
+        """``x.movedim(1, -1)``, ``torch.moveaxis(x, (1, 2), (3, 1))``: a ``Permute`` row in torch's order
+        (each source dimension goes to its destination, the others keep their order in the rest)."""
+        given = {**dict(zip(("input", "source", "destination"), node.args)), **node.kwargs}
+        source = self.tensor(node, given.get("input"), "its input")
+        rank = len(self.values[node.name])  # a move keeps the rank
+        moves = [self.resolve(given.get(key)) for key in ("source", "destination")]
+        moves = [list(m) if isinstance(m, (list, tuple)) else [m] for m in moves]
+        if len(moves[0]) != len(moves[1]) or not all(isinstance(d, int) and not isinstance(d, bool) and -rank <= d < rank for d in moves[0] + moves[1]):
+            raise _Refusal(node, f"moves dimensions {moves[0]!r} to {moves[1]!r}, which convcalc cannot follow on a {rank}-D tensor")
+        sources, destinations = ([d % rank for d in m] for m in moves)
+        order: list[int | None] = [None] * rank
+        for moved, place in zip(sources, destinations):
+            order[place] = moved
+        rest = iter(d for d in range(rank) if d not in sources)
+        name = self.add(node, "Permute", None, [source])
+        self.entries[-1].args = {"dims": [d if d is not None else next(rest) for d in order]}
+        self.env[node.name] = name
+
     def narrow(self, node: Any) -> None:
         """``x.narrow(dim, start, length)``, ``torch.narrow(x, dim, start, length)``: a ``Narrow`` row (values
         computed from sizes as the traced input gave them)."""
@@ -643,6 +662,8 @@ class _Mapper:
             return self.permute(node)
         if (method and target == "narrow") or target is self.torch.narrow:
             return self.narrow(node)
+        if (method and target in ("movedim", "moveaxis")) or target in (self.torch.movedim, self.torch.moveaxis):
+            return self.movedim(node)
         if target is self.torch.nn.functional.batch_norm:
             return self.batch_norm(node)
         if target is self.torch.nn.functional.linear and any(self.is_parameter(a) for a in node.all_input_nodes):
