@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from . import calc
-from .errors import ConvcalcError, SpecError
+from .errors import ConvcalcError, MissingArgument, SpecError
 from .layers import Layer
 from .layers.spatial import Spatial
 from .numbers import NotANumber, read_per_axis, read_whole
@@ -226,23 +226,26 @@ class Question:
 
     def _layer(self, dims: int, channels: int) -> Layer | ConvcalcError:
         """``calc.calculator_layer`` for these options on ``dims`` spatial axes, or its refusal."""
-        type_name = self.word
         try:
             type_name = calc.layer_type(self.lowered if self.is_word else self.word, dims)
             return calc.calculator_layer(type_name, channels, option_values(self.cells))
+        except MissingArgument as error:
+            return _missing(error)
         except ConvcalcError as error:
-            missing = error.message.removeprefix(f"{type_name} needs ")
-            if missing != error.message and missing.isidentifier():  # a required argument left out
-                columns = [name for name, option in OPTIONS.items() if option == missing and option not in ("kind", "dims", "in_channels")]
-                if columns:
-                    return SpecError(f"{error.message}, which the column {columns[0]} sets", layer=type_name)
-                step = CHAIN_EXAMPLES.get(type_name, f"{type_name}(…)")
-                return SpecError(
-                    f"{error.message}, which no batch column sets (its columns are the calculators' options: k, s, p, d, op, g,"
-                    f" ceil …); answer it with convcalc chain, e.g. convcalc chain 3x8x8 --dims 2 '{step}', or in a spec",
-                    layer=type_name,
-                )
             return error
+
+
+def _missing(error: MissingArgument) -> SpecError:
+    """A required argument left out: the column that sets it, or (none does) how to answer it instead."""
+    columns = [name for name, option in OPTIONS.items() if option == error.argument and option not in ("kind", "dims", "in_channels")]
+    if columns:
+        return SpecError(f"{error.message}, which the column {columns[0]} sets", layer=error.layer)
+    step = CHAIN_EXAMPLES.get(error.layer or "", f"{error.layer}(…)")
+    return SpecError(
+        f"{error.message}, which no batch column sets (its columns are the calculators' options: k, s, p, d, op, g,"
+        f" ceil …); answer it with convcalc chain, e.g. convcalc chain 3x8x8 --dims 2 '{step}', or in a spec",
+        layer=error.layer,
+    )
 
 
 def _answer(reading: calc.Reading, channels: int, sizes: tuple[int, ...]) -> Answer:

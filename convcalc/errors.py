@@ -132,6 +132,14 @@ class SpecError(ConvcalcError):
     """An invalid argument or model spec: unknown key, bad value, broken wiring."""
 
 
+class MissingArgument(SpecError):
+    """A layer's required argument left out (``Permute needs dims``); ``argument`` names it."""
+
+    def __init__(self, type_name: str, argument: str) -> None:
+        super().__init__(f"{type_name} needs {argument}", layer=type_name)
+        self.argument = argument
+
+
 def message_of(error: ConvcalcError) -> str:
     """The one-line message: the outer places, then the error's own sentence."""
     return "".join(f"{place}: " for place in error.context) + error.text

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
-from ..errors import ErrorKind, ShapeError, SpecError
+from ..errors import ErrorKind, MissingArgument, ShapeError, SpecError
 from ..numbers import show
 from ..sizes import MAX_SIZE, too_many_elements
 
@@ -304,7 +304,7 @@ def resolve_kwargs(type_name: str, params: Mapping[str, Any], kwargs: Mapping[st
     for key, default in params.items():
         if key not in values:
             if default is REQUIRED:
-                raise SpecError(f"{type_name} needs {key}", layer=type_name)
+                raise MissingArgument(type_name, key)
             values[key] = default
     return values
 

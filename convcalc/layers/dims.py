@@ -1,14 +1,14 @@
-"""Small helpers shared by the shape-only layer families: dimension indices and shape text."""
+"""Small helpers shared by the shape-only layer families: dimension indices, broadcasting and shape text."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ..errors import SpecError
 from ..numbers import show
 from ..sizes import MAX_SIZE
 from .base import Layer, Shape
-
 
 #: What a dimension index is, with one that works (the rank is not known where the value is read).
 USE_DIM = "use a dimension from -rank to rank - 1 of the input, such as 1 (the channels of N×C×H×W)"
@@ -32,6 +32,26 @@ def normalize_dim(layer: Layer, name: str, dim: int, shape: Shape) -> int:
             f" use a dimension from {-rank} to {rank - 1}"
         )
     return dim % rank
+
+
+class Mismatch(NamedTuple):
+    """Where shapes do not broadcast: the dimension (from the right: -1 is the last) and each shape's size there."""
+
+    dim: int
+    sizes: tuple[int, ...]
+
+
+def broadcast(shapes: Sequence[Shape]) -> Shape | Mismatch:
+    """torch's broadcasting: sizes align from the right, each equal or 1. The result, or the first
+    dimension where two sizes other than 1 differ."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for axis, sizes in enumerate(zip(*padded)):
+        if len(set(sizes) - {1}) > 1:
+            return Mismatch(axis - rank, sizes)
+        out.append(max(sizes))
+    return tuple(out)
 
 
 def shape_text(shape: Shape | list[int]) -> str:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from ..errors import ErrorKind, ShapeError, SpecError
 from .base import IDENTITY, UNKNOWN, Layer, Roles, Shape, as_int, register, table
+from .dims import Mismatch, broadcast
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,13 @@ class ElementwiseMerge(Merge):
     """``a + b`` / ``a * b`` with torch's broadcasting: sizes align from the right, each equal or 1."""
 
     def _merge(self, shapes: list[Shape]) -> Shape:
-        rank = max(len(s) for s in shapes)
-        padded = [(1,) * (rank - len(s)) + s for s in shapes]
-        out = []
-        for axis in range(rank):
-            sizes = {s[axis] for s in padded}
-            big = sizes - {1}
-            if len(big) > 1:
-                raise self.error(
-                    f"the inputs {_listed(shapes)} differ in dimension {axis - rank}"
-                    f" ({' vs '.join(map(str, sorted(big)))}) and neither is 1, so they cannot be broadcast"
-                )
-            out.append(max(sizes))
-        return tuple(out)
+        out = broadcast(shapes)
+        if isinstance(out, Mismatch):
+            raise self.error(
+                f"the inputs {_listed(shapes)} differ in dimension {out.dim}"
+                f" ({' vs '.join(map(str, sorted(set(out.sizes) - {1})))}) and neither is 1, so they cannot be broadcast"
+            )
+        return out
 
     def torch_kwargs(self) -> dict[str, Any]:
         return {}

@@ -144,25 +144,30 @@ class AvgPool1d(Pool):
 class AvgPool(Pool):
     PARAMS: ClassVar[dict[str, Any]] = {**AvgPool1d.PARAMS, "divisor_override": None}
 
+    def _unpadded_misfit(self, spatial: Shape) -> tuple[str, int, int] | None:
+        """torch's avg_pool3d (unlike 1-D/2-D and max pooling) also wants the kernel to fit the input
+        without its padding: the first (axis, size, kernel) where it does not, else None."""
+        if self.dims != 3:
+            return None
+        return next(((axis, size, k) for axis, size, k in zip(self.axes, spatial, self.kernel_size) if size < k), None)
+
     def spatial_sizes(self, spatial: Shape) -> Shape | None:
-        if self.dims == 3 and any(size < k for size, k in zip(spatial, self.kernel_size)):
+        if self._unpadded_misfit(spatial) is not None:
             return None  # _output says why
         return super().spatial_sizes(spatial)
 
     def _output(self, shape: Shape) -> Shape:
-        if self.dims == 3:
-            # torch's avg_pool3d (unlike 1-D/2-D and max pooling) also wants the kernel to fit
-            # the input without its padding
-            for axis, size, k in zip(self.axes, self.spatial(shape), self.kernel_size):
-                if size < k:
-                    raise self.error(
-                        f"kernel {k} is larger than the input {size} (torch's 3-D average pooling does not count"
-                        " the padding here)",
-                        ErrorKind.TOO_SMALL,
-                        axis=axis,
-                        numbers={"kernel": k, "input": size},
-                        fix=f"use an input of at least {k} or kernel ≤ {size}",
-                    )
+        misfit = self._unpadded_misfit(self.spatial(shape))
+        if misfit is not None:
+            axis, size, k = misfit
+            raise self.error(
+                f"kernel {k} is larger than the input {size} (torch's 3-D average pooling does not count"
+                " the padding here)",
+                ErrorKind.TOO_SMALL,
+                axis=axis,
+                numbers={"kernel": k, "input": size},
+                fix=f"use an input of at least {k} or kernel ≤ {size}",
+            )
         return super()._output(shape)
 
 

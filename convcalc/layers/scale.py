@@ -14,8 +14,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import SpecError
-from .base import IDENTITY, REQUIRED, UNKNOWN, Layer, Roles, Shape, as_int, product, register, table
-from .dims import shape_text, times
+from .base import (
+    IDENTITY,
+    REQUIRED,
+    UNKNOWN,
+    Layer,
+    Roles,
+    Shape,
+    as_int,
+    product,
+    register,
+    table,
+)
+from .dims import Mismatch, broadcast, shape_text, times
 
 
 def _weight_shape(type_name: str, value: Any) -> tuple[int, ...]:
@@ -46,17 +57,16 @@ class Scale(Layer):
         return {"shape": list(self.shape)}
 
     def _output(self, shape: Shape) -> Shape:
-        rank = max(len(shape), len(self.shape))
-        given = (1,) * (rank - len(shape)) + shape
-        weight = (1,) * (rank - len(self.shape)) + self.shape
-        for axis, (a, w) in enumerate(zip(given, weight)):
-            if a != w and 1 not in (a, w):
-                fit = [s if (s == 1 or i < rank - len(shape)) else given[i] for i, s in enumerate(weight)][rank - len(self.shape):]
-                raise self.error(
-                    f"the weight {list(self.shape)} and the input {shape_text(shape)} differ in dimension {axis - rank}"
-                    f" ({w} vs {a}) and neither is 1, so they cannot be broadcast; use shape: {fit}"
-                )
-        return tuple(max(a, w) for a, w in zip(given, weight))
+        out = broadcast([self.shape, shape])
+        if isinstance(out, Mismatch):
+            weight, given = out.sizes
+            # the weight that fits: each size not 1 that meets an input dimension takes that dimension's size
+            fit = [s if s == 1 or len(self.shape) - j > len(shape) else shape[j - len(self.shape)] for j, s in enumerate(self.shape)]
+            raise self.error(
+                f"the weight {list(self.shape)} and the input {shape_text(shape)} differ in dimension {out.dim}"
+                f" ({weight} vs {given}) and neither is 1, so they cannot be broadcast; use shape: {fit}"
+            )
+        return out
 
     def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
         """The input's axes keep their roles; a weight with more dimensions adds unknown ones in front."""

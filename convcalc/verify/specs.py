@@ -132,11 +132,10 @@ def build_module(summary: Summary, torch: Any | None = None) -> Any:
     each leaf is ``getattr(torch.nn, row.type)(**row.layer.torch_kwargs())`` of its bound layer (verify's
     own module for merges and the families torch.nn has no class for)."""
     torch = torch or import_torch()
-    classes = _merge_classes(torch)
     modules = []
     with torch.device("meta"):
         for row in summary.rows:
-            modules.append(_build_leaf(torch, classes, row))
+            modules.append(_build_leaf(torch, row))
     for row, module in zip(summary.rows, modules):
         if row.params and not row.trainable_params:
             module.requires_grad_(False)
@@ -150,7 +149,7 @@ def build_module(summary: Summary, torch: Any | None = None) -> Any:
                 module._buffers[key] = target._buffers.get(key)
     pools = unpool_sources(summary.rows)
     wiring = [(row.name, (*row.inputs, pools[row.index] + INDICES) if row.index in pools else row.inputs) for row in summary.rows]
-    return classes["SpecNet"](summary.name, wiring, modules)
+    return _merge_classes(torch)["SpecNet"](summary.name, wiring, modules)
 
 
 def unpool_sources(rows: Sequence[Row]) -> dict[int, str]:
@@ -229,23 +228,23 @@ def materialize(torch: Any, module: Any, device: Any, dtype: Any) -> None:
 
 def torch_twin(torch: Any, layer: Layer) -> Any:
     """The torch module verify builds for an engine layer (on the current default device): its
-    torch.nn class, or verify's own module for the families torch.nn has no class for."""
+    torch.nn class, or verify's own module for merges and the families torch.nn has no class for."""
     if layer.MANY_INPUTS or layer.OWN_MODULE:
         return _merge_classes(torch)[layer.type_name](**layer.torch_kwargs())
     return getattr(torch.nn, layer.type_name)(**layer.torch_kwargs())
 
 
-def _build_leaf(torch: Any, classes: dict[str, Any], row: Row) -> Any:
+def _build_leaf(torch: Any, row: Row) -> Any:
+    """:func:`torch_twin` of a row, with a one-line VerifyError where torch has no such class or refuses the arguments."""
     if row.is_merge or row.layer.OWN_MODULE:
-        return classes[row.type](**row.layer.torch_kwargs())
-    cls = getattr(torch.nn, row.type, None)
+        return torch_twin(torch, row.layer)
     where = _row_label(row)
-    if cls is None:
+    if getattr(torch.nn, row.type, None) is None:
         raise VerifyError(f"{where}: torch {torch.__version__} has no torch.nn.{row.type}")
-    kwargs = row.layer.torch_kwargs()
     try:
-        return cls(**kwargs)
+        return torch_twin(torch, row.layer)
     except Exception as error:  # convcalc accepted arguments that torch's constructor refuses
+        kwargs = row.layer.torch_kwargs()
         raise VerifyError(
             f"{where}: convcalc accepts it, but torch.nn.{row.type}(**{kwargs!r}) raises"
             f" {type(error).__name__}: {_first_line(error)}"
