@@ -28,6 +28,7 @@ from .errors import ConvcalcError, ErrorKind, SpecError
 from .layers import Layer, lookup
 from .layers.base import argument_name, suggest
 from .layers.catalog import module_of
+from .numbers import show
 from .yamlio import YDict, YList, line_of
 
 INPUT = "input"
@@ -518,10 +519,27 @@ class Expander:
         if len(inputs) != 1:
             raise self.fail(f"block {label!r} takes one input; from: names {len(inputs)}", line, label, kind=ErrorKind.WIRING)
         scope = Scope({INPUT: inputs[0]}, {INPUT: (f"the input of block {label} '{name}'", line)})
-        last = self.expand(block.entries, prefix=f"{name}.", scope=scope, params=values, depth=depth + 1, stack=(*stack, label))
+        try:
+            last = self.expand(block.entries, prefix=f"{name}.", scope=scope, params=values, depth=depth + 1, stack=(*stack, label))
+        except SpecError as error:
+            raise _used_at(error, label, line, given, values) from None
         if not trainable:
             self.graph.freeze(f"{name}.")
         return last
+
+
+def _used_at(error: SpecError, block: str, line: int | None, given: Mapping[str, Any], values: Mapping[str, Any]) -> SpecError:
+    """An error at a line inside block ``block``'s definition, with the use it came from (the line of
+    ``- basic: {planes: -3}`` and the values it gave): the bad value is often written there. A use
+    whose params are themselves ``$params`` of an outer block lets that outer use be named too; an
+    error at the use's own line needs no note."""
+    if line is None or error.line in (None, line) or error.block_use is not None:
+        return error
+    params = ", ".join(f"{key}: {show(value)}" for key, value in list(values.items())[:4]) + (", …" if len(values) > 4 else "")
+    error.noting(f"in block {block!r} used at line {line}" + (f" with {params}" if params else ""))
+    if not any(isinstance(value, str) and "$" in value for value in given.values()):
+        error.block_use = line  # the values were written here: outer uses have nothing to add
+    return error
 
 
 def needs_layers(block: str) -> str:

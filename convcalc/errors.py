@@ -83,6 +83,8 @@ class ConvcalcError(Exception):
         self.numbers = dict(numbers or {})
         self.fix = fix
         self.context: tuple[str, ...] = ()
+        #: The line of the block use a spec error inside a block's definition came from (blocks.py).
+        self.block_use: int | None = None
 
     @property
     def message(self) -> str:
@@ -94,6 +96,12 @@ class ConvcalcError(Exception):
     def within(self, place: str) -> ConvcalcError:
         """Name an outer place (``step 2 (conv:k=3)``) in front of the message; returns self."""
         self.context = (place, *self.context)
+        return self
+
+    def noting(self, note: str) -> ConvcalcError:
+        """Add ``(note)`` after the message (where a block's bad value came from); returns self."""
+        self.text = f"{self.text} ({note})"
+        self.detail = f"{self.detail} ({note})"
         return self
 
     @property

@@ -139,3 +139,45 @@ def test_layer_warnings_name_file_and_line_as_errors_do(cli, tmp_path) -> None:
     lines = err.splitlines()
     assert code == 0 and lines[0].startswith(f"warning: {path}:5 (head): Linear: the input [1, 4, 26, 26] is 4-D")
     assert lines[1].startswith(f"warning: {path}:6: Linear: the input [1, 4, 26, 10] is 4-D")
+
+
+BLOCK_USES = """\
+input: [3, 32, 32]
+blocks:
+  basic:
+    params: [planes]
+    layers:
+      - Conv2d: {out: $planes, k: 3, p: 1}
+      - ReLU
+  stage:
+    params: [width]
+    layers:
+      - basic: {planes: $width}
+layers:
+  - basic: {planes: 8}
+  - basic: {planes: -3}
+  - stage: {width: 0}
+  - basic: {planes: 4, stride: 2}
+"""
+
+
+def test_a_bad_value_inside_a_block_names_the_use_it_came_from(model) -> None:
+    """The error is at the layer's line inside the block, where ``$planes`` is; the value itself is
+    written at the use: both lines are named, and an outer use only where the inner one passed a ``$param``."""
+    lines = BLOCK_USES.splitlines()
+    second = "\n".join(lines[:14]) + "\n"
+    err = one_line_error(*model(second)[::2])
+    assert ":6: Conv2d: out_channels must be at least 1, got -3 (in block 'basic' used at line 14 with planes: -3)" in err, err
+    nested = "\n".join([*lines[:13], lines[14]]) + "\n"
+    err = one_line_error(*model(nested)[::2])
+    assert (":6: Conv2d: out_channels must be at least 1, got 0 (in block 'basic' used at line 11 with planes: 0)"
+            " (in block 'stage' used at line 14 with width: 0)") in err, err  # planes: $width is written at line 11
+    first = "\n".join(lines[:13]) + "\n  - basic: {planes: 0}\n  - stage: {width: 4}\n"
+    err = one_line_error(*model(first)[::2])
+    assert err.count("used at line") == 1 and "used at line 14 with planes: 0" in err, err
+    literal = BLOCK_USES.replace("{planes: $width}", "{planes: -1}").replace("params: [width]", "params: []")
+    err = one_line_error(*model("\n".join(literal.splitlines()[:13] + ["  - stage: {}"]) + "\n")[::2])  # stage's use adds nothing
+    assert err.count("used at line") == 1 and "used at line 11 with planes: -1" in err, err
+    at_use = "\n".join([*lines[:13], lines[15]]) + "\n"
+    err = one_line_error(*model(at_use)[::2])
+    assert ":14:" in err and "has no param 'stride'" in err and "used at line" not in err, err
