@@ -211,6 +211,21 @@ MODELS = textwrap.dedent('''
             y = self.fc(self.conv(x).movedim(1, -1))  # N, H, W, 6
             y = torch.moveaxis(y, -1, 1)  # back to N, 6, H, W
             return y.movedim((1, 2), (3, 1))  # N, H, W, 6 again, by two moves at once
+
+
+    class Swapped(nn.Module):
+        """Two dimensions swapped in each spelling: torch.swapaxes (axis0/axis1), torch.swapdims, the methods."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 6)
+
+        def forward(self, x):
+            y = torch.swapaxes(self.conv(x), 1, -1)  # N, W, H, 4
+            y = self.fc(torch.swapdims(y, 1, 2))  # N, H, W, 6
+            y = y.swapaxes(-1, 1).transpose(2, 3)  # N, 6, W, H, then N, 6, H, W
+            return torch.transpose(y, dim0=3, dim1=2)  # N, 6, W, H
 ''')
 
 
@@ -376,5 +391,22 @@ def test_movedim_and_moveaxis_are_permutes(models: Path, tmp_path: Path, cli) ->
     with torch.no_grad():
         expected = model(x)
     assert tuple(summary.output_shape) == tuple(expected.shape) == (1, 5, 7, 6)
+    got = spec_output(out, [model.conv.state_dict(), model.fc.state_dict()], x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_swapaxes_swapdims_and_transpose_are_permutes(models: Path, tmp_path: Path, cli) -> None:
+    """torch.swapaxes names its dimensions axis0/axis1 (it was refused as 'dimensions None and None',
+    torchvision's MaxViT SwapAxes); each spelling is a Permute in torch's order and the spec computes the output."""
+    spec, (out, model, summary) = round_trip(cli, models, tmp_path, "Swapped", "3x5x7")
+    named = torch.zeros(2, 3, 4, 5)  # each size names its axis
+    steps = [lambda t: torch.swapaxes(t, 1, -1), lambda t: torch.swapdims(t, 1, 2), lambda t: t.swapaxes(-1, 1),
+             lambda t: t.transpose(2, 3), lambda t: torch.transpose(t, dim0=3, dim1=2)]
+    expected_dims = [[named.shape.index(size) for size in step(named).shape] for step in steps]
+    assert [e["Permute"]["dims"] for e in spec["layers"] if "Permute" in e] == expected_dims
+    x = torch.randn(1, 3, 5, 7)
+    with torch.no_grad():
+        expected = model(x)
+    assert tuple(summary.output_shape) == tuple(expected.shape) == (1, 6, 7, 5)
     got = spec_output(out, [model.conv.state_dict(), model.fc.state_dict()], x)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)

@@ -887,7 +887,8 @@ class _Mapper:
         step of a channel shuffle. Any other transpose has no spec layer."""
         kw = self._kwargs(node)
         source = kw.get("input")
-        dims = [self.resolve(kw.get(k, kw.get(f"arg{i}"))) for i, k in ((1, "dim0"), (2, "dim1"))]
+        # torch.transpose/swapdims name them dim0, dim1; torch.swapaxes axis0, axis1; a method call by position
+        dims = [self.resolve(kw.get(k, kw.get(axis, kw.get(f"arg{i}")))) for i, k, axis in ((1, "dim0", "axis0"), (2, "dim1", "axis1"))]
         marker = self.env.get(getattr(source, "name", ""))
         if isinstance(marker, tuple) and marker[0] == "split" and all(isinstance(d, int) for d in dims):
             rank = len(self.values[node.name])
