@@ -39,6 +39,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     "merge": ("Add", "Multiply", "Concat"),
     "scale": ("Scale",),
+    "relative_attention": ("RelativePositionalMultiHeadAttention",),
 }  # fmt: skip
 
 #: Every layer type as torch spells it → the module under ``convcalc.layers`` that defines it.

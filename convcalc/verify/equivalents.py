@@ -141,6 +141,40 @@ def _scale_proposals(module: Any, shape: Shape) -> list[Proposal]:
     return found
 
 
+#: Modules with children that compute one engine layer as a whole (their children's rows would not say
+#: what the module does between them): the class name → what proposes the layer from the module's
+#: attributes. Emission keeps them as fx leaves and writes one row, once a probe bears the proposal out.
+def _relative_attention(module: Any, shape: Shape) -> Proposal | None:
+    """torchvision's MaxViT ``RelativePositionalMultiHeadAttention(feat_dim, head_dim, max_seq_len)``."""
+    head_dim, max_seq_len = getattr(module, "head_dim", None), getattr(module, "max_seq_len", None)
+    if not _int_list([head_dim, max_seq_len]) or len(shape) != 4:
+        return None
+    layer = make_layer("RelativePositionalMultiHeadAttention", feat_dim=shape[-1], head_dim=head_dim, max_seq_len=max_seq_len)
+    return Proposal("RelativePositionalMultiHeadAttention", (layer,), exact=False, owner=0)
+
+
+WHOLE_MODULES = {"RelativePositionalMultiHeadAttention": _relative_attention}
+
+
+def whole_module(module: Any) -> bool:
+    """Whether ``module``'s class is one of :data:`WHOLE_MODULES` (by name only: a probe decides)."""
+    return type(module).__name__ in WHOLE_MODULES
+
+
+def judge_whole(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tuple[Layer | None, str]:
+    """(the engine layer ``module`` computes as a whole on ``shape``, "") once a probe bears it out, else (None, why not)."""
+    try:
+        proposal = WHOLE_MODULES[type(module).__name__](module, shape)
+    except ConvcalcError as error:
+        return None, f"convcalc refuses its attributes: {error.message}"
+    if proposal is None:
+        return None, f"its attributes or its {format_shape(tuple(shape))} input are not those of {type(module).__name__}"
+    why, _ = probe(torch, module, proposal, shape, dtype, device)
+    if why is not None:
+        return None, why
+    return proposal.layers[0].bind(shape), ""
+
+
 def _int_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 

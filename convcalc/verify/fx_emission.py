@@ -28,6 +28,7 @@ from typing import Any
 from ..errors import ConvcalcError
 from ..layers import Layer, lookup
 from ..layers.catalog import module_of
+from .equivalents import whole_module
 from .report import VerifyError, VerifyReport
 from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
 
@@ -127,7 +128,7 @@ def trace(torch: Any, model: Any) -> Any:
 
     class Tracer(torch.fx.Tracer):  # type: ignore[misc,name-defined]
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
-            if torch_layer_class(type(m)) is not None:
+            if torch_layer_class(type(m)) is not None or whole_module(m):
                 return True
             return bool(super().is_leaf_module(m, qualname))
 
@@ -390,6 +391,8 @@ class _Mapper:
                 layer = layer_from_module(module)
             except ConvcalcError as error:
                 raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+            if layer is None and whole_module(module) and node.op == "call_module":
+                layer = self.whole(node, module)
             if layer is None:
                 raise _Refusal(node, f"'{node.target}' is a {_class_path(module)}, which convcalc does not know")
             type_name = layer.type_name
@@ -400,6 +403,18 @@ class _Mapper:
                       scopes=_scopes(node), layer=layer, target=target, module=module, **extra)
         self.entries.append(entry)
         return entry.name
+
+    def whole(self, node: Any, module: Any) -> Layer:
+        """The engine layer a module kept whole computes (MaxViT's attention), as a probe on its input's shape shows."""
+        from .equivalents import judge_whole
+
+        shape = tuple(self.values[node.args[0].name])
+        parameter = next(iter((*module.parameters(), *module.buffers())), None)
+        dtype, device = (parameter.dtype, parameter.device) if parameter is not None else (self.torch.float32, self.torch.device("cpu"))
+        layer, why = judge_whole(self.torch, module, shape, dtype, device)
+        if layer is None:
+            raise _Refusal(node, f"'{node.target}' is a {_class_path(module)}, which convcalc knows by name, but {why}")
+        return layer
 
     def _function_module(self, node: Any, class_name: str, kwargs: dict[str, Any]) -> Any:
         try:

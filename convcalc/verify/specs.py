@@ -124,7 +124,10 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                     values[name] = out
             return out
 
-    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Narrow": Narrow, "SpecNet": SpecNet}
+    from .relative_attention import relative_attention_class
+
+    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Narrow": Narrow, "SpecNet": SpecNet,
+            "RelativePositionalMultiHeadAttention": relative_attention_class(torch)}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
