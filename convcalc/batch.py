@@ -40,7 +40,7 @@ OPTIONS = {
     "dims": "dims",
 }  # fmt: skip
 #: A chain step that works on 3x8x8, for the layers whose arguments no column sets.
-CHAIN_EXAMPLES = {"Permute": "Permute([0, 2, 3, 1])", "Scale": "Scale([3, 1, 1])", "Narrow": "Narrow(1, 0, 2)"}
+CHAIN_EXAMPLES = {"Permute": "Permute([0, 2, 3, 1])", "Scale": "Scale([3, 1, 1])", "Bias": "Bias([3, 1, 1])", "Narrow": "Narrow(1, 0, 2)"}
 FLAGS = ("ceil_mode", "no_bias", "bias", "count_include_pad")
 #: Columns convcalc writes (an input column of the same name is replaced).
 OUTPUT, ERROR, OK = "output", "error", "ok"

@@ -303,8 +303,9 @@ def _run(layer: Layer, shape: tuple[int, ...], known: bool, makes: bool, explain
     batched = (1, *shape)
     bound = layer.bind(batched)
     out = bound.output_shape(batched)
-    if len(out) < 2 or out[0] != 1:  # a Permute moving dimension 0, a Scale broadcast to a batch, Flatten(0)
-        keep = {"Permute": "dims that start with 0", "Scale": f"a shape of at most {len(shape)} size{'s' if len(shape) != 1 else ''}", "Flatten": "start_dim 1"}
+    if len(out) < 2 or out[0] != 1:  # a Permute moving dimension 0, a Scale or Bias broadcast to a batch, Flatten(0)
+        weight = f"a shape of at most {len(shape)} size{'s' if len(shape) != 1 else ''}"
+        keep = {"Permute": "dims that start with 0", "Scale": weight, "Bias": weight, "Flatten": "start_dim 1"}
         raise bound.error(
             f"its output {'×'.join(map(str, out))} is no longer the one sample the chain follows (1×{'×'.join(map(str, shape))},"
             f" the batch first); keep dimension 0 in place ({keep.get(bound.type_name, 'leave dimension 0 alone')}),"

@@ -457,7 +457,7 @@ def test_corners(agree, type_name, kwargs, shape, expected):
 
 # -- contract details ------------------------------------------------------------------------------
 
-MY_FAMILIES = ("linear", "norm", "activation", "resize", "padding", "scale")
+MY_FAMILIES = ("linear", "norm", "activation", "resize", "padding", "scale", "tokens")
 
 
 def my_layer_names() -> list[str]:

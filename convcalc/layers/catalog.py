@@ -38,7 +38,8 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "CircularPad1d", "CircularPad2d", "CircularPad3d",
     ),
     "merge": ("Add", "Multiply", "Concat"),
-    "scale": ("Scale",),
+    "scale": ("Scale", "Bias"),
+    "tokens": ("ClassToken",),
     "relative_attention": ("RelativePositionalMultiHeadAttention",),
 }  # fmt: skip
 

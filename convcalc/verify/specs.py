@@ -34,7 +34,8 @@ INDICES = "#indices"
 @functools.lru_cache(maxsize=None)
 def _merge_classes(torch: Any) -> dict[str, Any]:
     """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
-    Permute, Scale and Narrow (the families torch.nn has no class for: ``Layer.OWN_MODULE``), and SpecNet,
+    Permute, Scale, Bias, ClassToken and Narrow (the families torch.nn has no class for: ``Layer.OWN_MODULE``;
+    each learned tensor is a parameter named ``weight``), and SpecNet,
     made once per torch module."""
     nn = torch.nn
 
@@ -71,18 +72,40 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def extra_repr(self) -> str:
             return f"dims={self.dims}"
 
-    class Scale(nn.Module):  # type: ignore[misc,name-defined]
-        """``x * weight``, a learned ``weight`` of ``shape`` broadcast against the input (a layer scale)."""
+    class Weighted(nn.Module):  # type: ignore[misc,name-defined]
+        """A learned ``weight`` of ``shape``, broadcast against the input by the subclass's forward."""
 
         def __init__(self, shape: list[int]) -> None:
             super().__init__()
             self.weight = nn.Parameter(torch.empty(tuple(shape)))
 
+        def extra_repr(self) -> str:
+            return f"shape={list(self.weight.shape)}"
+
+    class Scale(Weighted):
+        """``x * weight`` (a layer scale)."""
+
         def forward(self, x: Any) -> Any:
             return x * self.weight
 
+    class Bias(Weighted):
+        """``x + weight`` (a learned position embedding)."""
+
+        def forward(self, x: Any) -> Any:
+            return x + self.weight
+
+    class ClassToken(nn.Module):  # type: ignore[misc,name-defined]
+        """``torch.cat([weight.expand(n, -1, …), x], dim=1)``: ``tokens`` learned vectors of ``features`` put first."""
+
+        def __init__(self, tokens: int = 1, features: list[int] | None = None) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty((1, tokens, *(features or ()))))
+
+        def forward(self, x: Any) -> Any:
+            return torch.cat([self.weight.expand(x.shape[0], *(-1,) * (self.weight.dim() - 1)), x], dim=1)
+
         def extra_repr(self) -> str:
-            return f"shape={list(self.weight.shape)}"
+            return f"tokens={self.weight.shape[1]}, features={list(self.weight.shape[2:])}"
 
     class Narrow(nn.Module):  # type: ignore[misc,name-defined]
         """``torch.narrow(x, dim, start, length)``: ``length`` entries of dimension ``dim`` from ``start``."""
@@ -126,8 +149,8 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
 
     from .relative_attention import relative_attention_class
 
-    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Narrow": Narrow, "SpecNet": SpecNet,
-            "RelativePositionalMultiHeadAttention": relative_attention_class(torch)}
+    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
+            "Narrow": Narrow, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch)}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
