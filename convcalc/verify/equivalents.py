@@ -27,6 +27,7 @@ import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import formulas
 from ..errors import ConvcalcError
 from ..layers import Layer, Shape, make_layer
 from ..layers.catalog import CATALOG
@@ -91,6 +92,8 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
             found.append(Proposal("Permute", (make_layer("Permute", dims=dims),), exact=True))
         if cls.__name__ in IDENTITY_IN_EVAL and stateless:
             found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
+        if cls.__name__ in TF_SAME:
+            found.extend(p for p in [_tf_same(module, shape)] if p is not None)
         base = torch_base_class(cls)
         if base is None:
             found.extend(_scale_proposals(module, shape))
@@ -153,7 +156,32 @@ def _relative_attention(module: Any, shape: Shape) -> Proposal | None:
     return Proposal("RelativePositionalMultiHeadAttention", (layer,), exact=False, owner=0)
 
 
-WHOLE_MODULES = {"RelativePositionalMultiHeadAttention": _relative_attention}
+#: timm's TensorFlow-like "same" layers (``Conv2dSame``, ``AvgPool2dSame``): torch's layer after ``pad_same``,
+#: the asymmetric zero padding that gives ceil(in / stride) (formulas.tf_same_padding) for the input's size.
+TF_SAME = ("Conv2dSame", "AvgPool2dSame")
+
+
+def _tf_same(module: Any, shape: Shape) -> Proposal | None:
+    """A ZeroPad2d of TensorFlow's "same" padding for ``shape`` (none where it is 0), then the module's
+    torch class with its own arguments (its padding is 0: timm passes 0 to the constructor)."""
+    from .user_models import layer_as
+
+    base = torch_base_class(type(module))
+    if base is None or base.__name__ not in ("Conv2d", "AvgPool2d") or len(shape) not in (3, 4):
+        return None
+    layer = layer_as(base, module)
+    kernel, stride = getattr(layer, "kernel_size", None), getattr(layer, "stride", None)
+    dilation = getattr(layer, "dilation", (1, 1))
+    if not (_int_list(kernel) and _int_list(stride) and _int_list(dilation)) or len(kernel) != 2:
+        return None
+    (top, bottom), (left, right) = (formulas.tf_same_padding(n, k, s, d) for n, k, s, d in zip(shape[-2:], kernel, stride, dilation))
+    pads = [left, right, top, bottom]
+    layers = (make_layer("ZeroPad2d", padding=pads), layer) if any(pads) else (layer,)
+    shown = f"ZeroPad2d {pads}, {base.__name__}" if any(pads) else base.__name__
+    return Proposal(f"{type(module).__name__}: TF 'same' padding ({shown})", layers, exact=False, owner=len(layers) - 1)
+
+
+WHOLE_MODULES = {"RelativePositionalMultiHeadAttention": _relative_attention, **{name: _tf_same for name in TF_SAME}}
 
 
 def whole_module(module: Any) -> bool:
@@ -161,8 +189,9 @@ def whole_module(module: Any) -> bool:
     return type(module).__name__ in WHOLE_MODULES
 
 
-def judge_whole(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tuple[Layer | None, str]:
-    """(the engine layer ``module`` computes as a whole on ``shape``, "") once a probe bears it out, else (None, why not)."""
+def judge_whole(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tuple[Proposal | None, str]:
+    """(the engine layers ``module`` computes as a whole on ``shape``, each bound to its input, "") once a
+    probe bears them out, else (None, why not)."""
     try:
         proposal = WHOLE_MODULES[type(module).__name__](module, shape)
     except ConvcalcError as error:
@@ -172,7 +201,14 @@ def judge_whole(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) 
     why, _ = probe(torch, module, proposal, shape, dtype, device)
     if why is not None:
         return None, why
-    return proposal.layers[0].bind(shape), ""
+    bound, current = [], tuple(shape)
+    try:
+        for layer in proposal.layers:
+            bound.append(layer.bind(current))
+            current = bound[-1].output_shape(current)
+    except ConvcalcError as error:
+        return None, f"convcalc refuses it: {error.message}"
+    return replace(proposal, layers=tuple(bound)), ""
 
 
 def _int_list(value: Any) -> bool:

@@ -29,6 +29,7 @@ from ..errors import ConvcalcError
 from ..layers import Layer, lookup
 from ..layers.catalog import module_of
 from .equivalents import whole_module
+from .user_models import torch_layer_class
 from .report import VerifyError, VerifyReport
 from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
 
@@ -123,8 +124,6 @@ def trace(torch: Any, model: Any) -> Any:
     """``torch.fx.symbolic_trace`` in eval mode, keeping as leaves the layers convcalc judges
     (torch's own, and subclasses that do not change how they compute); a str says why it failed."""
     import torch.fx
-
-    from .user_models import torch_layer_class
 
     class Tracer(torch.fx.Tracer):  # type: ignore[misc,name-defined]
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
@@ -380,19 +379,19 @@ class _Mapper:
         return candidate
 
     def add(self, node: Any, type_name: str, module: Any, inputs: list[str], *, name: str | None = None, target: str | None = None,
-            **extra: Any) -> str:
-        layer = None
+            layer: Layer | None = None, **extra: Any) -> str:
+        """An entry for ``node``: ``module``'s layer (or ``layer``, the one a module kept whole computes), else
+        a ``type_name`` row whose args the caller sets."""
         args: dict[str, Any] = {}
-        if module is not None:
+        if module is not None or layer is not None:
             from .emission import _spec_args
             from .user_models import layer_from_module
 
-            try:
-                layer = layer_from_module(module)
-            except ConvcalcError as error:
-                raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
-            if layer is None and whole_module(module) and node.op == "call_module":
-                layer = self.whole(node, module)
+            if layer is None:
+                try:
+                    layer = layer_from_module(module)
+                except ConvcalcError as error:
+                    raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
             if layer is None:
                 raise _Refusal(node, f"'{node.target}' is a {_class_path(module)}, which convcalc does not know")
             type_name = layer.type_name
@@ -404,17 +403,24 @@ class _Mapper:
         self.entries.append(entry)
         return entry.name
 
-    def whole(self, node: Any, module: Any) -> Layer:
-        """The engine layer a module kept whole computes (MaxViT's attention), as a probe on its input's shape shows."""
+    def whole(self, node: Any, module: Any, source: str) -> tuple[str, Layer]:
+        """A module kept whole (MaxViT's attention, timm's Conv2dSame): the engine layers it computes, as a probe on
+        its input's shape shows. Rows for the layers before the one that takes the module's weights (a
+        ZeroPad2d before the conv) are added here; returns (the input of that one, its layer)."""
         from .equivalents import judge_whole
 
         shape = tuple(self.values[node.args[0].name])
         parameter = next(iter((*module.parameters(), *module.buffers())), None)
         dtype, device = (parameter.dtype, parameter.device) if parameter is not None else (self.torch.float32, self.torch.device("cpu"))
-        layer, why = judge_whole(self.torch, module, shape, dtype, device)
-        if layer is None:
+        proposal, why = judge_whole(self.torch, module, shape, dtype, device)
+        if proposal is None:
             raise _Refusal(node, f"'{node.target}' is a {_class_path(module)}, which convcalc knows by name, but {why}")
-        return layer
+        owner = proposal.owner or 0
+        if owner != len(proposal.layers) - 1:
+            raise _Refusal(node, f"'{node.target}' computes layers after the one with its weights; convcalc writes those before it only")
+        for layer in proposal.layers[:owner]:
+            source = self.add(node, "", None, [source], name=f"{node.target}.{layer.type_name.lower()}", layer=layer)
+        return source, proposal.layers[owner]
 
     def _function_module(self, node: Any, class_name: str, kwargs: dict[str, Any]) -> Any:
         try:
@@ -641,7 +647,10 @@ class _Mapper:
                     raise _Refusal(node, f"'{node.target}' shares some of its parameters with '{owner}' but not all of them"
                                    " under the same names; a spec ties whole layers (tie:)")
                 tie, tied = owner, True
-        name = self.add(node, "", module, [source], name=node.target, tie=tie, again=again, tied=tied, trainable=trainable)
+        layer = None
+        if whole_module(module) and torch_layer_class(type(module)) is None:
+            source, layer = self.whole(node, module, source)
+        name = self.add(node, "", module, [source], name=node.target, tie=tie, again=again, tied=tied, trainable=trainable, layer=layer)
         if first is None:
             self.module_rows[id(module)] = name
             for pname, p in module.named_parameters():
