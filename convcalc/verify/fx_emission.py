@@ -29,9 +29,9 @@ from ..errors import ConvcalcError
 from ..layers import Layer, lookup
 from ..layers.catalog import module_of
 from .equivalents import whole_module
-from .user_models import torch_layer_class
 from .report import VerifyError, VerifyReport
 from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
+from .user_models import torch_layer_class
 
 INPUT = "input"
 #: Exactly these container classes are never a block (their subclasses, like torchvision's
