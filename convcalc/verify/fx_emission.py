@@ -1,7 +1,8 @@
 """``verify --emit-spec`` for graph models: trace the module with ``torch.fx``, map every node onto a
 spec layer (``name:``/``from:`` wiring, ``Add``/``Multiply``/``Concat`` for ``+``/``*``/``torch.cat``,
 ``Flatten`` for ``torch.flatten``/``.view(n, -1)`` (any other reshape: Flatten + ``Unflatten``), ``Permute`` for ``.permute``, ``Scale`` for a parameter
-times a tensor (a layer scale), functional layers as their modules, ``tie:`` for a
+times a tensor (a layer scale), ``Bias`` for a parameter plus a tensor (a position embedding), ``ClassToken`` for
+expanded parameters concatenated before the tokens (a ViT's class token), functional layers as their modules, ``tie:`` for a
 module called twice or weights shared, ``Narrow`` per piece of ``x.chunk``/``torch.split``, one
 ``ChannelShuffle`` for ShuffleNet's view → transpose → view), fold identical submodules into ``blocks:``, and prove the
 result: the spec, built as torch modules with the model's weights, gives the model's output on the
@@ -323,6 +324,9 @@ class _Mapper:
                 return value
             if value[0] == "attr":
                 raise _Refusal(node, f"uses the parameter or buffer '{value[1]}' directly (not through its module); a spec has no such layer")
+            if value[0] == "expanded":
+                raise _Refusal(node, f"uses the parameter '{value[1]}' expanded to the batch other than before the tokens of a"
+                               " torch.cat(…, dim=1) (a class token); a spec has no such layer")
             if value[0] in ("indexed", "pieces"):
                 raise _Refusal(node, f"uses the tuple that '{arg.name}' returns as one tensor; a spec wires tensors only")
             if value[0] in ("split", "swapped"):
@@ -474,15 +478,77 @@ class _Mapper:
 
     def scale(self, node: Any) -> None:
         """``self.layer_scale * x``, ``x.mul(self.gamma)``: a ``Scale`` row with the parameter as its weight."""
+        self.weighted(node, "Scale", "multiplies", "multiplies by", "the tensor it scales")
+
+    def bias(self, node: Any) -> None:
+        """``x + self.pos_embedding``, ``torch.add(x, p)``, ``x.add(p)`` (either order): a ``Bias`` row with the
+        parameter as its weight (a learned position embedding)."""
+        if node.kwargs.get("alpha", 1) != 1:
+            raise _Refusal(node, f"adds the parameter with alpha={node.kwargs['alpha']!r}; a spec's Bias adds the parameter itself")
+        self.weighted(node, "Bias", "adds", "adds", "the tensor it adds to")
+
+    def weighted(self, node: Any, kind: str, verb: str, uses: str, what: str) -> None:
+        """A tensor and one parameter, multiplied (Scale) or added (Bias): a row of ``kind`` whose weight is the
+        parameter in the shape it is used in, named after it; a parameter used again is a ``tie:``."""
         operands = [a for a in (*node.args[:2], node.kwargs.get("other")) if a is not None]
         weights = [a for a in operands if self.is_parameter(a)]
         tensors = [a for a in operands if not self.is_parameter(a)]
         if len(operands) != 2 or len(weights) != 1:
-            raise _Refusal(node, "multiplies two parameters; a spec's Scale multiplies a tensor by one parameter")
-        source = self.tensor(node, tensors[0], "the tensor it scales")
-        path, param, shape = self.parameter(node, weights[0], "multiplies by")
-        name = self.owned(node, "Scale", [param], [source], {"shape": list(shape)},
-                          {"weight": param.detach().reshape(shape)}, name=path)  # named after the parameter: layer_scale, gamma
+            raise _Refusal(node, f"{verb} two parameters; a spec's {kind} {verb} a tensor and one parameter")
+        source = self.tensor(node, tensors[0], what)
+        path, param, shape = self.parameter(node, weights[0], uses)
+        name = self.owned(node, kind, [param], [source], {"shape": list(shape)},
+                          {"weight": param.detach().reshape(shape)}, name=path)  # named after the parameter: layer_scale, pos_embedding
+        self.env[node.name] = name
+
+    def expanded(self, node: Any) -> None:
+        """``self.class_token.expand(n, -1, -1)``: a parameter of (1, tokens, …) repeated along the batch. No row
+        of its own: a ``torch.cat`` that puts it before the tokens is a ClassToken (:meth:`class_token`)."""
+        path, param, shape = self.parameter(node, node.args[0], "expands")
+        out = self.values.get(node.name)
+        if len(shape) < 2 or shape[0] != 1 or not isinstance(out, Shape) or len(out) != len(shape) or tuple(out[1:]) != tuple(shape[1:]):
+            raise _Refusal(node, f"expands the parameter '{path}' of {_dims(shape)} to {_dims(out)}; a spec's ClassToken repeats a"
+                           " parameter of (1, tokens, …) along the batch only")
+        self.env[node.name] = ("expanded", path, param, shape)
+
+    def is_expanded(self, arg: Any) -> bool:
+        value = self.env.get(getattr(arg, "name", ""))
+        return isinstance(value, tuple) and value[0] == "expanded"
+
+    def class_token(self, node: Any, tensors: Sequence[Any], dim: Any) -> None:
+        """``torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)`` (torchvision's ViT; timm's ``cls_token``
+        and ``reg_token``, DeiT's class and distillation tokens, several parameters before one tensor): one
+        ClassToken row, its weight the parameters concatenated in order, named after the first."""
+        marks = [self.env[t.name] if self.is_expanded(t) else None for t in tensors]
+        first = next(m for m in marks if m is not None)
+        rank = len(self.values[node.name])
+        if not isinstance(dim, int) or isinstance(dim, bool) or not -rank <= dim < rank or dim % rank != 1:
+            raise _Refusal(node, f"concatenates the expanded parameter '{first[1]}' along dimension {dim!r}; a spec's ClassToken"
+                           " puts its tokens first along dimension 1")
+        lead = next((i for i, m in enumerate(marks) if m is None), len(marks))
+        if lead == len(marks) or any(m is not None for m in marks[lead:]):
+            later = next((m for m in marks[lead:] if m is not None), first)
+            where = "after the tokens" if lead < len(marks) else "with no tensor after it"
+            raise _Refusal(node, f"concatenates the expanded parameter '{later[1]}' {where}; a spec's ClassToken puts its"
+                           " tokens before the input's")
+        if len(marks) - lead > 1:
+            raise _Refusal(node, f"concatenates the expanded parameter '{first[1]}' with {len(marks) - lead} tensors; a spec's"
+                           " ClassToken puts its tokens before one tensor")
+        source = self.tensor(node, tensors[-1], "the tensor it puts the tokens before")
+        used = [m for m in marks[:lead] if m is not None]
+        params = [m[2] for m in used]
+        if len({id(p) for p in params}) != len(params):
+            raise _Refusal(node, f"puts the parameter '{first[1]}' in more than once; a spec's ClassToken learns each token once")
+        rows = {self.param_rows.get(id(p), (None, ""))[0] for p in params}
+        if rows != {None}:  # used before: the same tokens again (a tie), or a part of them, which a spec cannot tie
+            earlier = next((e for e in self.entries if e.name in rows), None)
+            if len(rows) > 1 or earlier is None or earlier.type != "ClassToken" or [id(p) for p in earlier.owns] != [id(p) for p in params]:
+                raise _Refusal(node, f"uses the parameter '{first[1]}' of '{next(iter(rows - {None}))}' in another layer or"
+                               " combination; a spec ties whole layers (tie:)")
+        weight = self.torch.cat([m[2].detach().reshape(m[3]) for m in used], dim=1)
+        name = self.owned(node, "ClassToken", params, [source], {"tokens": sum(m[3][1] for m in used)}, {"weight": weight}, name=first[1])
+        for p in params:
+            self.param_rows.setdefault(id(p), (name, "weight"))
         self.env[node.name] = name
 
     def permute(self, node: Any) -> None:
@@ -677,6 +743,8 @@ class _Mapper:
         if (method and target in _SWAPS) or target in (self.torch.transpose, self.torch.swapaxes, self.torch.swapdims):
             return self.transpose(node)
         if (method and target in _ADD) or target in (operator.add, operator.iadd, self.torch.add):
+            if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
+                return self.bias(node)
             return self.merge(node, "Add", "adds")
         if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
@@ -696,6 +764,8 @@ class _Mapper:
             return self.layer_norm(node)
         if (method and target in ("view", "reshape")) and self.is_parameter(node.args[0]):
             return self.parameter_view(node)
+        if method and target == "expand" and self.is_parameter(node.args[0]):
+            return self.expanded(node)
         if target in (self.torch.cat, getattr(self.torch, "concat", None), getattr(self.torch, "concatenate", None)):
             return self.concat(node)
         if (method and target == "flatten") or target is self.torch.flatten:
@@ -829,6 +899,8 @@ class _Mapper:
             raise _Refusal(node, "concatenates a sequence fx cannot see into; a spec's Concat names its inputs")
         if not isinstance(dim, int):
             raise _Refusal(node, f"concatenates along a computed dimension ({dim!r})")
+        if any(self.is_expanded(t) for t in tensors):
+            return self.class_token(node, tensors, dim)
         inputs = [self.tensor(node, t, "an input of torch.cat") for t in tensors]
         if len(inputs) == 1:
             self.env[node.name] = inputs[0]
