@@ -236,10 +236,14 @@ def test_a_name_without_the_attributes_proposes_nothing() -> None:
     Weighted.__name__ = "Permute"
     report = verify_python(nn.Sequential(nn.Conv2d(3, 4, 1), Nameless()), (3, 5, 6))
     assert report.checks[1].confirmed is None and report.checks[1].not_judged == ""
-    # One parameter and nothing else: no Permute, but it may be an ``x * weight`` (a Scale), which the probe refutes.
+    # One parameter and nothing else: no Permute, but it may be an ``x * weight`` (a Scale) or ``x + weight`` (a Bias),
+    # which the probe refutes.
     report = verify_python(nn.Sequential(nn.Conv2d(3, 4, 1), Weighted([0, 2, 3, 1])), (3, 5, 6))
     assert report.checks[1].confirmed is None
-    assert report.checks[1].not_judged == "not Scale 1: on a random 1×4×5×6 input its output is 1×5×6×4, not 1×4×5×6"
+    assert report.checks[1].not_judged == (
+        "not Scale 1: on a random 1×4×5×6 input its output is 1×5×6×4, not 1×4×5×6;"
+        " not Bias 1: on a random 1×4×5×6 input its output is 1×5×6×4, not 1×4×5×6"
+    )
 
 
 def test_a_module_called_with_more_than_its_input_is_not_probed() -> None:

@@ -187,18 +187,55 @@ class Wrapped(nn.Module):  # the parameter lives in a child
         return self.inner.gamma.view(1, -1, 1, 1) * x
 
 
+class Subtracts(LayerScale2d):
+    def forward(self, x: Any) -> Any:
+        return x - self.gamma.view(1, -1, 1, 1)
+
+
+class AddsSquare(LayerScale2d):  # right at gamma = 1 … and at no other value
+    def forward(self, x: Any) -> Any:
+        return x + self.gamma.view(1, -1, 1, 1) ** 2
+
+
+class AddsOverH(LayerScale2d):  # gamma along H: no Bias proposed is that; on a 4×4×4 map the shapes coincide
+    def forward(self, x: Any) -> Any:
+        return x + self.gamma.view(1, 1, -1, 1)
+
+
+def reasons(not_judged: str) -> dict[str, str]:
+    """``"not Scale 4: why; not Bias 4: why"`` → {"Scale 4": why, …}, in the order tried."""
+    return dict(part.removeprefix("not ").split(": ", 1) for part in not_judged.split("; not "))
+
+
 @pytest.mark.parametrize("init", [1e-5, 1.0], ids=["init 1e-5", "init 1"])
 @pytest.mark.parametrize(
     "cls, why",
-    [(OverH, "with random weights, on a random 1×4×4×4 input its values differ"), (Adds, "values differ"), (Doubles, "values differ"), (Squares, "values differ")],
-    ids=["over H", "adds", "doubles", "squares"],
+    [
+        (OverH, {"Scale 4×1×1": "with random weights, on a random 1×4×4×4 input its values differ"}),
+        (Doubles, {"Scale 4×1×1": "values differ"}),
+        (Squares, {"Scale 4×1×1": "values differ"}),
+        (AddsOverH, {"Bias 4×1×1": "with random weights, on a random 1×4×4×4 input its values differ"}),
+        (Subtracts, {"Bias 4×1×1": "values differ"}),
+        (AddsSquare, {"Bias 4×1×1": "values differ"}),
+    ],
+    ids=["over H", "doubles", "squares", "adds over H", "subtracts", "adds a square"],
 )
-def test_a_lookalike_is_never_judged(cls: type, why: str, init: float) -> None:
+def test_a_lookalike_is_never_judged(cls: type, why: dict[str, str], init: float) -> None:
     module = cls(4, init_values=init)
     report, check = check_of(module, size=(4, 4, 4))
     assert check.confirmed is None and check.judged_as == "" and report.ok
-    assert check.not_judged.startswith("not Scale 4:"), check.not_judged  # every proposal tried: 4, 4×1×1
-    assert "not Scale 4×1×1:" in check.not_judged and why in check.not_judged.split("not Scale 4×1×1:")[1], check.not_judged
+    tried = reasons(check.not_judged)
+    assert list(tried) == ["Scale 4", "Scale 4×1×1", "Bias 4", "Bias 4×1×1"], check.not_judged  # every proposal tried
+    assert all(words in tried[label] for label, words in why.items()), check.not_judged
+
+
+@pytest.mark.parametrize("init", [1e-5, 1.0, 0.0], ids=["init 1e-5", "init 1", "init 0"])
+def test_a_module_that_adds_its_one_parameter_is_judged_as_bias_never_as_scale(init: float) -> None:
+    """x + gamma (C×1×1): a Bias, after every Scale was tried and refuted (equal weights, even 0 or 1, cannot pass
+    for a product: the probe with random weights shows it)."""
+    report, check = check_of(Adds(4, init_values=init), size=(4, 4, 4))
+    assert report.ok and check.confirmed is True and check.judged_as == "Bias 4×1×1", (check.not_judged, check.mismatches)
+    assert check.params == check.torch_params == 4 and check.macs == 0
 
 
 @pytest.mark.parametrize("init", [1e-5, 1.0], ids=["init 1e-5", "init 1"])
@@ -238,4 +275,5 @@ def test_on_meta_a_layer_scale_stays_not_judged() -> None:
         model = nn.Sequential(nn.Conv2d(3, 4, 1), LayerScale2d(4))
     report = verify_python(model, (3, 5, 6), device="meta")
     check = report.checks[1]
-    assert check.confirmed is None and "may be Scale 4 or Scale 4×1×1," in check.not_judged and "on meta it has none" in check.not_judged
+    assert check.confirmed is None and "may be Scale 4 or Scale 4×1×1 or Bias 4 or Bias 4×1×1," in check.not_judged
+    assert "on meta it has none" in check.not_judged

@@ -7,7 +7,8 @@ eval, as verify runs), and subclasses of a torch.nn layer with a forward of thei
 ``LayerNorm`` (torch's layer norm again), torchvision's and timm's ``LayerNorm2d`` (a LayerNorm over
 the channels of N×C×H×W: permute, normalize, permute back), and a module of one parameter that
 multiplies its input by it (timm's ``LayerScale``/``LayerScale2d``, metaformer's ``Scale``, a user's
-``x * self.weight``), the engine's Scale.
+``x * self.weight``), the engine's Scale, adds it (a user's position embedding, ``x + self.pos``), the
+engine's Bias, or puts it in front of its tokens (a class token module), the engine's ClassToken.
 
 Neither a class name nor its attributes decide. They only *propose* engine layers (:class:`Proposal`).
 The proposal holds when the module, run on a random input of the shape it received (no two values
@@ -96,7 +97,7 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
             found.extend(p for p in [_tf_same(module, shape)] if p is not None)
         base = torch_base_class(cls)
         if base is None:
-            found.extend(_scale_proposals(module, shape))
+            found.extend(_weight_proposals(module, shape))
         if base is not None and base is not cls:
             layer = layer_as(base, module)
             found.append(Proposal(f"{base.__name__} (torch's)", (layer,), exact=False, owner=0))
@@ -118,11 +119,13 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
     return found
 
 
-def _scale_proposals(module: Any, shape: Shape) -> list[Proposal]:
-    """``x * weight`` (timm's ``LayerScale``/``LayerScale2d``, metaformer's ``Scale``, a user's ``x * self.weight``):
-    proposed for a module with exactly one parameter, no buffers and no children, whatever its name. The weight
-    may act in its own shape, per channel of N×C×… (a (C,) parameter viewed as (C, 1, …, 1)) or along the last
-    axis; the probe says which, if any."""
+def _weight_proposals(module: Any, shape: Shape) -> list[Proposal]:
+    """``x * weight`` (timm's ``LayerScale``/``LayerScale2d``, metaformer's ``Scale``, a user's ``x * self.weight``),
+    ``x + weight`` (a user's ``PosEmbed``: a learned position embedding) and ``torch.cat([weight.expand(n, -1, -1), x],
+    dim=1)`` (a class token): proposed for a module with exactly one parameter, no buffers and no children, whatever
+    its name. The weight may act in its own shape, per channel of N×C×… (a (C,) parameter viewed as (C, 1, …, 1)) or
+    along the last axis; the probe says which, if any, and whether it multiplies or adds (every Scale is tried
+    first). A parameter of (1, tokens, *input[2:]) may be a class token."""
     if next(iter(module.children()), None) is not None or next(iter(module.buffers()), None) is not None:
         return []
     named = list(module.named_parameters())
@@ -137,10 +140,14 @@ def _scale_proposals(module: Any, shape: Shape) -> list[Proposal]:
     if shape[-1] == count:
         shapes.append((count,))  # along the last axis (channels last)
     found = []
-    for weight_shape in dict.fromkeys(shapes):
-        layer = make_layer("Scale", shape=list(weight_shape))
-        shown = "×".join(map(str, weight_shape)) or "scalar"
-        found.append(Proposal(f"Scale {shown}", (layer,), exact=True, owner=0, weight=name))
+    for kind in ("Scale", "Bias"):
+        for weight_shape in dict.fromkeys(shapes):
+            layer = make_layer(kind, shape=list(weight_shape))
+            shown = "×".join(map(str, weight_shape)) or "scalar"
+            found.append(Proposal(f"{kind} {shown}", (layer,), exact=True, owner=0, weight=name))
+    if len(own) == len(shape) >= 2 and own[0] == 1 and own[2:] == tuple(shape[2:]):
+        layer = make_layer("ClassToken", tokens=own[1], features=list(own[2:]))
+        found.append(Proposal(f"ClassToken {layer.describe()}", (layer,), exact=True, owner=0, weight=name))
     return found
 
 
