@@ -40,6 +40,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "merge": ("Add", "Multiply", "Concat"),
     "scale": ("Scale", "Bias"),
     "tokens": ("ClassToken",),
+    "reduce": ("Sum", "Mean"),
     "relative_attention": ("RelativePositionalMultiHeadAttention",),
 }  # fmt: skip
 

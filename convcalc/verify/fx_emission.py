@@ -774,6 +774,8 @@ class _Mapper:
             return self.reshape(node)
         if (method and target == "mean") or target is self.torch.mean:
             return self.mean(node)
+        if (method and target == "sum") or target is self.torch.sum:
+            return self.reduction(node, "Sum")
         if (method and target in _PASS_METHODS) or label in ("stochastic_depth", "dropout", "dropout2d", "dropout1d", "dropout3d", "alpha_dropout"):
             return self.passes(node, label)
         if target in self.table:
@@ -948,24 +950,43 @@ class _Mapper:
         self.env[node.name] = self.add(node, "", module, [source])
 
     def mean(self, node: Any) -> None:
+        """``x.mean([2, 3])`` over every spatial axis of N×C×… is an AdaptiveAvgPool to 1 (and a Flatten
+        without keepdim), as a hand-written spec says it; a mean over other dimensions is a ``Mean`` row."""
         kw = self._kwargs(node)
-        source_node = kw.get("input")
-        source = self.tensor(node, source_node, "its input")
-        shape = self.values.get(getattr(source_node, "name", ""))
-        dims: Any = kw.get("dim", kw.get("arg1"))
-        keep = kw.get("keepdim", kw.get("arg2", False))
+        shape = self.values.get(getattr(kw.get("input"), "name", ""))
+        dims: Any = self.resolve(kw.get("dim", kw.get("arg1")))
+        keep = self.resolve(kw.get("keepdim", kw.get("arg2", False)))
         rank = len(shape) if isinstance(shape, tuple) else 0
         wanted = dims if isinstance(dims, (list, tuple)) else [dims]
-        spatial = list(range(2, rank))
-        if not 3 <= rank <= 5 or dims is None or sorted(int(d) % rank for d in wanted) != spatial:
-            raise _Refusal(node, f"averages over dimensions {dims!r} of {_dims(shape)}; a spec averages all spatial dimensions"
-                           " (AdaptiveAvgPool to 1) and nothing else")
-        pool = self._function_module(node, f"AdaptiveAvgPool{rank - 2}d", {"output_size": 1})
-        name = self.add(node, "", pool, [source])
-        if not keep:
-            flat = self._function_module(node, "Flatten", {"start_dim": 1, "end_dim": -1})
-            name = self.add(node, "", flat, [name], name=f"{node.name}_flatten", target=re.sub(r"_\d+$", "", node.name) + "_flatten")
-        self.env[node.name] = name
+        if 3 <= rank <= 5 and dims is not None and all(isinstance(d, int) for d in wanted) and sorted(d % rank for d in wanted) == list(range(2, rank)):
+            source = self.tensor(node, kw.get("input"), "its input")
+            pool = self._function_module(node, f"AdaptiveAvgPool{rank - 2}d", {"output_size": 1})
+            name = self.add(node, "", pool, [source])
+            if not keep:
+                flat = self._function_module(node, "Flatten", {"start_dim": 1, "end_dim": -1})
+                name = self.add(node, "", flat, [name], name=f"{node.name}_flatten", target=re.sub(r"_\d+$", "", node.name) + "_flatten")
+            self.env[node.name] = name
+            return
+        self.reduction(node, "Mean")
+
+    def reduction(self, node: Any, kind: str) -> None:
+        """``x.sum(dim=1)``, ``torch.mean(x, (1, 2), keepdim=True)``: a ``Sum``/``Mean`` row (dims computed from sizes
+        as the traced input gave them); a reduction of every dimension, or one with a dtype, has none."""
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input"), "its input")
+        dims: Any = self.resolve(kw.get("dim", kw.get("arg1")))
+        keep = self.resolve(kw.get("keepdim", kw.get("arg2", False)))
+        verb = "sums" if kind == "Sum" else "averages"
+        if dims is None or (isinstance(dims, (list, tuple)) and not dims):
+            raise _Refusal(node, f"{verb} every element into one number; a spec's {kind} reduces named dimensions, the batch kept")
+        if kw.get("dtype") is not None or kw.get("arg3") is not None:
+            raise _Refusal(node, f"{verb} with a dtype; a spec's {kind} keeps its input's dtype")
+        try:
+            layer = lookup(kind)[1].create(kind, {"dim": list(dims) if isinstance(dims, (list, tuple)) else dims, "keepdim": keep})
+            layer.output_shape(tuple(self.values[kw["input"].name]))
+        except ConvcalcError as error:
+            raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+        self.env[node.name] = self.add(node, "", None, [source], layer=layer)
 
     def passes(self, node: Any, label: str) -> None:
         kw = self._kwargs(node)

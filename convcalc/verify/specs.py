@@ -94,6 +94,26 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def forward(self, x: Any) -> Any:
             return x + self.weight
 
+    class Reduce(nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, dim: list[int], keepdim: bool = False) -> None:
+            super().__init__()
+            self.dim, self.keepdim = list(dim), keepdim
+
+        def extra_repr(self) -> str:
+            return f"dim={self.dim}, keepdim={self.keepdim}"
+
+    class Sum(Reduce):
+        """``torch.sum(x, dim, keepdim)``."""
+
+        def forward(self, x: Any) -> Any:
+            return torch.sum(x, self.dim, keepdim=self.keepdim)
+
+    class Mean(Reduce):
+        """``torch.mean(x, dim, keepdim)``."""
+
+        def forward(self, x: Any) -> Any:
+            return torch.mean(x, self.dim, keepdim=self.keepdim)
+
     class ClassToken(nn.Module):  # type: ignore[misc,name-defined]
         """``torch.cat([weight.expand(n, -1, …), x], dim=1)``: ``tokens`` learned vectors of ``features`` put first."""
 
@@ -150,7 +170,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
     from .relative_attention import relative_attention_class
 
     return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
-            "Narrow": Narrow, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch)}
+            "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch)}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
