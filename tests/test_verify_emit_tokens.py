@@ -219,6 +219,29 @@ MODELS = textwrap.dedent('''
     class TwoParams(Base):
         def forward(self, x):
             return self.tokens(x) + (self.cls + self.cls)
+
+
+    class ScaledAndAdded(Base):
+        """One parameter as a Scale and again as a Bias: a tie needs one layer of one type."""
+
+        def forward(self, x):
+            x = self.tokens(x)
+            return x * self.cls + self.cls
+
+
+    class TokenAndBias(Base):
+        def forward(self, x):
+            x = self.tokens(x)
+            return torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.cls
+
+
+    class ScaledInTwoShapes(Base):
+        def __init__(self):
+            super().__init__(token_shape=(4,))
+
+        def forward(self, x):
+            x = self.conv(x) * self.cls.view(4, 1)
+            return x.permute(0, 2, 1) * self.cls
 ''')
 
 
@@ -330,6 +353,9 @@ def test_an_embedding_added_twice_is_a_tie(models: Path, tmp_path: Path, cli) ->
         ("BufferPos", ["fx node 'add'", "adds the tensor 'pos', which is no parameter"]),
         ("AlphaPos", ["fx node 'add'", "alpha=0.5"]),
         ("TwoParams", ["fx node 'add'", "adds two parameters"]),
+        ("ScaledAndAdded", ["fx node 'add'", "uses the parameters of 'cls' (a Scale {shape: [1, 1, 4]}) again as a Bias"]),
+        ("TokenAndBias", ["fx node 'add'", "of 'cls' (a ClassToken {tokens: 1}) again as a Bias {shape: [1, 1, 4]}"]),
+        ("ScaledInTwoShapes", ["fx node 'mul_1'", "(a Scale {shape: [4, 1]}) again as a Scale {shape: [4]}", "same type and arguments"]),
     ],
 )
 def test_what_a_spec_cannot_express_is_refused_naming_the_node(models: Path, tmp_path: Path, cli, name: str, words: list[str]) -> None:

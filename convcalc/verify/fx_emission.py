@@ -471,6 +471,11 @@ class _Mapper:
         name = self.add(node, type_name, module, inputs, name=name, tie=tie, again=tie, trainable=trainable, state=state, owns=tuple(params))
         if module is None:
             self.entries[-1].args = args
+        first_row = next((e for e in self.entries if e.name == tie), None)
+        if first_row is not None and (first_row.type, first_row.args) != (self.entries[-1].type, self.entries[-1].args):
+            what = f"a {first_row.type} {_flow(first_row.args)}"
+            raise _Refusal(node, f"uses the parameters of '{tie}' ({what}) again as a {self.entries[-1].type} {_flow(self.entries[-1].args)};"
+                           " a spec ties a layer to one of the same type and arguments (tie:)")
         if tie is None:
             for key, p in zip(state, params):
                 self.param_rows.setdefault(id(p), (name, key))
