@@ -42,6 +42,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "tokens": ("ClassToken",),
     "reduce": ("Sum", "Mean"),
     "relative_attention": ("RelativePositionalMultiHeadAttention",),
+    "swin": ("PatchMerge", "ShiftedWindowAttention", "ShiftedWindowAttentionV2"),
 }  # fmt: skip
 
 #: Every layer type as torch spells it → the module under ``convcalc.layers`` that defines it.

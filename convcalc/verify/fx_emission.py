@@ -32,6 +32,7 @@ from ..layers.catalog import module_of
 from .equivalents import whole_module
 from .report import VerifyError, VerifyReport
 from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
+from .swin import attention_layer, attention_state, is_patch_merging_pad, is_torchvision_attention
 from .user_models import torch_layer_class
 
 INPUT = "input"
@@ -128,7 +129,7 @@ def trace(torch: Any, model: Any) -> Any:
 
     class Tracer(torch.fx.Tracer):  # type: ignore[misc,name-defined]
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
-            if torch_layer_class(type(m)) is not None or whole_module(m):
+            if torch_layer_class(type(m)) is not None or whole_module(m) or is_torchvision_attention(m):
                 return True
             return bool(super().is_leaf_module(m, qualname))
 
@@ -696,6 +697,8 @@ class _Mapper:
         if len(given) != 1 or others:
             raise _Refusal(node, f"calls '{node.target}' with {len(given) + len(others)} arguments; a spec layer takes one tensor")
         source = self.tensor(node, given[0], "its input")
+        if is_torchvision_attention(module):
+            return self.window_attention(node, module, source)
         params = list(module.parameters())
         trainable = not params or any(p.requires_grad for p in params)
         tie, again, tied = None, None, False
@@ -729,6 +732,18 @@ class _Mapper:
         returns = self.values.get(node.name)
         self.env[node.name] = ("indexed", name) if isinstance(returns, tuple) and not isinstance(returns, Shape) else name
 
+    def window_attention(self, node: Any, module: Any, source: str) -> None:
+        """torchvision's Swin ``ShiftedWindowAttention``/``ShiftedWindowAttentionV2`` (kept an fx leaf): one row of the
+        family of that name owning all its parameters (qkv, proj, V1's bias table, V2's cpb_mlp and logit_scale)."""
+        from .emission import _spec_args
+
+        try:
+            layer = attention_layer(module)
+        except ConvcalcError as error:
+            raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+        params = list(module.parameters())
+        self.env[node.name] = self.owned(node, layer.type_name, params, [source], _spec_args(layer), attention_state(module), name=node.target)
+
     # -- call_function / call_method ------------------------------------------------------
     def call_function(self, node: Any) -> None:
         target = node.target
@@ -755,6 +770,10 @@ class _Mapper:
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.scale(node)
             return self.merge(node, "Multiply", "multiplies")
+        if not method and is_patch_merging_pad(target):  # torchvision's Swin PatchMerging: pad to even, 2×2 patches → channels
+            source = self.tensor(node, node.args[0] if node.args else node.kwargs.get("x"), "its input")
+            self.env[node.name] = self.add(node, "PatchMerge", None, [source])
+            return None
         if (method and target == "permute") or target is self.torch.permute:
             return self.permute(node)
         if (method and target == "narrow") or target is self.torch.narrow:

@@ -34,7 +34,7 @@ INDICES = "#indices"
 @functools.lru_cache(maxsize=None)
 def _merge_classes(torch: Any) -> dict[str, Any]:
     """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
-    Permute, Scale, Bias, ClassToken and Narrow (the families torch.nn has no class for: ``Layer.OWN_MODULE``;
+    Permute, Scale, Bias, ClassToken, Narrow and the Swin layers (the families torch.nn has no class for: ``Layer.OWN_MODULE``;
     each learned tensor is a parameter named ``weight``), and SpecNet,
     made once per torch module."""
     nn = torch.nn
@@ -168,9 +168,11 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
             return out
 
     from .relative_attention import relative_attention_class
+    from .swin import swin_classes  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
 
     return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
-            "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch)}
+            "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
+            **swin_classes(torch)}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
