@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -463,3 +465,57 @@ def test_the_real_vision_transformers_without_blocks_round_trip(tmp_path: Path, 
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(net.eval()(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+# -- any number of tokens, anywhere in the cat: written exactly where a spec's ClassToken is what torch computes ------------
+
+
+def _tokens_model(sizes: list[int], place: str, dim: int, pos: bool) -> Any:
+    nn = torch.nn
+    length, channels = 5, 4
+
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(3, channels, 1)
+            for i, size in enumerate(sizes):  # along the tokens (dim 1), or along the features (dim 2)
+                shape = (1, size, channels) if dim % 3 == 1 else (1, length, size)
+                setattr(self, f"tok{i}", nn.Parameter(torch.randn(shape)))
+            total = (length + sum(sizes), channels) if dim % 3 == 1 else (length, channels + sum(sizes))
+            self.pos = nn.Parameter(torch.randn(1, *total)) if pos else None
+
+        def forward(self, x: Any) -> Any:
+            x = self.conv(x).permute(0, 2, 1)
+            parts = [getattr(self, f"tok{i}").expand(x.shape[0], -1, -1) for i in range(len(sizes))]
+            if parts:
+                order = {"first": [*parts, x], "last": [x, *parts], "middle": [*parts[:1], x, *parts[1:]]}[place]
+                x = torch.cat(order, dim=dim)
+            return x + self.pos if pos else x
+
+    return Tokens()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(1, 3), max_size=3), st.sampled_from(["first", "last", "middle"]), st.sampled_from([1, -2, 2]), st.booleans())
+def test_tokens_are_written_exactly_where_a_class_token_computes_the_cat(tmp_path: Path, sizes: list[int], place: str, dim: int, pos: bool) -> None:
+    from convcalc.verify import VerifyError, verify_python
+    from convcalc.verify.emission import emit_spec
+
+    model = _tokens_model(sizes, place, dim, pos).eval()
+    expected = model(torch.randn(2, 3, 5))  # torch runs it: a valid program, at another batch too
+    report = verify_python(model, (3, 5))
+    out = tmp_path / f"t{len(sizes)}{place}{dim}{pos}.yaml"
+    out.unlink(missing_ok=True)
+    prepends = not sizes or (dim % 3 == 1 and (place == "first" or (place == "middle" and len(sizes) == 1)))
+    if not prepends:
+        with pytest.raises(VerifyError) as refused:
+            emit_spec(report, str(out))
+        assert "fx node 'cat'" in refused.value.message and not out.exists(), refused.value.message
+        return
+    emit_spec(report, str(out))  # proven: the same output on a random input
+    summary = load_model(str(out)).summary(batch=2)
+    assert tuple(summary.output_shape) == tuple(expected.shape)
+    assert summary.totals.params == sum(p.numel() for p in model.parameters())
+    tokens = [r for r in summary.rows if r.type == "ClassToken"]
+    assert [r.layer.tokens for r in tokens] == ([sum(sizes)] if sizes else [])
+    assert [r.type for r in summary.rows].count("Bias") == int(pos)
