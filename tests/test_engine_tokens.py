@@ -40,6 +40,9 @@ def engine_answer(type_name: str, kwargs: dict[str, Any], shape: tuple[int, ...]
     layer.window(shape)
     layer.touched_axes(shape)
     layer.describe()
+    (line,) = layer.explain(shape)  # one line, whose numbers are the answer's
+    assert str(list(out)) in line or f"= {out[1]};" in line, line
+    assert f"{params} parameters" in line, line
     return out, params, macs, layer
 
 

@@ -13,6 +13,7 @@ and ``x + w``), as for BatchNorm's affine part, Multiply and Add. torch has no `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,6 +90,12 @@ class Broadcast(Layer):
 
     def describe(self) -> str:
         return f"{self.NOUN} " + (times(self.shape) if self.shape else "scalar")
+
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        shape = self.check_input(shape)
+        out = self.output_shape(shape)
+        return [f"the {self.NOUN} {shape_text(self.shape)} broadcast against {shape_text(shape)} (sizes from the right, each equal or 1):"
+                f" {shape_text(out)}; {product(self.shape)} parameters"]
 
 
 @register("Scale")

@@ -95,6 +95,12 @@ class ClassToken(Layer):
         """Along dimension 1 an output position is not its own input position (they move by ``tokens``)."""
         return (1,)
 
+    def explain(self, shape: Sequence[int]) -> list[str]:
+        bound = self.bind(shape)
+        size, features = shape[1], bound.features or ()
+        return [f"dimension 1: {size} + {self.tokens} token{'s' if self.tokens != 1 else ''} = {size + self.tokens};"
+                f" {self.tokens} × {times(features) or 1} = {bound.num_params} parameters"]
+
     def describe(self) -> str:
         of = "?" if self.features is None else (times(self.features) or "scalar")
         return f"{self.tokens} token{'s' if self.tokens != 1 else ''} of {of}"
