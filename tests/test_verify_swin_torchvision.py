@@ -123,3 +123,51 @@ def test_a_subclass_of_torchvisions_attention_is_not_taken_for_it() -> None:
             block.attn = Mine(old.qkv.in_features, old.window_size, old.shift_size, old.num_heads)
     with pytest.raises(VerifyError, match=r"fx node '_get_relative_position_bias' in 'features\.1\.0\.attn' \(.*Mine\)"):
         _emit(model, (3, 24, 24))
+
+
+# -- verify on the real model: the attention modules are judged, whole --------------------------------
+
+
+def _verify(model: Any, shape: tuple[int, ...]) -> Any:
+    from convcalc.verify import verify_python
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return verify_python(model, shape)
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_verify_judges_each_attention_module_as_its_family(v2: bool) -> None:
+    """The attention module is one leaf (its qkv and proj Linears never run: their weights go to a function), probed
+    against verify's module with its own weights, then compared with what the call did: ✓ and no own-forward row."""
+    report = _verify(_small(v2), (3, 30, 26))
+    kind = "ShiftedWindowAttentionV2" if v2 else "ShiftedWindowAttention"
+    rows = [c for c in report.checks if c.name.endswith(".attn")]
+    assert report.ok and len(rows) == 4 and all(c.known and c.judged_as == kind and not c.mismatches for c in rows), rows
+    assert not [c for c in report.checks if c.own or c.not_judged], [c.name for c in report.checks if c.own or c.not_judged]
+    assert not [c for c in report.checks if ".attn." in c.name]  # nothing inside it is a row
+
+
+def test_an_attention_module_that_computes_something_else_is_never_judged() -> None:
+    """A torchvision module whose position index was changed, and one whose forward was replaced: the probe refutes
+    both, the rows stay not judged (never ✓)."""
+    model = _small(False)
+    first, second = model.features[1][0].attn, model.features[1][1].attn
+    first.relative_position_index.copy_(first.relative_position_index.flip(0))
+    forward = second.forward
+    second.forward = lambda x: forward(x) * 1.5
+    report = _verify(model, (3, 24, 24))
+    by_name = {c.name: c for c in report.checks}
+    for path in ("features.1.0.attn", "features.1.1.attn"):
+        row = by_name[path]
+        assert not row.known and "not ShiftedWindowAttention: on a random" in row.not_judged and "values differ" in row.not_judged, row
+    assert by_name["features.3.0.attn"].known
+
+
+def test_a_wrong_engine_rule_for_the_attention_is_a_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:
+    from convcalc.layers.swin import ShiftedWindowAttention
+
+    right = ShiftedWindowAttention.macs
+    monkeypatch.setattr(ShiftedWindowAttention, "macs", lambda self, shape: right(self, shape) + 1)
+    report = _verify(_small(False), (3, 24, 24))
+    assert not report.ok
+    assert {c.name for c in report.checks if c.mismatches} == {f"features.{s}.{b}.attn" for s in (1, 3) for b in (0, 1)}

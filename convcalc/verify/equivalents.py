@@ -34,6 +34,7 @@ from ..layers import Layer, Shape, make_layer
 from ..layers.catalog import CATALOG
 from ..sizes import format_shape
 from .runtime import _Engine, _eval_mode, _first_line
+from .swin import attention_layer, is_torchvision_attention
 
 #: Regularizers that are the identity in eval() (torchvision.ops and timm.layers), proposed as Identity.
 IDENTITY_IN_EVAL = ("StochasticDepth", "DropPath", "DropBlock2d", "DropBlock3d")
@@ -95,6 +96,9 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
             found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
         if cls.__name__ in TF_SAME:
             found.extend(p for p in [_tf_same(module, shape)] if p is not None)
+        if is_torchvision_attention(module):  # torchvision's Swin attention, a leaf kept whole (swin.kept_whole)
+            layer = attention_layer(module).bind(shape)  # its twin needs dim, the input's channels
+            found.append(Proposal(layer.type_name, (layer,), exact=False, owner=0))
         base = torch_base_class(cls)
         if base is None:
             found.extend(_weight_proposals(module, shape))

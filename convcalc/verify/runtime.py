@@ -228,10 +228,19 @@ class _Tracer:
         return int(self.counter.get_total_flops())
 
     def attach(self, root: Any) -> None:
-        """Hooks on every module; ``close`` removes whatever was attached, even halfway."""
+        """Hooks on every module; ``close`` removes whatever was attached, even halfway. A module kept whole
+        (torchvision's Swin attention: :func:`.swin.kept_whole`) is a leaf, and nothing inside it is hooked."""
+        from .swin import kept_whole
+
         nn = self.torch.nn
+        inside: list[str] = []  # paths of the modules kept whole
         for path, module in root.named_modules():
-            leaf = next(iter(module.children()), None) is None
+            if any(path.startswith(outer + ".") for outer in inside):
+                continue
+            whole = module is not root and kept_whole(module)
+            if whole:
+                inside.append(path)
+            leaf = whole or next(iter(module.children()), None) is None
             listed = module is not root and not isinstance(module, (nn.Sequential, nn.ModuleList))
             self.handles.append(module.register_forward_pre_hook(self._pre(path or type(root).__name__, leaf), with_kwargs=True))
             self.handles.append(module.register_forward_hook(self._post(listed), with_kwargs=True))

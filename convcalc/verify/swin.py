@@ -36,6 +36,12 @@ def is_torchvision_attention(module: Any) -> bool:
     return cls.__module__ == TORCHVISION_SWIN and cls.__qualname__ in ATTENTION_CLASSES
 
 
+def kept_whole(module: Any) -> bool:
+    """Whether verify runs ``module`` as one leaf (its children unhooked) and judges it by a probe: torchvision's
+    Swin attention, whose qkv and proj Linears it never calls (it passes their weights to a function)."""
+    return is_torchvision_attention(module)
+
+
 def is_patch_merging_pad(target: Any) -> bool:
     """Whether an fx call_function target is torchvision's ``_patch_merging_pad`` (by qualified name)."""
     return getattr(target, "__module__", None) == TORCHVISION_SWIN and getattr(target, "__qualname__", None) == PATCH_MERGING_PAD
@@ -177,6 +183,18 @@ def swin_classes(torch: Any) -> dict[str, Any]:
             self.proj_weight = nn.Parameter(torch.empty(dim, dim))
             self.proj_bias = nn.Parameter(torch.empty(dim)) if proj_bias else None
             self.define_bias()
+            self._register_load_state_dict_pre_hook(self._torchvision_names)
+
+        @staticmethod
+        def _torchvision_names(state: dict[str, Any], prefix: str, *args: Any) -> None:
+            """A torchvision module's state dict loads as it is: ``qkv.weight`` is ``qkv_weight``, and its buffers
+            (the relative position index, V2's coordinates table), which this module computes, are dropped."""
+            for key in [k for k in state if k.startswith(prefix)]:
+                local = key[len(prefix) :]
+                if local in ("relative_position_index", "relative_coords_table"):
+                    del state[key]
+                elif "." in local:
+                    state[prefix + local.replace(".", "_")] = state.pop(key)
 
         def define_bias(self) -> None:
             rows = (2 * self.window_size[0] - 1) * (2 * self.window_size[1] - 1)
