@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_engine_permute_scale import SOME, scale_cases, shapes, suggested, torch_answer, verify_module
+from test_engine_permute_scale import (
+    SOME,
+    scale_cases,
+    shapes,
+    suggested,
+    torch_answer,
+    verify_module,
+)
 
 import convcalc
 from convcalc import ShapeError, SpecError
@@ -211,7 +218,7 @@ def test_a_vit_class_token_has_768_parameters_and_no_macs():
 def test_class_token_parameters_are_unknown_until_bound():
     layer = convcalc.layer("ClassToken")
     with pytest.raises(ShapeError) as caught:
-        layer.num_params
+        _ = layer.num_params
     assert "features is not known yet" in caught.value.message
     assert layer.describe() == "1 token of ?"
 
@@ -256,9 +263,9 @@ def test_a_vit_stem_as_a_spec_verifies(cli, tmp_path):
 def test_a_spec_with_the_wrong_features_is_refused_with_the_value_that_works(cli, tmp_path):
     spec = tmp_path / "vit.yaml"
     spec.write_text(VIT_SPEC.format(features=": {features: 32}"))
-    code, out, err = cli("model", spec)
+    code, _, err = cli("model", spec)
     assert code == 1 and err.count("\n") == 1, err
     assert "ClassToken" in err and "expects features = [16]" in err and "use features: 16" in err, err
     spec.write_text(VIT_SPEC.format(features=": {features: 16, tokens: 2}"))
-    code, out, err = cli("model", spec)  # two tokens: 18 rows, and the embedding of 17 no longer fits
+    code, _, err = cli("model", spec)  # two tokens: 18 rows, and the embedding of 17 no longer fits
     assert code == 1 and "Bias" in err and "use shape: [1, 18, 16]" in err, err

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from convcalc import load_model  # noqa: E402
+from convcalc import load_model
 
 MODELS = textwrap.dedent('''
     import torch

@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from convcalc.verify import verify_python  # noqa: E402
+from convcalc.verify import verify_python
 
 
 class PosEmbed(nn.Module):  # a user's learned position embedding: x + self.pos

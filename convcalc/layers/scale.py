@@ -94,8 +94,8 @@ class Broadcast(Layer):
     def explain(self, shape: Sequence[int]) -> list[str]:
         shape = self.check_input(shape)
         out = self.output_shape(shape)
-        return [f"the {self.NOUN} {shape_text(self.shape)} broadcast against {shape_text(shape)} (sizes from the right, each equal or 1):"
-                f" {shape_text(out)}; {product(self.shape)} parameters"]
+        broadcast = f"the {self.NOUN} {shape_text(self.shape)} broadcast against {shape_text(shape)} (sizes from the right, each equal or 1)"
+        return [f"{broadcast}: {shape_text(out)}; {product(self.shape)} parameters"]
 
 
 @register("Scale")

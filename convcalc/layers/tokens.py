@@ -98,8 +98,8 @@ class ClassToken(Layer):
     def explain(self, shape: Sequence[int]) -> list[str]:
         bound = self.bind(shape)
         size, features = shape[1], bound.features or ()
-        return [f"dimension 1: {size} + {self.tokens} token{'s' if self.tokens != 1 else ''} = {size + self.tokens};"
-                f" {self.tokens} × {times(features) or 1} = {bound.num_params} parameters"]
+        tokens = f"{self.tokens} token{'s' if self.tokens != 1 else ''}"
+        return [f"dimension 1: {size} + {tokens} = {size + self.tokens}; {self.tokens} × {times(features) or 1} = {bound.num_params} parameters"]
 
     def describe(self) -> str:
         of = "?" if self.features is None else (times(self.features) or "scalar")
