@@ -63,6 +63,8 @@ def one(source: str, name: str, size: int) -> dict[str, Any]:
 
         model = timm.create_model(name, pretrained=False)
     size = SIZES.get(name, 224 if name.startswith(FIXED) or source == "timm" and "vit" in name else size)
+    if source == "timm" and _fixed_size(model, size):  # a transformer's patch embedding checks the size it was made for
+        size = model.pretrained_cfg["input_size"][-1]
     row: dict[str, Any] = {"model": f"{source}.{name}", "input": size}
     graph = trace(torch, model)
     row["traced"] = not isinstance(graph, str)
@@ -90,6 +92,21 @@ def one(source: str, name: str, size: int) -> dict[str, Any]:
     os.remove(path)
     os.rmdir(folder)
     return row
+
+
+def _fixed_size(model: Any, size: int) -> bool:
+    """Whether a timm model refuses a size×size input (it was made for its pretrained_cfg's input size)."""
+    import torch
+
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if "input_size" not in cfg or cfg["input_size"][-1] == size:
+        return False
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size))
+    except Exception:  # noqa: BLE001  any refusal of the size: use the model's own
+        return True
+    return False
 
 
 def names(args: argparse.Namespace) -> list[tuple[str, str]]:

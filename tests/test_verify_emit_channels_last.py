@@ -213,6 +213,34 @@ MODELS = textwrap.dedent('''
             return y.movedim((1, 2), (3, 1))  # N, H, W, 6 again, by two moves at once
 
 
+    class GroupNorm1(nn.GroupNorm):
+        """timm.layers.norm.GroupNorm1 (metaformer's PoolFormer norm), as written there."""
+
+        def __init__(self, num_channels, **kwargs):
+            super().__init__(1, num_channels, **kwargs)
+            self.fast_norm = False
+
+        def forward(self, x):
+            return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+
+    class Pooling(nn.Module):
+        """PoolFormer's token mixer and block: x + pool(norm(x)) - norm(x), the norm a GroupNorm1."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.norm = GroupNorm1(8, eps=1e-5)
+            self.norm.weight.data.uniform_(0.5, 1.5)
+            self.norm.bias.data.uniform_(-0.5, 0.5)
+            self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+
+        def forward(self, x):
+            x = self.stem(x)
+            y = self.norm(x)
+            return x + self.pool(y) - y
+
+
     class Swapped(nn.Module):
         """Two dimensions swapped in each spelling: torch.swapaxes (axis0/axis1), torch.swapdims, the methods."""
 
@@ -409,4 +437,17 @@ def test_swapaxes_swapdims_and_transpose_are_permutes(models: Path, tmp_path: Pa
         expected = model(x)
     assert tuple(summary.output_shape) == tuple(expected.shape) == (1, 6, 7, 5)
     got = spec_output(out, [model.conv.state_dict(), model.fc.state_dict()], x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_f_group_norm_with_a_group_norm_s_own_weights_is_that_group_norm(models: Path, tmp_path: Path, cli) -> None:
+    """timm's GroupNorm1 calls F.group_norm with its own parameters (it was refused as 'the parameter used
+    directly'): a GroupNorm(1, 8) row with those weights; the spec computes the model's output."""
+    spec, (out, model, summary) = round_trip(cli, models, tmp_path, "Pooling", "3x6x6")
+    norms = [e["GroupNorm"] for e in spec["layers"] if isinstance(e, dict) and "GroupNorm" in e]
+    assert norms == [{"num_groups": 1}], norms
+    x = torch.randn(1, 3, 6, 6)
+    with torch.no_grad():
+        expected = model(x)
+    got = spec_output(out, [model.stem.state_dict(), model.norm.state_dict()], x)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)

@@ -37,7 +37,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
         "CircularPad1d", "CircularPad2d", "CircularPad3d",
     ),
-    "merge": ("Add", "Multiply", "Concat"),
+    "merge": ("Add", "Subtract", "Multiply", "Concat"),
     "scale": ("Scale", "Bias"),
     "tokens": ("ClassToken",),
     "reduce": ("Sum", "Mean"),

@@ -1,4 +1,4 @@
-"""Add, Multiply and Concat: the layers that join two or more branches of a model."""
+"""Add, Subtract, Multiply and Concat: the layers that join two or more branches of a model."""
 
 from __future__ import annotations
 
@@ -48,10 +48,11 @@ class Merge(Layer):
         return super().error(detail, kind, **fields)
 
 
-@register("Add", "Multiply")
+@register("Add", "Subtract", "Multiply")
 @dataclass(frozen=True)
 class ElementwiseMerge(Merge):
-    """``a + b`` / ``a * b`` with torch's broadcasting: sizes align from the right, each equal or 1."""
+    """``a + b`` / ``a - b`` / ``a * b`` with torch's broadcasting: sizes align from the right, each equal or 1.
+    Subtract takes its inputs in order: ``from: [a, b]`` is ``a - b`` (more inputs: ``a - b - c``)."""
 
     def _merge(self, shapes: list[Shape]) -> Shape:
         out = broadcast(shapes)

@@ -32,7 +32,12 @@ from ..layers.catalog import module_of
 from .equivalents import whole_module
 from .report import VerifyError, VerifyReport
 from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
-from .swin import attention_layer, attention_state, is_patch_merging_pad, is_torchvision_attention
+from .swin import (
+    attention_layer,
+    attention_state,
+    is_patch_merging_pad,
+    is_torchvision_attention,
+)
 from .user_models import torch_layer_class
 
 INPUT = "input"
@@ -267,6 +272,7 @@ _SWAPS = ("transpose", "swapaxes", "swapdims")
 _PASS_METHODS = ("contiguous", "clone", "detach")
 _ADD = ("add", "add_", "__add__", "__iadd__", "__radd__")
 _MUL = ("mul", "mul_", "__mul__", "__imul__", "__rmul__")
+_SUB = ("sub", "sub_", "subtract", "__sub__", "__isub__")
 
 
 class _Mapper:
@@ -657,6 +663,28 @@ class _Mapper:
         state = {key: getattr(owner, key).detach() for key in ("weight", "bias") if args[key] is not None}
         self.env[node.name] = self.owned(node, "", params, [source], {}, state, module, name=path or None)
 
+    def group_norm(self, node: Any) -> None:
+        """``F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)`` in an nn.GroupNorm subclass's own
+        forward (timm's ``GroupNorm1``, metaformer's channel norm): a GroupNorm row with that module's weights."""
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input"), "its input")
+        args = {"weight": kw.get("weight"), "bias": kw.get("bias")}
+        path, owner = self.owner(args, self.torch.nn.GroupNorm)
+        groups, eps = self.resolve(kw.get("num_groups")), self.resolve(kw.get("eps", 1e-5))
+        if owner is None or (args["weight"] is None) != (args["bias"] is None) or (args["weight"] is None) == owner.affine:
+            raise _Refusal(node, "calls torch.nn.functional.group_norm with tensors that are not one GroupNorm module's weight and bias;"
+                           " a spec's GroupNorm has its own")
+        if not isinstance(groups, int) or isinstance(groups, bool) or not isinstance(eps, (int, float)):
+            raise _Refusal(node, "calls torch.nn.functional.group_norm with a number of groups or eps that is no constant")
+        module = self._function_module(node, "GroupNorm", {"num_groups": groups, "num_channels": owner.num_channels, "eps": float(eps),
+                                                           "affine": args["weight"] is not None})
+        params = [getattr(owner, key) for key in ("weight", "bias") if args[key] is not None]
+        state = {key: getattr(owner, key).detach() for key in ("weight", "bias") if args[key] is not None}
+        if not params:
+            self.env[node.name] = self.add(node, "", module, [source])
+            return
+        self.env[node.name] = self.owned(node, "", params, [source], {}, state, module, name=path or None)
+
     def layer_norm(self, node: Any) -> None:
         """``F.layer_norm(x, shape, self.weight, self.bias, eps)`` (torchvision's and timm's LayerNorm2d):
         a ``LayerNorm`` row with those parameters as its weights."""
@@ -766,6 +794,8 @@ class _Mapper:
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.bias(node)
             return self.merge(node, "Add", "adds")
+        if (method and target in _SUB) or target in (operator.sub, operator.isub, self.torch.sub, self.torch.subtract):
+            return self.merge(node, "Subtract", "subtracts")
         if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.scale(node)
@@ -786,6 +816,8 @@ class _Mapper:
             return self.linear(node)
         if target is self.torch.nn.functional.layer_norm:
             return self.layer_norm(node)
+        if target is self.torch.nn.functional.group_norm and any(self.is_parameter(a) for a in node.all_input_nodes):
+            return self.group_norm(node)
         if (method and target in ("view", "reshape")) and self.is_parameter(node.args[0]):
             return self.parameter_view(node)
         if method and target == "expand" and self.is_parameter(node.args[0]):
@@ -900,12 +932,13 @@ class _Mapper:
     def merge(self, node: Any, kind: str, verb: str) -> None:
         kw = node.kwargs
         if kw.get("alpha", 1) != 1:
-            raise _Refusal(node, f"adds with alpha={kw['alpha']!r}; a spec's Add has no factor")
+            raise _Refusal(node, f"{verb} with alpha={kw['alpha']!r}; a spec's {kind} has no factor")
         operands = list(node.args[:2]) + [kw[k] for k in ("other",) if k in kw]
-        neutral = 0 if kind == "Add" else 1  # x + 0, 1 * x (MobileOne's sums that start at 0): x itself
+        neutral = 1 if kind == "Multiply" else 0  # x + 0, 1 * x (MobileOne's sums that start at 0), x - 0: x itself
         tensors = [a for a in operands if self.is_tensor(a)]
         others = [self.resolve(a) for a in operands if not self.is_tensor(a)]
-        if len(operands) == 2 and len(tensors) == 1 and len(others) == 1 and type(others[0]) in (int, float) and others[0] == neutral:
+        kept = kind != "Subtract" or (bool(operands) and self.is_tensor(operands[0]))  # 0 - x is no x
+        if len(operands) == 2 and len(tensors) == 1 and len(others) == 1 and type(others[0]) in (int, float) and others[0] == neutral and kept:
             self.env[node.name] = self.tensor(node, tensors[0], "an operand")
             return
         if len(operands) != 2 or not all(self.is_tensor(a) for a in operands):

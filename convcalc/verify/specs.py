@@ -31,7 +31,7 @@ from .runtime import (
 INDICES = "#indices"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _merge_classes(torch: Any) -> dict[str, Any]:
     """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
     Permute, Scale, Bias, ClassToken, Narrow and the Swin layers (the families torch.nn has no class for: ``Layer.OWN_MODULE``;
@@ -47,6 +47,10 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
     class Add(Merge):
         def forward(self, *inputs: Any) -> Any:
             return functools.reduce(torch.add, inputs)
+
+    class Subtract(Merge):
+        def forward(self, *inputs: Any) -> Any:
+            return functools.reduce(torch.sub, inputs)
 
     class Multiply(Merge):
         def forward(self, *inputs: Any) -> Any:
@@ -168,9 +172,11 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
             return out
 
     from .relative_attention import relative_attention_class
-    from .swin import swin_classes  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
+    from .swin import (
+        swin_classes,  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
+    )
 
-    return {"Add": Add, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
+    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
             "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             **swin_classes(torch)}
 
