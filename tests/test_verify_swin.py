@@ -102,3 +102,14 @@ def test_a_subclass_is_neither_mapped_nor_judged() -> None:
     assert [c.own for c in own] == [True] and not own[0].known, own
     with pytest.raises(VerifyError, match=r"fx node '_get_relative_position_bias' in 'features\.1\.0\.attn' \(.*Mine\)"):
         fx_emission(report)
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_an_attention_module_verified_on_its_own_is_one_judged_row(v2: bool) -> None:
+    """The root itself kept whole: V2's cpb_mlp inside it is no row of its own."""
+    cls = swin_copy.ShiftedWindowAttentionV2 if v2 else swin_copy.ShiftedWindowAttention
+    from convcalc.verify import verify_python
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = verify_python(cls(12, [3, 3], [1, 1], 3), (7, 5, 12), batch=2)
+    assert report.ok and [(c.known, c.judged_as) for c in report.checks] == [(True, cls.__name__)], report.checks

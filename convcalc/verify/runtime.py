@@ -235,9 +235,9 @@ class _Tracer:
         nn = self.torch.nn
         inside: list[str] = []  # paths of the modules kept whole
         for path, module in root.named_modules():
-            if any(path.startswith(outer + ".") for outer in inside):
+            if any(not outer or path.startswith(outer + ".") for outer in inside):  # the root's path is ""
                 continue
-            whole = module is not root and kept_whole(module)
+            whole = kept_whole(module)
             if whole:
                 inside.append(path)
             leaf = whole or next(iter(module.children()), None) is None
