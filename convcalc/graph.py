@@ -256,8 +256,9 @@ class Model:
         if layer.MANY_INPUTS:
             out = layer.merge_shapes(ins)  # type: ignore[attr-defined]
             input_shape: Shape | tuple[Shape, ...] = tuple(ins)
-            macs, params, warnings = 0, 0, ()
-            rf = _merge_fields([fields[name] for name in node.inputs])
+            macs, params, warnings = layer.merge_macs(ins), 0, ()  # type: ignore[attr-defined]
+            # a product of tensors (MatMul, attention) mixes positions: no receptive field after it
+            rf = _merge_fields([fields[name] for name in node.inputs]) if layer.window(out) is not None else None
             roles[node.name] = layer.merge_roles(ins, out, [roles[name] for name in node.inputs])  # type: ignore[attr-defined]
         else:
             (shape,) = ins

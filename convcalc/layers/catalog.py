@@ -41,6 +41,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "scale": ("Scale", "Bias"),
     "tokens": ("ClassToken",),
     "reduce": ("Sum", "Mean"),
+    "matmul": ("MatMul", "ScaledDotProductAttention"),
     "relative_attention": ("RelativePositionalMultiHeadAttention",),
     "swin": ("PatchMerge", "ShiftedWindowAttention", "ShiftedWindowAttentionV2"),
 }  # fmt: skip

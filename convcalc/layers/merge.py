@@ -34,7 +34,11 @@ class Merge(Layer):
     def _merge(self, shapes: list[Shape]) -> Shape:
         raise NotImplementedError
 
-    def window(self, shape: Shape) -> str:
+    def merge_macs(self, shapes: Sequence[Sequence[int]]) -> int:
+        """Multiply-accumulates of joining ``shapes``: 0 for elementwise joins and concatenation."""
+        return 0
+
+    def window(self, shape: Shape) -> str | None:
         return IDENTITY
 
     def merge_roles(self, shapes: Sequence[Shape], out: Shape, roles: Sequence[Roles]) -> Roles:

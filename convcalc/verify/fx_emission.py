@@ -334,7 +334,7 @@ class _Mapper:
             if value[0] == "expanded":
                 raise _Refusal(node, f"uses the parameter '{value[1]}' expanded to the batch other than before the tokens of a"
                                " torch.cat(…, dim=1) (a class token); a spec has no such layer")
-            if value[0] in ("indexed", "pieces"):
+            if value[0] in ("indexed", "pieces", "unbound"):
                 raise _Refusal(node, f"uses the tuple that '{arg.name}' returns as one tensor; a spec wires tensors only")
             if value[0] in ("split", "swapped"):
                 return self.unsplit(value)
@@ -794,6 +794,12 @@ class _Mapper:
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.bias(node)
             return self.merge(node, "Add", "adds")
+        if (method and target in ("matmul", "__matmul__", "bmm", "mm")) or target in (operator.matmul, self.torch.matmul, self.torch.bmm, self.torch.mm):
+            return self.matmul(node)
+        if target is getattr(self.torch.nn.functional, "scaled_dot_product_attention", None):
+            return self.attention(node)
+        if (method and target == "unbind") or target is self.torch.unbind:
+            return self.unbind(node)
         if (method and target in _SUB) or target in (operator.sub, operator.isub, self.torch.sub, self.torch.subtract):
             return self.merge(node, "Subtract", "subtracts")
         if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
@@ -869,6 +875,9 @@ class _Mapper:
         index = self.resolve(index)
         if isinstance(value, tuple) and value[0] == "pieces" and isinstance(index, int):
             return self.piece(node, value, index)
+        if isinstance(value, tuple) and value[0] == "unbound" and isinstance(index, int):
+            _, tensor, dim, source_node = value
+            return self.slicing(node, source_node, tensor, (*(slice(None),) * dim, index))
         if isinstance(value, tuple) and value[0] in ("split", "swapped"):  # a split view indexed: its rows first
             value = self.unsplit(value)
         if isinstance(value, str):
@@ -949,6 +958,48 @@ class _Mapper:
                 self.tensor(node, a, f"an operand of {kind}")
         inputs = [self.tensor(node, a, "an operand") for a in operands]
         self.env[node.name] = self.add(node, kind, None, inputs)
+
+    def matmul(self, node: Any) -> None:
+        """``a @ b``, ``torch.matmul``/``bmm``/``mm`` of two tensors: a ``MatMul`` row with its inputs in order."""
+        kw = self._kwargs(node)
+        operands = [kw.get(k) for k in ("input", "other", "mat2", "arg1")]
+        operands = [a for a in operands if a is not None][:2] if node.op != "call_function" or node.target is not operator.matmul else list(node.args[:2])
+        if len(operands) != 2:
+            raise _Refusal(node, "multiplies other than two tensors; a spec's MatMul takes two")
+        inputs = [self.tensor(node, a, "an operand of MatMul") for a in operands]
+        self.env[node.name] = self.add(node, "MatMul", None, inputs)
+
+    def attention(self, node: Any) -> None:
+        """``F.scaled_dot_product_attention(q, k, v, is_causal=…, scale=…)``: a ``ScaledDotProductAttention`` row
+        (dropout 0, as verify runs in eval); a mask is a tensor a spec cannot give it."""
+        kw = self._kwargs(node)
+        if self.resolve(kw.get("attn_mask")) is not None:  # forward's attn_mask=None is a value: no mask
+            raise _Refusal(node, "calls scaled_dot_product_attention with an attn_mask; a spec's attention takes query, key and value only")
+        dropout = self.resolve(kw.get("dropout_p", 0.0))
+        if dropout not in (0, 0.0):
+            raise _Refusal(node, f"calls scaled_dot_product_attention with dropout_p={dropout!r} in eval; a spec's attention has no dropout")
+        inputs = [self.tensor(node, kw.get(k), f"its {k}") for k in ("query", "key", "value")]
+        args = {k: self.resolve(kw.get(k, default)) for k, default in (("is_causal", False), ("scale", None), ("enable_gqa", False))}
+        if not all(isinstance(args[k], bool) for k in ("is_causal", "enable_gqa")) or not (args["scale"] is None or isinstance(args["scale"], (int, float))):
+            raise _Refusal(node, "calls scaled_dot_product_attention with is_causal, scale or enable_gqa computed in forward; a spec takes constants")
+        try:
+            layer = lookup("ScaledDotProductAttention")[1].create("ScaledDotProductAttention", args)
+        except ConvcalcError as error:
+            raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+        self.env[node.name] = self.add(node, "ScaledDotProductAttention", None, inputs)
+        self.entries[-1].args = {k: v for k, v in (("is_causal", layer.is_causal), ("scale", layer.scale), ("enable_gqa", layer.enable_gqa))
+                                 if v not in (False, None)}
+
+    def unbind(self, node: Any) -> None:
+        """``q, k, v = qkv.unbind(0)``: each item used is that index of the dimension (a Narrow and a Flatten, as ``x[i]``)."""
+        kw = self._kwargs(node)
+        source_node = kw.get("input")
+        source = self.tensor(node, source_node, "its input")
+        dim = self.resolve(kw.get("dim", kw.get("arg1", 0)))
+        shape = self.values.get(getattr(source_node, "name", ""))
+        if not isinstance(dim, int) or isinstance(dim, bool) or not isinstance(shape, Shape) or not -len(shape) <= dim < len(shape):
+            raise _Refusal(node, f"unbinds dimension {dim!r} of {_dims(shape)}, which convcalc cannot follow")
+        self.env[node.name] = ("unbound", source, dim % len(shape), source_node)
 
     def concat(self, node: Any) -> None:
         kw = self._kwargs(node)
@@ -1613,7 +1664,7 @@ def _word(text: str, lead: str = "n") -> str:
 
 
 def _is_merge(type_name: str) -> bool:
-    return module_of(type_name) == "merge"
+    return module_of(type_name) is not None and lookup(type_name)[1].MANY_INPUTS  # Add … Concat, MatMul, attention
 
 
 # -- proof ------------------------------------------------------------------------------------

@@ -52,6 +52,24 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def forward(self, *inputs: Any) -> Any:
             return functools.reduce(torch.sub, inputs)
 
+    class MatMul(Merge):
+        def forward(self, a: Any, b: Any) -> Any:
+            return torch.matmul(a, b)
+
+    class ScaledDotProductAttention(nn.Module):  # type: ignore[misc,name-defined]
+        """``F.scaled_dot_product_attention(q, k, v, …)`` (dropout 0: verify runs in eval)."""
+
+        def __init__(self, is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False) -> None:
+            super().__init__()
+            self.is_causal, self.scale, self.enable_gqa = is_causal, scale, enable_gqa
+
+        def forward(self, q: Any, k: Any, v: Any) -> Any:
+            extra = {"enable_gqa": True} if self.enable_gqa else {}
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale, **extra)
+
+        def extra_repr(self) -> str:
+            return f"is_causal={self.is_causal}, scale={self.scale}, enable_gqa={self.enable_gqa}"
+
     class Multiply(Merge):
         def forward(self, *inputs: Any) -> Any:
             return functools.reduce(torch.mul, inputs)
@@ -176,7 +194,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         swin_classes,  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
     )
 
-    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
+    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
             "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             **swin_classes(torch)}
 
