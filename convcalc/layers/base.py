@@ -50,6 +50,7 @@ ALIASES = {
     "op": "output_padding",
     "g": "groups",
     "out": "out_channels",
+    "heads": "num_heads",
 }
 #: Where ``out`` means something else than out_channels.
 OUT_ALIASES = ("out_channels", "out_features", "output_size")
@@ -94,8 +95,12 @@ class Layer:
     PRESERVES_SHAPE: ClassVar[bool] = False
     #: ``in_channels`` (or the like) is read from the input's channel axis.
     TAKES_CHANNELS: ClassVar[bool] = False
-    #: torch.nn has no class of this name (Permute, Scale): verify builds the family with its own module.
+    #: torch.nn has no class of this name (Permute, Scale), or its class is called otherwise than a spec calls a
+    #: layer (MultiheadAttention takes query, key, value): verify builds the family with its own module.
     OWN_MODULE: ClassVar[bool] = False
+    #: Where torch's module keeps an argument under another attribute name (``MultiheadAttention``'s ``bias``
+    #: is whether ``in_proj_bias`` is set): read by verify's ``layer_as``; any other is the argument's own name.
+    ATTRIBUTES: ClassVar[dict[str, str]] = {}
 
     # -- construction -------------------------------------------------------------------
     @classmethod

@@ -42,6 +42,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "tokens": ("ClassToken",),
     "reduce": ("Sum", "Mean"),
     "matmul": ("MatMul", "ScaledDotProductAttention"),
+    "attention": ("MultiheadAttention",),
     "relative_attention": ("RelativePositionalMultiHeadAttention",),
     "swin": ("PatchMerge", "ShiftedWindowAttention", "ShiftedWindowAttentionV2"),
 }  # fmt: skip

@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import ConvcalcError
 from ..layers import Layer, lookup
 from ..layers.catalog import module_of
+from .attention import is_called_as_torch
 from .equivalents import whole_module
 from .report import VerifyError, VerifyReport
 from .runtime import SINGLE_THREAD_MACS, _eval_mode, _threads, import_torch, torch_dtype
@@ -297,6 +298,7 @@ class _Mapper:
         self.made: dict[str, str] = {}  # fx node of a split view (or its transpose) → the row made for it
         self.batch_bound: list[str] = []  # the reshapes that reach the batch dimension
         self.root: Any = graph  # the model itself (fx_emission sets it)
+        self.attention_rows: set[str] = set()  # fx nodes of nn.MultiheadAttention calls (item 1: the weights)
 
     def map(self) -> list[Entry]:
         placeholders = 0
@@ -722,6 +724,9 @@ class _Mapper:
         module = self.modules[node.target]
         given = list(node.args) + [v for k, v in node.kwargs.items() if k in ("input", "x")]
         others = [k for k in node.kwargs if k not in ("input", "x")]
+        if is_called_as_torch(self.torch, module):  # attn(x, x, x, ...): the one input of a MultiheadAttention row
+            given, others = [self.self_attention(node)], []
+            self.attention_rows.add(node.name)
         if len(given) != 1 or others:
             raise _Refusal(node, f"calls '{node.target}' with {len(given) + len(others)} arguments; a spec layer takes one tensor")
         source = self.tensor(node, given[0], "its input")
@@ -771,6 +776,29 @@ class _Mapper:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
         params = list(module.parameters())
         self.env[node.name] = self.owned(node, layer.type_name, params, [source], _spec_args(layer), attention_state(module), name=node.target)
+
+    def self_attention(self, node: Any) -> Any:
+        """The query of an ``nn.MultiheadAttention`` call a spec's MultiheadAttention row computes: self-attention
+        (query, key and value the same node) without masks; its weights (item 1) are refused where they are used."""
+        import inspect
+
+        try:
+            bound = inspect.signature(self.torch.nn.MultiheadAttention.forward).bind(None, *node.args, **node.kwargs)
+        except TypeError as error:
+            raise _Refusal(node, f"calls '{node.target}' with arguments MultiheadAttention.forward does not take ({error})") from None
+        bound.apply_defaults()
+        given = {k: self.resolve(v) for k, v in bound.arguments.items() if k != "self"}
+        query, key, value = given["query"], given["key"], given["value"]
+        if not (query is key and key is value):
+            names = ", ".join(getattr(v, "name", repr(v)) for v in (query, key, value))
+            raise _Refusal(node, f"calls the MultiheadAttention '{node.target}' with query, key, value = {names}: cross-attention;"
+                           " a spec's MultiheadAttention is self-attention (attn(x, x, x))")
+        for name in ("key_padding_mask", "attn_mask"):
+            if given[name] is not None:
+                raise _Refusal(node, f"calls the MultiheadAttention '{node.target}' with {name}; a spec's MultiheadAttention takes no mask")
+        if given["is_causal"]:
+            raise _Refusal(node, f"calls the MultiheadAttention '{node.target}' with is_causal=True; a spec's MultiheadAttention takes no mask")
+        return query
 
     # -- call_function / call_method ------------------------------------------------------
     def call_function(self, node: Any) -> None:
@@ -865,6 +893,9 @@ class _Mapper:
     def getitem(self, node: Any) -> None:
         source, index = node.args
         value = self.env.get(getattr(source, "name", ""), None)
+        if isinstance(value, tuple) and value[0] == "indexed" and index != 0 and getattr(source, "name", "") in self.attention_rows:
+            raise _Refusal(node, f"uses the attention weights of '{source.target}' (item {index!r} of what it returns); a spec's"
+                           " MultiheadAttention gives the attention output only")
         if isinstance(value, tuple) and value[0] == "indexed" and index == 0:
             self.env[node.name] = value[1]  # a pool's (values, indices): the values flow on, as in a spec
             return

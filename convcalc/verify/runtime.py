@@ -15,6 +15,7 @@ from ..graph import Summary
 from ..layers import Layer, Shape
 from ..numbers import show
 from ..sizes import DTYPE_BYTES, dtype_bytes, format_bytes
+from .attention import attention_call, is_called_as_torch
 from .report import ClassicRow, VerifyError
 
 DEVICES = ("cpu", "cuda", "meta")
@@ -159,6 +160,8 @@ class _Call:
     own: bool = False
     #: how many arguments (positional and keyword) the module was called with
     arguments: int = 0
+    #: a call of torch's nn.MultiheadAttention: what it was called with (verify.attention.AttentionCall), else None
+    attention: Any = None
 
 
 @dataclass
@@ -240,7 +243,8 @@ class _Tracer:
             whole = kept_whole(module)
             if whole:
                 inside.append(path)
-            leaf = whole or next(iter(module.children()), None) is None
+            # nn.MultiheadAttention is a leaf: its out_proj child is never called (forward uses its weight)
+            leaf = whole or next(iter(module.children()), None) is None or is_called_as_torch(self.torch, module)
             listed = module is not root and not isinstance(module, (nn.Sequential, nn.ModuleList))
             self.handles.append(module.register_forward_pre_hook(self._pre(path or type(root).__name__, leaf), with_kwargs=True))
             self.handles.append(module.register_forward_hook(self._post(listed), with_kwargs=True))
@@ -263,6 +267,8 @@ class _Tracer:
             first = _first_tensor(self.torch, args, kwargs)
             shape = tuple(first.shape) if first is not None else None
             call = _Call(path, mod, shape, frame.start, first is not None and first is self.last_output, arguments=len(args) + len(kwargs))
+            if is_called_as_torch(self.torch, mod):
+                call.attention = attention_call(self.torch, mod, args, kwargs)
             frame.call = call
             self.calls.append(call)
             if self.before_leaf is not None:
@@ -279,7 +285,12 @@ class _Tracer:
                 self.stack[-1].children += spent
             call = frame.call
             if call is not None:
-                call.output_shape = _shape_of(self.torch, output)
+                if call.attention is not None and isinstance(output, tuple) and len(output) == 2:
+                    # (output, weights), the weights None unless need_weights: the output flows on
+                    call.output_shape = _shape_of(self.torch, output if output[1] is not None else output[0])
+                    output = output[0]
+                else:
+                    call.output_shape = _shape_of(self.torch, output)
                 call.flops = spent
                 self.last_output = output
                 if self.after_leaf is not None:

@@ -35,7 +35,8 @@ INDICES = "#indices"
 def _merge_classes(torch: Any) -> dict[str, Any]:
     """nn.Module classes named Add, Multiply and Concat (torchsummary lists them under these names),
     Permute, Scale, Bias, ClassToken, Narrow and the Swin layers (the families torch.nn has no class for: ``Layer.OWN_MODULE``;
-    each learned tensor is a parameter named ``weight``), and SpecNet,
+    each learned tensor is a parameter named ``weight``), MultiheadAttention as self-attention on its one input
+    (a subclass of torch's, see verify/attention.py), and SpecNet,
     made once per torch module."""
     nn = torch.nn
 
@@ -189,6 +190,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
                     values[name] = out
             return out
 
+    from .attention import attention_class
     from .relative_attention import relative_attention_class
     from .swin import (
         swin_classes,  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
@@ -196,7 +198,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
 
     return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
             "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
-            **swin_classes(torch)}
+            "MultiheadAttention": attention_class(torch), **swin_classes(torch)}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:

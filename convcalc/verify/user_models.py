@@ -21,6 +21,7 @@ from ..layers import Layer, Shape, lookup, make_layer
 from ..layers.base import suggest
 from ..reader import check_regular
 from ..sizes import DTYPE_BYTES
+from .attention import AttentionCall, expected_outputs
 from .memory import RUNTIME_BYTES, python_estimate
 from .report import LayerCheck, Mismatch, VerifyError, VerifyReport, _compare, _elements
 from .runtime import (
@@ -196,16 +197,21 @@ def layer_as(base: type, module: Any) -> Layer:
     name, family = lookup(base.__name__)
     kwargs = {}
     for key, default in family.PARAMS.items():
-        if not hasattr(module, key):
+        attribute = family.ATTRIBUTES.get(key, key)
+        if not hasattr(module, attribute):
             continue
-        value = getattr(module, key)
+        value = getattr(module, attribute)
         if isinstance(default, bool) and not isinstance(value, bool):
             value = value is not None  # bias=True leaves a Parameter, bias=False leaves None
         kwargs[key] = _plain(value)
     return make_layer(name, **kwargs)
 
 
-def _engine_call(module: Any, shape: Shape | None) -> _Engine | None:
+def _engine_call(module: Any, shape: Shape | None, attention: AttentionCall | None = None) -> _Engine | None:
+    """The engine's numbers for one call of ``module`` on ``shape``; None where it has none. ``attention``: how an
+    ``nn.MultiheadAttention`` was called (a call the engine cannot judge, such as cross-attention, is None)."""
+    if attention is not None and attention.reason:
+        return None
     try:
         layer = layer_from_module(module)
     except ConvcalcError as error:
@@ -215,6 +221,8 @@ def _engine_call(module: Any, shape: Shape | None) -> _Engine | None:
     try:
         bound = layer.bind(shape)
         out = bound.output_shape(shape)
+        if attention is not None:
+            return _Engine(bound, expected_outputs(bound, shape, attention), bound.num_params, bound.macs(shape))
         return _Engine(bound, (out, out) if getattr(bound, "returns_indices", False) else out, bound.num_params, bound.macs(shape))
     except ConvcalcError as error:
         return _Engine(layer, error=error.message)
@@ -284,14 +292,14 @@ def verify_python(
         else:
             model = model.to(device=target, dtype=dt) if dt != torch.float32 else model.to(device=target)
             x = torch.zeros(full, dtype=dt, device=target) if device != "meta" else torch.empty(full, dtype=dt, device=target)
-    except BaseException as failure:  # noqa: BLE001  one line, OOM named as such
+    except BaseException as failure:
         raise _out_of_memory(torch, failure, name, device) or VerifyError(f"moving {name} to {device} raised {_error_text(failure)}") from None
     running = [fixed + RUNTIME_BYTES]
     #: calls of modules the engine has no rule for, called with one floating tensor: (dtype, device) to probe them with
     unknown: dict[int, tuple[Any, Any]] = {}
 
     def before(call: _Call, first: Any) -> None:
-        call.engine = _engine_call(call.module, call.input_shape)
+        call.engine = _engine_call(call.module, call.input_shape, call.attention)
         if call.engine is None and call.arguments == 1 and first is not None and first.is_floating_point():
             unknown[id(call)] = (first.dtype, first.device)
         if device != "meta" and estimate is None and call.engine is not None and call.engine.output_shape is not None:
@@ -319,6 +327,7 @@ def verify_python(
     peak = _cuda_peak(torch, device, baseline)
 
     reasons = _judge_equivalents(torch, tracer.calls, unknown)
+    reasons.update({id(call): call.attention.reason for call in tracer.calls if call.attention is not None and call.attention.reason})
     checks = _attribute_params(model, tracer.calls, [_check_call(index, call, reasons.get(id(call), "")) for index, call in enumerate(tracer.calls)])
     totals = _totals(checks, full, dtype, total_params, trainable, tracer.total_flops // 2)
     if inputs is not None:  # every input tensor, in its own dtype, not only the first
