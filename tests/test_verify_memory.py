@@ -167,3 +167,45 @@ def test_out_of_memory_is_reported_as_such(tmp_path: Path, cli, monkeypatch: pyt
     monkeypatch.setattr(torch.nn.Conv2d, "forward", starved)
     code, out, err = cli("verify", "conv", "--in", "8", "--k", "3")
     assert code == 1 and "out of memory" in err and "disagree" not in err
+
+
+def test_measuring_on_meta_leaves_a_model_with_a_shared_submodule_as_it_was() -> None:
+    """One submodule reachable by two paths (timm's CoaT shares ``cpe1`` with its blocks): torch's
+    functional_call left the meta tensors in the user's model, which could then not be moved or run
+    ("Cannot copy out of meta tensor"; verify refused coat_tiny). The model keeps its own tensors."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    import convcalc
+    from convcalc.verify import verify_python
+    from convcalc.verify.memory import python_estimate
+
+    class Block(nn.Module):
+        def __init__(self, shared: nn.Module) -> None:
+            super().__init__()
+            self.cpe = shared
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(self.cpe(x))
+
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cpe1 = nn.Linear(4, 4)
+            self.blocks = nn.ModuleList([Block(self.cpe1), Block(self.cpe1)])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    model = Shared()
+    before = {name: p for name, p in model.named_parameters(remove_duplicate=False)}
+    assert python_estimate(torch, model, (1, 4), torch.float32) is not None
+    after = dict(model.named_parameters(remove_duplicate=False))
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before), [k for k in before if after[k] is not before[k]]
+    report = verify_python(model, (4,))
+    assert report.ok and report.totals.params == 3 * 20  # cpe1 once, two fc
+    assert tuple(model(torch.zeros(1, 4)).shape) == (1, 4)  # still the user's model, on the CPU
+    assert convcalc.summary(model, (1, 4)).total_params == 60

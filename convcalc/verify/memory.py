@@ -155,6 +155,7 @@ def python_estimate(torch: Any, model: Any, full: Sequence[int], dtype: Any) -> 
     fixed += math.prod(full) * torch.empty((), dtype=dtype).element_size()
     mode_class = _allocations_mode(torch)
     dynamo, before = "torch._dynamo" in sys.modules, _resident()
+    kept = _own_tensors(model)
     try:
         x = torch.empty(tuple(full), dtype=dtype, device="meta")
         swapped = _meta_state(torch, model, dtype)
@@ -162,6 +163,8 @@ def python_estimate(torch: Any, model: Any, full: Sequence[int], dtype: Any) -> 
             torch.func.functional_call(model, swapped, (x,), strict=False)
     except BaseException:  # noqa: BLE001  the real run reports the model's own failures (sys.exit included)
         return None
+    finally:
+        _put_back(kept)
     after = _resident()
     if before is not None and after is not None:
         grown = after - before  # meta allocates no data: this is imports and caches, kept for the real run
@@ -193,6 +196,21 @@ def _resident() -> int | None:
     import resource
 
     return pages * resource.getpagesize()
+
+
+def _own_tensors(model: Any) -> list[tuple[Any, str, str, Any]]:
+    """Every (module, "_parameters" or "_buffers", name, tensor) of ``model``, shared submodules once."""
+    return [(module, slot, name, tensor) for module in model.modules() for slot in ("_parameters", "_buffers")
+            for name, tensor in getattr(module, slot, {}).items()]
+
+
+def _put_back(kept: list[tuple[Any, str, str, Any]]) -> None:
+    """The model's own tensors where they were. torch.func.functional_call restores them itself, except where one
+    submodule is reachable by two paths (timm's CoaT shares ``cpe1`` with its blocks): there it left the meta
+    tensors in the user's model, which then could not even be moved to the CPU."""
+    for module, slot, name, tensor in kept:
+        if getattr(module, slot).get(name) is not tensor:
+            getattr(module, slot)[name] = tensor
 
 
 def _meta_state(torch: Any, model: Any, dtype: Any) -> dict[str, Any]:
