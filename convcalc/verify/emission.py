@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import InputError
+from ..errors import ConvcalcError, InputError
 from ..graph import describe_shape, load_model
 from ..layers import Layer, lookup
 from ..reader import STDOUT, output_target
@@ -128,6 +128,12 @@ def _load_text(text: str, report: VerifyReport) -> Any:
         with open(scratch, "w", encoding="utf-8") as handle:
             handle.write(text)
         return load_model(scratch).summary(batch=report.input_shape[0], dtype=report.dtype)
+    except ConvcalcError as error:  # what it wrote does not read back: convcalc's own fault, said as such
+        where = f"line {error.line}: " if error.line else ""
+        raise VerifyError(
+            f"--emit-spec: the spec written for {report.name} does not load back ({where}{error.detail}); this is a convcalc bug,"
+            " please report it with the model; nothing written"
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             os.remove(scratch)

@@ -1631,6 +1631,10 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], 
     lines.append("layers:")
     previous = INPUT
     outer: dict[str, str] = {}  # entry name → the name the top level refers to it by
+    users: dict[str, set[int]] = {}  # entry name → the entries that read it
+    for position, e in enumerate(entries):
+        for source in e.inputs:
+            users.setdefault(source, set()).add(position)
     index = 0
     while index < len(entries):
         found = starts.get(index)
@@ -1643,6 +1647,8 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], 
                     break
                 if following[1].source != entries[run[-1].stop - 1].name:
                     break
+                if any(not following[1].start <= u < following[1].stop for u in users.get(following[1].source, ())):
+                    break  # the copy's output is read after the next copy too (HGNet's concat of every layer): no repeat
                 run.append(following[1])
             prefix = inst.path.rsplit(".", 1)[0] if "." in inst.path else ""
             numbered = len(run) > 1 and prefix and all(m.path == f"{prefix}.{j}" for j, m in enumerate(run))
