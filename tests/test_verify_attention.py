@@ -21,7 +21,7 @@ yaml = pytest.importorskip("yaml")
 nn = torch.nn
 
 from convcalc import load_model
-from convcalc.verify import verify_python
+from convcalc.verify import verify_model, verify_python
 
 MODELS = textwrap.dedent('''
     import torch
@@ -180,6 +180,29 @@ def test_emitted_spec_round_trips_with_one_attention_row(models: Path, tmp_path:
     assert tuple(summary.output_shape) == (1, 10)
     code, _, err = cli("verify", str(out))  # the spec verifies against torch on its own
     assert code == 0, err
+    report = verify_model(load_model(str(out)))
+    assert len(report.checks) == len(summary.rows) and all(c.confirmed for c in report.checks), report.checks  # every row compared
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_spec_s_attention_rows_are_compared(tmp_path: Path, device: str) -> None:
+    """verify's module for a row (torch's class, called with the one input) is a leaf of the walk too: every row is
+    compared, on cpu (the fused kernel) and on meta."""
+    spec = tmp_path / "tokens.yaml"
+    spec.write_text(textwrap.dedent('''
+        name: tokens
+        input: [16, 8]
+        layers:
+          - {MultiheadAttention: {heads: 2}}
+          - {MultiheadAttention: {num_heads: 4, add_bias_kv: true, add_zero_attn: true}}
+          - {MultiheadAttention: {num_heads: 1, bias: false, batch_first: false}}
+          - {Linear: {out_features: 3}}
+    '''))
+    model = load_model(str(spec))
+    report = verify_model(model, batch=2, device=device)
+    assert [c.type for c in report.checks] == ["MultiheadAttention"] * 3 + ["Linear"]
+    assert all(c.confirmed for c in report.checks), report.checks
+    assert report.checks[1].macs == 2 * 16 * (4 * 8 * 8 + 2 * 18 * 8)
 
 
 @pytest.mark.parametrize("name, reason", [

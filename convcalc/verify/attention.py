@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from ..layers import Layer
 
 
+@functools.lru_cache(maxsize=None)
 def attention_class(torch: Any) -> Any:
     class MultiheadAttention(torch.nn.MultiheadAttention):  # type: ignore[misc,name-defined]
         """Self-attention: query = key = value = the one input; returns the attention output only."""
@@ -44,6 +46,12 @@ class AttentionCall:
 def is_called_as_torch(torch: Any, module: Any) -> bool:
     """A module computing as ``nn.MultiheadAttention.forward`` does (query, key, value in; a pair out)."""
     return isinstance(module, torch.nn.MultiheadAttention) and type(module).forward is torch.nn.MultiheadAttention.forward
+
+
+def is_leaf(torch: Any, module: Any) -> bool:
+    """A leaf of verify's walk although it has a child (out_proj, whose weight its forward uses, never calling it):
+    torch's nn.MultiheadAttention as torch computes it, and verify's own module for a spec's row."""
+    return is_called_as_torch(torch, module) or type(module) is attention_class(torch)
 
 
 def attention_call(torch: Any, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AttentionCall:

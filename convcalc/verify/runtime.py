@@ -15,7 +15,7 @@ from ..graph import Summary
 from ..layers import Layer, Shape
 from ..numbers import show
 from ..sizes import DTYPE_BYTES, dtype_bytes, format_bytes
-from .attention import attention_call, is_called_as_torch
+from .attention import attention_call, is_called_as_torch, is_leaf
 from .report import ClassicRow, VerifyError
 
 DEVICES = ("cpu", "cuda", "meta")
@@ -244,7 +244,7 @@ class _Tracer:
             if whole:
                 inside.append(path)
             # nn.MultiheadAttention is a leaf: its out_proj child is never called (forward uses its weight)
-            leaf = whole or next(iter(module.children()), None) is None or is_called_as_torch(self.torch, module)
+            leaf = whole or next(iter(module.children()), None) is None or is_leaf(self.torch, module)
             listed = module is not root and not isinstance(module, (nn.Sequential, nn.ModuleList))
             self.handles.append(module.register_forward_pre_hook(self._pre(path or type(root).__name__, leaf), with_kwargs=True))
             self.handles.append(module.register_forward_hook(self._post(listed), with_kwargs=True))
