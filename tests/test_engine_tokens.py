@@ -237,6 +237,15 @@ def test_class_token_arguments_must_be_whole_numbers(kwargs):
     assert caught.value.message.startswith(f"ClassToken: {next(iter(kwargs))}"), caught.value.message
 
 
+def test_more_tokens_than_convcalc_counts_are_refused_naming_the_most_that_work():
+    from convcalc.sizes import MAX_SIZE
+
+    with pytest.raises(ShapeError) as caught:
+        convcalc.layer("ClassToken", tokens=MAX_SIZE).output_shape((1, 4, 8))
+    fix = int(re.search(r"use at most (\d+) tokens", caught.value.message).group(1))
+    assert convcalc.layer("ClassToken", tokens=fix).output_shape((1, 4, 8)) == (1, MAX_SIZE, 8)
+
+
 VIT_SPEC = (
     "name: tiny vit\ninput: [3, 32, 32]\nlayers:\n"
     "  - Conv2d: {{out: 16, k: 8, s: 8}}\n  - Flatten: {{start_dim: 2}}\n  - Permute: {{dims: [0, 2, 1]}}\n"

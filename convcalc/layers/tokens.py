@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from ..errors import ErrorKind, SpecError
 from ..numbers import show
+from ..sizes import MAX_SIZE
 from .base import IDENTITY, Layer, Shape, as_int, product, register, table
 from .dims import shape_text, times
 
@@ -79,6 +80,9 @@ class ClassToken(Layer):
 
     def _output(self, shape: Shape) -> Shape:
         self.bind(shape)
+        if shape[1] + self.tokens > MAX_SIZE:
+            raise self.error(f"{shape[1]} + {self.tokens} tokens is beyond convcalc's limit of {MAX_SIZE:.0e}; use at most"
+                             f" {MAX_SIZE - shape[1]} tokens")
         return (shape[0], shape[1] + self.tokens, *shape[2:])
 
     @property
