@@ -1,4 +1,4 @@
-"""The merges against torch: Add, Subtract, Multiply (torch's broadcasting, inputs in order: a - b - c)
+"""The merges against torch: Add, Subtract, Multiply, Divide (torch's broadcasting, inputs in order: a - b - c)
 and Concat (torch.cat along dim). convcalc refuses exactly where torch raises, otherwise gives torch's
 shape, 0 params and FlopCounterMode's MACs; verify's own module computes what torch computes."""
 
@@ -18,7 +18,7 @@ from convcalc import ShapeError, SpecError
 torch = pytest.importorskip("torch")
 
 SOME = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-OPS = {"Add": torch.add, "Subtract": torch.sub, "Multiply": torch.mul}
+OPS = {"Add": torch.add, "Subtract": torch.sub, "Multiply": torch.mul, "Divide": torch.div}
 
 
 @st.composite
@@ -70,6 +70,29 @@ def test_elementwise_merges_match_torch(shapes, kind) -> None:
     assert not isinstance(mine, Exception), f"convcalc refuses ({mine}) what torch computes: {where}"
     assert mine[:3] == (tuple(expected.shape), 0, counter.get_total_flops() // 2), where
     assert torch.equal(twin(mine[3])(*xs), expected), where  # in order: a - b is not b - a
+
+
+@SOME
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), st.floats(-4, 4, allow_nan=False), st.floats(-4, 4, allow_nan=False))
+def test_rescale_is_x_times_scale_plus_shift(shape, scale, shift) -> None:
+    """Rescale (a number times a tensor, plus a number): the shape kept, 0 params, FlopCounterMode's 0 MACs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(shape)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        expected = x * scale + shift
+    layer = convcalc.layer("Rescale", scale=scale, shift=shift)
+    assert (layer.output_shape(shape), layer.num_params, layer.macs(shape)) == (tuple(expected.shape), 0, counter.get_total_flops() // 2)
+    assert torch.allclose(twin(layer)(x), expected)
+    assert layer.window(shape) == "identity"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "0.5", True, 10**400])
+def test_rescale_takes_finite_numbers(value) -> None:
+    with pytest.raises(SpecError) as caught:
+        convcalc.layer("Rescale", scale=value)
+    assert caught.value.message.startswith("Rescale: scale"), caught.value.message
 
 
 @SOME

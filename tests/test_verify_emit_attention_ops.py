@@ -90,6 +90,26 @@ MODELS = textwrap.dedent('''
             return torch.matmul(h.transpose(1, 2), g)  # N, HW, C
 
 
+    class Unfused(nn.Module):
+        """timm's Attention on its other path (fused_attn False): q * scale, q @ kᵀ, softmax, @ v; and arithmetic
+        with numbers each way: 16 * sigmoid (Swin V2), x / 8, 1 - x, x + 3, x - 0.5, and a tensor divided by a tensor."""
+
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(3, 8, 4, stride=4)
+            self.attn = Attention(8, num_heads=2)
+            self.attn.fused_attn = False
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x):
+            t = self.patch(x).flatten(2).transpose(1, 2)
+            t = t + self.attn(t)
+            t = 16 * torch.sigmoid(t) / 8
+            t = (1 - t) + 3 - 0.5
+            t = t / (torch.sigmoid(t) + 1)
+            return self.head(t.mean(dim=1))
+
+
     class Masked(nn.Module):
         def __init__(self):
             super().__init__()
@@ -134,3 +154,15 @@ def test_attention_with_a_mask_is_refused_by_name(models: Path, tmp_path: Path, 
     code, _, err = cli("verify", f"{models}:Masked", "--input", "5x8", "--emit-spec", str(out))
     assert code == 1 and not out.exists(), err
     assert "attn_mask" in err and "nothing written" in err, err
+
+
+def test_arithmetic_with_numbers_is_rescale_rows(models: Path, tmp_path: Path, cli) -> None:
+    """q * scale (hand-written attention was refused as 'multiplies the constant'), 16 * x, x / 8, 1 - x, x + 3,
+    x - 0.5 are Rescale rows; a tensor divided by a tensor is a Divide; the spec computes the model's output."""
+    spec, (_, _, summary) = round_trip(cli, models, tmp_path, "Unfused", "3x8x8")
+    rescales = [e["Rescale"] for e in spec["layers"] if isinstance(e, dict) and "Rescale" in e]
+    head_dim = 4
+    assert rescales == [{"scale": head_dim**-0.5}, {"scale": 16.0}, {"scale": 0.125}, {"scale": -1.0, "shift": 1.0},
+                        {"shift": 3.0}, {"shift": -0.5}, {"shift": 1.0}], rescales
+    assert kinds(spec["layers"]).count("MatMul") == 2 and kinds(spec["layers"]).count("Divide") == 1
+    assert tuple(summary.output_shape) == (1, 3)

@@ -1,4 +1,4 @@
-"""Add, Subtract, Multiply and Concat: the layers that join two or more branches of a model."""
+"""Add, Subtract, Multiply, Divide and Concat: the layers that join two or more branches of a model."""
 
 from __future__ import annotations
 
@@ -52,11 +52,11 @@ class Merge(Layer):
         return super().error(detail, kind, **fields)
 
 
-@register("Add", "Subtract", "Multiply")
+@register("Add", "Subtract", "Multiply", "Divide")
 @dataclass(frozen=True)
 class ElementwiseMerge(Merge):
-    """``a + b`` / ``a - b`` / ``a * b`` with torch's broadcasting: sizes align from the right, each equal or 1.
-    Subtract takes its inputs in order: ``from: [a, b]`` is ``a - b`` (more inputs: ``a - b - c``)."""
+    """``a + b`` / ``a - b`` / ``a * b`` / ``a / b`` with torch's broadcasting: sizes align from the right, each
+    equal or 1. Subtract and Divide take their inputs in order: ``from: [a, b]`` is ``a - b`` (more inputs: ``a - b - c``)."""
 
     def _merge(self, shapes: list[Shape]) -> Shape:
         out = broadcast(shapes)

@@ -274,6 +274,7 @@ _PASS_METHODS = ("contiguous", "clone", "detach")
 _ADD = ("add", "add_", "__add__", "__iadd__", "__radd__")
 _MUL = ("mul", "mul_", "__mul__", "__imul__", "__rmul__")
 _SUB = ("sub", "sub_", "subtract", "__sub__", "__isub__")
+_DIV = ("div", "div_", "divide", "true_divide", "__truediv__", "__itruediv__")
 
 
 class _Mapper:
@@ -830,6 +831,8 @@ class _Mapper:
             return self.unbind(node)
         if (method and target in _SUB) or target in (operator.sub, operator.isub, self.torch.sub, self.torch.subtract):
             return self.merge(node, "Subtract", "subtracts")
+        if (method and target in _DIV) or target in (operator.truediv, operator.itruediv, self.torch.div, self.torch.divide, self.torch.true_divide):
+            return self.merge(node, "Divide", "divides")
         if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.scale(node)
@@ -973,14 +976,19 @@ class _Mapper:
         kw = node.kwargs
         if kw.get("alpha", 1) != 1:
             raise _Refusal(node, f"{verb} with alpha={kw['alpha']!r}; a spec's {kind} has no factor")
+        if kw.get("rounding_mode") is not None:
+            raise _Refusal(node, f"divides with rounding_mode={kw['rounding_mode']!r}; a spec's Divide divides exactly")
         operands = list(node.args[:2]) + [kw[k] for k in ("other",) if k in kw]
-        neutral = 1 if kind == "Multiply" else 0  # x + 0, 1 * x (MobileOne's sums that start at 0), x - 0: x itself
+        neutral = 1 if kind in ("Multiply", "Divide") else 0  # x + 0, 1 * x (MobileOne's sums that start at 0), x - 0, x / 1: x itself
         tensors = [a for a in operands if self.is_tensor(a)]
         others = [self.resolve(a) for a in operands if not self.is_tensor(a)]
-        kept = kind != "Subtract" or (bool(operands) and self.is_tensor(operands[0]))  # 0 - x is no x
-        if len(operands) == 2 and len(tensors) == 1 and len(others) == 1 and type(others[0]) in (int, float) and others[0] == neutral and kept:
-            self.env[node.name] = self.tensor(node, tensors[0], "an operand")
-            return
+        first = bool(operands) and self.is_tensor(operands[0])  # x - c, not c - x
+        if len(operands) == 2 and len(tensors) == 1 and len(others) == 1 and type(others[0]) in (int, float):
+            number = others[0]
+            if number == neutral and (first or kind in ("Add", "Multiply")):
+                self.env[node.name] = self.tensor(node, tensors[0], "an operand")
+                return
+            return self.rescale(node, kind, tensors[0], float(number), first)
         if len(operands) != 2 or not all(self.is_tensor(a) for a in operands):
             constant = next((a for a in operands if not self.is_tensor(a)), None)
             if constant is not None and not hasattr(constant, "op"):
@@ -989,6 +997,22 @@ class _Mapper:
                 self.tensor(node, a, f"an operand of {kind}")
         inputs = [self.tensor(node, a, "an operand") for a in operands]
         self.env[node.name] = self.add(node, kind, None, inputs)
+
+    def rescale(self, node: Any, kind: str, tensor: Any, number: float, first: bool) -> None:
+        """A tensor and a number: ``q * 0.125``, ``x / 8``, ``16 * sigmoid``, ``1 - x``, ``x + 3`` is a ``Rescale``
+        row (x · scale + shift); a number divided by a tensor has none."""
+        source = self.tensor(node, tensor, "its operand")
+        if kind == "Divide" and not first:
+            raise _Refusal(node, f"divides the number {number!r} by a tensor; a spec has no reciprocal layer")
+        if kind == "Divide" and number == 0:
+            raise _Refusal(node, "divides by 0; a spec computes with finite numbers")
+        scale, shift = {"Add": (1.0, number), "Subtract": (1.0, -number) if first else (-1.0, number),
+                        "Multiply": (number, 0.0), "Divide": (1.0 / number, 0.0)}[kind]
+        try:
+            layer = lookup("Rescale")[1].create("Rescale", {"scale": scale, "shift": shift})
+        except ConvcalcError as error:
+            raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+        self.env[node.name] = self.add(node, "", None, [source], layer=layer)
 
     def matmul(self, node: Any) -> None:
         """``a @ b``, ``torch.matmul``/``bmm``/``mm`` of two tensors: a ``MatMul`` row with its inputs in order."""

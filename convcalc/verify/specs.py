@@ -53,6 +53,24 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def forward(self, *inputs: Any) -> Any:
             return functools.reduce(torch.sub, inputs)
 
+    class Divide(Merge):
+        def forward(self, *inputs: Any) -> Any:
+            return functools.reduce(torch.div, inputs)
+
+    class Rescale(nn.Module):  # type: ignore[misc,name-defined]
+        """``x * scale + shift`` with numbers (``q * 0.125``, ``1 - x``)."""
+
+        def __init__(self, scale: float = 1.0, shift: float = 0.0) -> None:
+            super().__init__()
+            self.scale, self.shift = scale, shift
+
+        def forward(self, x: Any) -> Any:
+            out = x if self.scale == 1 else x * self.scale
+            return out if self.shift == 0 else out + self.shift
+
+        def extra_repr(self) -> str:
+            return f"scale={self.scale}, shift={self.shift}"
+
     class MatMul(Merge):
         def forward(self, a: Any, b: Any) -> Any:
             return torch.matmul(a, b)
@@ -196,7 +214,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         swin_classes,  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
     )
 
-    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
+    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
             "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             "MultiheadAttention": attention_class(torch), **swin_classes(torch)}
 
