@@ -526,6 +526,79 @@ class _Mapper:
                            " parameter of (1, tokens, …) along the batch only")
         self.env[node.name] = ("expanded", path, param, shape)
 
+    def broadcast_view(self, node: Any) -> None:
+        """``y.expand_as(x)`` / ``y.expand(...)`` of a tensor read only by elementwise joins (timm's ECA: ``x * y.expand_as(x)``):
+        those broadcast it as the expand does, so it is no row; anything else reading it is refused."""
+        source = self.tensor(node, node.args[0], "its input")
+        joins = (operator.mul, operator.add, operator.sub, operator.truediv, self.torch.mul, self.torch.add, self.torch.sub, self.torch.div)
+        methods = (*_MUL, *_ADD, *_SUB, *_DIV)
+        shape = self.values.get(node.name)
+        for user in node.users:
+            elementwise = user.target in joins if user.op == "call_function" else user.op == "call_method" and user.target in methods
+            others = [a for a in user.all_input_nodes if a is not node]
+            covered = all(isinstance(self.values.get(a.name), Shape) and tuple(self.values[a.name]) == tuple(shape) for a in others)
+            if not elementwise or not others or not covered:
+                raise _Refusal(node, f"expands '{node.args[0].name}' to {_dims(shape)} for '{user.name}', which does not broadcast it"
+                               " back; a spec broadcasts only where tensors are joined (Add, Multiply …)")
+        self.env[node.name] = source
+
+    def stack(self, node: Any) -> None:
+        """``torch.stack([a, b], dim)``: each input given a new dimension of size 1 (an Unflatten), then a Concat along it."""
+        kw = self._kwargs(node)
+        tensors, dim = kw.get("tensors"), self.resolve(kw.get("dim", 0))
+        if not isinstance(tensors, (list, tuple)) or len(tensors) < 2:
+            raise _Refusal(node, "stacks other than a list of two or more tensors; a spec's Concat joins two or more")
+        shape = self.values.get(tensors[0].name) if hasattr(tensors[0], "name") else None
+        if not isinstance(shape, Shape) or not isinstance(dim, int) or isinstance(dim, bool) or not -len(shape) - 1 <= dim <= len(shape):
+            raise _Refusal(node, f"stacks along {dim!r}, which convcalc cannot follow")
+        dim %= len(shape) + 1
+        grown = []
+        for number, tensor in enumerate(tensors):
+            source = self.tensor(node, tensor, "a tensor it stacks")
+            size = self.values[tensor.name]
+            at = min(dim, len(size) - 1)  # the dimension split into two: (1, size) before it, or (size, 1) at the end
+            parts = [1, size[at]] if dim < len(size) else [size[at], 1]
+            module = self._function_module(node, "Unflatten", {"dim": at, "unflattened_size": parts})
+            grown.append(self.add(node, "", module, [source], name=f"{node.name}_unsqueeze_{number}", target=f"{re.sub(r'_[0-9]+$', '', node.name)}_unsqueeze"))
+            self.entries[-1].node = ""
+        self.env[node.name] = self.add(node, "Concat", None, grown)
+        self.entries[-1].args = {"dim": dim}
+
+    def addcmul(self, node: Any) -> None:
+        """``torch.addcmul(self.beta, self.alpha, x)`` (ResMLP's Affine: beta + alpha · x): a Scale row, then a Bias row."""
+        kw = self._kwargs(node)
+        base, one, two = kw.get("input"), kw.get("tensor1"), kw.get("tensor2")
+        value = self.resolve(kw.get("value", 1))
+        weights = [a for a in (one, two) if self.is_parameter(a)]
+        tensors = [a for a in (one, two) if not self.is_parameter(a)]
+        if value != 1 or len(weights) != 1 or len(tensors) != 1 or not self.is_parameter(base):
+            raise _Refusal(node, "calls torch.addcmul other than parameter + parameter × tensor; a spec has Scale and Bias for that")
+        path, param, shape = self.parameter(node, weights[0], "multiplies by")
+        scaled = self.owned(node, "Scale", [param], [self.tensor(node, tensors[0], "the tensor it scales")], {"shape": list(shape)},
+                            {"weight": param.detach().reshape(shape)}, name=path)
+        self.entries[-1].node = ""
+        path, param, shape = self.parameter(node, base, "adds")
+        self.env[node.name] = self.owned(node, "Bias", [param], [scaled], {"shape": list(shape)}, {"weight": param.detach().reshape(shape)}, name=path)
+
+    def pad(self, node: Any) -> None:
+        """``F.pad(x, (left, right, top, bottom, …), mode, value)``: the padding layer of that many axes and mode
+        (ZeroPad for constant 0, ConstantPad, ReflectionPad, ReplicationPad, CircularPad), as torch's own."""
+        kw = self._kwargs(node)
+        source = self.tensor(node, kw.get("input"), "its input")
+        pads, mode, value = self.resolve(kw.get("pad")), self.resolve(kw.get("mode", "constant")), self.resolve(kw.get("value", None))
+        if not isinstance(pads, (list, tuple)) or not pads or len(pads) % 2 or len(pads) > 6 or not all(isinstance(p, int) and not isinstance(p, bool) for p in pads):
+            raise _Refusal(node, f"pads by {pads!r}; a spec's padding layers take 2, 4 or 6 whole numbers")
+        axes = len(pads) // 2
+        kinds = {"constant": "ConstantPad" if value not in (None, 0, 0.0) else "ZeroPad", "reflect": "ReflectionPad",
+                 "replicate": "ReplicationPad", "circular": "CircularPad"}
+        if mode not in kinds:
+            raise _Refusal(node, f"pads in mode {mode!r}, which has no spec layer")
+        args: dict[str, Any] = {"padding": list(pads)}
+        if kinds[mode] == "ConstantPad":
+            args["value"] = float(value)
+        module = self._function_module(node, f"{kinds[mode]}{axes}d", args)
+        self.env[node.name] = self.add(node, "", module, [source])
+
     def is_expanded(self, arg: Any) -> bool:
         value = self.env.get(getattr(arg, "name", ""))
         return isinstance(value, tuple) and value[0] == "expanded"
@@ -859,6 +932,14 @@ class _Mapper:
             return self.parameter_view(node)
         if method and target == "expand" and self.is_parameter(node.args[0]):
             return self.expanded(node)
+        if method and target in ("expand", "expand_as") and self.is_tensor(node.args[0]):
+            return self.broadcast_view(node)
+        if target is self.torch.stack:
+            return self.stack(node)
+        if target is self.torch.addcmul:
+            return self.addcmul(node)
+        if target is self.torch.nn.functional.pad:
+            return self.pad(node)
         if target in (self.torch.cat, getattr(self.torch, "concat", None), getattr(self.torch, "concatenate", None)):
             return self.concat(node)
         if (method and target == "flatten") or target is self.torch.flatten:
