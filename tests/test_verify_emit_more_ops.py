@@ -104,6 +104,40 @@ MODELS = textwrap.dedent('''
             return y.permute(0, 3, 1, 2)
 
 
+    class GlobalResponseNorm(nn.Module):  # timm.layers.grn.GlobalResponseNorm (channels last)
+        def __init__(self, dim, eps=1e-6, channels_last=True):
+            super().__init__()
+            self.eps = eps
+            if channels_last:
+                self.spatial_dim = (1, 2)
+                self.channel_dim = -1
+                self.wb_shape = (1, 1, 1, -1)
+            else:
+                self.spatial_dim = (2, 3)
+                self.channel_dim = 1
+                self.wb_shape = (1, -1, 1, 1)
+            self.weight = nn.Parameter(torch.zeros(dim))
+            self.bias = nn.Parameter(torch.zeros(dim))
+
+        def forward(self, x):
+            Gx = x.norm(p=2, dim=self.spatial_dim, keepdim=True)
+            Nx = Gx / (Gx.mean(dim=self.channel_dim, keepdim=True) + self.eps)
+            return x + torch.addcmul(self.bias.view(self.wb_shape), self.weight.view(self.wb_shape), x * Nx)
+
+
+    class ConvNeXtV2Like(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 3, padding=1)
+            self.fc = nn.Linear(6, 6)
+            self.grn = GlobalResponseNorm(6)
+            nn.init.uniform_(self.grn.weight, 0.5, 1.5)
+            nn.init.uniform_(self.grn.bias, -0.5, 0.5)
+
+        def forward(self, x):
+            return self.grn(self.fc(self.conv(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+
+
     class ExpandedAlone(nn.Module):
         def __init__(self):
             super().__init__()
@@ -155,3 +189,14 @@ def test_an_expand_that_nothing_broadcasts_back_is_refused(models: Path, tmp_pat
     code, _, err = cli("verify", f"{models}:ExpandedAlone", "--input", "3x5x5", "--emit-spec", str(out))
     assert code == 1 and not out.exists(), err
     assert "fx node 'expand'" in err and "does not broadcast it back" in err, err
+
+
+def test_convnext_v2_global_response_norm_round_trips(models: Path, tmp_path: Path, cli) -> None:
+    """x.norm(p=2, dim=(1, 2), keepdim=True) is a Norm row (it was refused as '.norm()'), then Mean, Rescale (+ eps),
+    Divide, Multiply, the addcmul of the two parameter views (Scale, Bias) and the residual Add."""
+    spec, (_, _, summary) = round_trip(cli, models, tmp_path, "ConvNeXtV2Like", "3x5x5")
+    found = kinds(spec["layers"])
+    assert found.count("Norm") == 1 and {"Mean", "Rescale", "Divide", "Scale", "Bias"} <= set(found), found
+    norm = next(e["Norm"] for e in spec["layers"] if isinstance(e, dict) and "Norm" in e)
+    assert norm == {"dim": [1, 2], "keepdim": True}, norm
+    assert tuple(summary.output_shape) == (1, 6, 5, 5)

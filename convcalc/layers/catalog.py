@@ -40,7 +40,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "merge": ("Add", "Subtract", "Multiply", "Divide", "Concat"),
     "scale": ("Scale", "Bias"),
     "tokens": ("ClassToken",),
-    "reduce": ("Sum", "Mean"),
+    "reduce": ("Sum", "Mean", "Norm"),
     "constant": ("Rescale",),
     "matmul": ("MatMul", "ScaledDotProductAttention"),
     "attention": ("MultiheadAttention",),

@@ -1,4 +1,4 @@
-"""Sum and Mean over dimensions: ``x.sum(dim, keepdim)``, ``x.mean(dim, keepdim)``.
+"""Sum, Mean and Norm over dimensions: ``x.sum(dim, keepdim)``, ``x.mean(dim, keepdim)``, ``x.norm(p, dim, keepdim)``.
 
 ResNeSt's split attention adds its radix groups (``x.reshape(B, radix, C // radix, H, W).sum(dim=1)``);
 token models average their tokens (``x.mean(dim=1)``). ``dim`` is one index or a list, negative
@@ -24,6 +24,7 @@ from .base import (
     Roles,
     Shape,
     as_bool,
+    as_float,
     register,
     table,
 )
@@ -121,4 +122,28 @@ class Mean(Reduce):
     """``torch.mean(x, dim, keepdim)``."""
 
 
-LAYERS = table(Sum, Mean)
+@register("Norm")
+@dataclass(frozen=True)
+class Norm(Reduce):
+    """``torch.linalg.vector_norm(x, p, dim, keepdim)`` (``x.norm(p=2, dim=…)``, ConvNeXt V2's global response norm)."""
+
+    p: float = 2.0
+
+    PARAMS: ClassVar[dict[str, Any]] = {"dim": REQUIRED, "keepdim": False, "p": 2.0}
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Norm:
+        p = kw["p"]
+        if not (isinstance(p, str) and p in ("inf", "-inf")):
+            p = as_float(type_name, "p", p)
+        return cls(type_name=type_name, dim=_dims(type_name, kw["dim"]), keepdim=as_bool(type_name, "keepdim", kw["keepdim"]),
+                   p=float(p))
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {**super().torch_kwargs(), "p": self.p}
+
+    def describe(self) -> str:
+        return f"p={self.p:g} " + super().describe()
+
+
+LAYERS = table(Sum, Mean, Norm)

@@ -950,6 +950,8 @@ class _Mapper:
             return self.mean(node)
         if (method and target == "sum") or target is self.torch.sum:
             return self.reduction(node, "Sum")
+        if (method and target == "norm") or target in (self.torch.norm, self.torch.linalg.vector_norm):
+            return self.reduction(node, "Norm")
         if (method and target in _PASS_METHODS) or label in ("stochastic_depth", "dropout", "dropout2d", "dropout1d", "dropout3d", "alpha_dropout"):
             return self.passes(node, label)
         if target in self.table:
@@ -1220,13 +1222,23 @@ class _Mapper:
         source = self.tensor(node, kw.get("input"), "its input")
         dims: Any = self.resolve(kw.get("dim", kw.get("arg1")))
         keep = self.resolve(kw.get("keepdim", kw.get("arg2", False)))
-        verb = "sums" if kind == "Sum" else "averages"
+        verb = {"Sum": "sums", "Mean": "averages", "Norm": "takes the norm of"}[kind]
+        extra: dict[str, Any] = {}
+        if kind == "Norm":  # x.norm(p, dim, keepdim), torch.norm(input, p, dim, keepdim), linalg.vector_norm(x, ord, dim, keepdim)
+            p = self.resolve(kw.get("p", kw.get("ord", 2)))
+            dims = self.resolve(kw.get("dim", kw.get("arg2")))
+            keep = self.resolve(kw.get("keepdim", kw.get("arg3", False)))
+            if p == "fro":
+                p = 2
+            if isinstance(p, bool) or not isinstance(p, (int, float)):
+                raise _Refusal(node, f"takes the norm with p={p!r}; a spec's Norm is a vector norm of a number p")
+            extra["p"] = float(p)
         if dims is None or (isinstance(dims, (list, tuple)) and not dims):
             raise _Refusal(node, f"{verb} every element into one number; a spec's {kind} reduces named dimensions, the batch kept")
-        if kw.get("dtype") is not None or kw.get("arg3") is not None:
+        if kw.get("dtype") is not None or (kind != "Norm" and kw.get("arg3") is not None):
             raise _Refusal(node, f"{verb} with a dtype; a spec's {kind} keeps its input's dtype")
         try:
-            layer = lookup(kind)[1].create(kind, {"dim": list(dims) if isinstance(dims, (list, tuple)) else dims, "keepdim": keep})
+            layer = lookup(kind)[1].create(kind, {"dim": list(dims) if isinstance(dims, (list, tuple)) else dims, "keepdim": keep, **extra})
             layer.output_shape(tuple(self.values[kw["input"].name]))
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None

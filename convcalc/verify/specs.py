@@ -155,6 +155,16 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def forward(self, x: Any) -> Any:
             return torch.mean(x, self.dim, keepdim=self.keepdim)
 
+    class Norm(Reduce):
+        """``torch.linalg.vector_norm(x, p, dim, keepdim)``."""
+
+        def __init__(self, dim: list[int], keepdim: bool = False, p: float = 2.0) -> None:
+            super().__init__(dim, keepdim)
+            self.p = p
+
+        def forward(self, x: Any) -> Any:
+            return torch.linalg.vector_norm(x, self.p, self.dim, keepdim=self.keepdim)
+
     class ClassToken(nn.Module):  # type: ignore[misc,name-defined]
         """``torch.cat([weight.expand(n, -1, …), x], dim=1)``: ``tokens`` learned vectors of ``features`` put first."""
 
@@ -215,7 +225,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
     )
 
     return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
-            "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
+            "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             "MultiheadAttention": attention_class(torch), **swin_classes(torch)}
 
 
