@@ -94,6 +94,8 @@ def test_maxvit_like_block_round_trips_with_its_attention_as_one_row(models: Pat
     assert summary.totals.params == report["totals"]["params"] == sum(p.numel() for p in model.parameters())
     assert summary.totals.macs == report["totals"]["macs"]  # FlopCounterMode's count of the real forward
     assert tuple(summary.output_shape) == (1, 10)
+    attn = next(c for c in report["layers"] if c["name"] == "attn")  # on the real model: one row, judged by a probe
+    assert attn["judged_as"] == "RelativePositionalMultiHeadAttention" and attn["confirmed"] is True, attn
 
 
 def test_a_lookalike_of_that_name_is_refused_with_the_probe_s_reason(models: Path, tmp_path: Path, cli) -> None:
@@ -102,3 +104,23 @@ def test_a_lookalike_of_that_name_is_refused_with_the_probe_s_reason(models: Pat
     assert code == 1 and not out.exists(), err
     assert "which convcalc knows by name, but not RelativePositionalMultiHeadAttention: on a random" in err, err
     assert "values differ" in err and "nothing written" in err, err
+
+
+def test_the_written_spec_verifies_row_by_row_and_a_row_not_compared_is_no_agreement(models: Path, tmp_path: Path, cli,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify on the emitted spec compares every row, the attention's included (verify's own module has children:
+    it runs as one leaf). Where a row's module records no call, the rows from it on were not compared: that is said,
+    never '✓ all N agree' for fewer rows than the spec has (it said '✓ all 29 layers agree' of 134)."""
+    out = tmp_path / "block.yaml"
+    code, _, err = cli("verify", f"{models}:WindowBlock", "--input", "3x8x8", "--emit-spec", str(out))
+    assert code == 0, err
+    rows = len(load_model(str(out)).summary().rows)
+    code, text, err = cli("verify", str(out))
+    assert code == 0 and f"all {rows} layers agree" in text + err, text + err
+
+    from convcalc.verify import equivalents, verify_model
+
+    monkeypatch.setattr(equivalents, "kept_whole", lambda module: False)  # the attention's children hooked, itself not
+    report = verify_model(load_model(str(out)))
+    assert not report.ok and len(report.checks) < rows
+    assert report.failure is not None and "were not compared" in str(report.failure.torch), report.failure

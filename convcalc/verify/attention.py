@@ -17,7 +17,7 @@ from typing import Any
 from ..layers import Layer
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def attention_class(torch: Any) -> Any:
     class MultiheadAttention(torch.nn.MultiheadAttention):  # type: ignore[misc,name-defined]
         """Self-attention: query = key = value = the one input; returns the attention output only."""

@@ -94,8 +94,8 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
             found.append(Proposal("Permute", (make_layer("Permute", dims=dims),), exact=True))
         if cls.__name__ in IDENTITY_IN_EVAL and stateless:
             found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
-        if cls.__name__ in TF_SAME:
-            found.extend(p for p in [_tf_same(module, shape)] if p is not None)
+        if cls.__name__ in WHOLE_MODULES:  # timm's Conv2dSame, MaxViT's attention (a leaf kept whole: kept_whole)
+            found.extend(p for p in [WHOLE_MODULES[cls.__name__](module, shape)] if p is not None)
         if is_torchvision_attention(module):  # torchvision's Swin attention, a leaf kept whole (swin.kept_whole)
             layer = attention_layer(module).bind(shape)  # its twin needs dim, the input's channels
             found.append(Proposal(layer.type_name, (layer,), exact=False, owner=0))
@@ -198,6 +198,16 @@ WHOLE_MODULES = {"RelativePositionalMultiHeadAttention": _relative_attention, **
 def whole_module(module: Any) -> bool:
     """Whether ``module``'s class is one of :data:`WHOLE_MODULES` (by name only: a probe decides)."""
     return type(module).__name__ in WHOLE_MODULES
+
+
+def kept_whole(module: Any) -> bool:
+    """Whether verify runs ``module`` as one leaf (its children unhooked) and judges it by a probe: torchvision's
+    Swin attention (it passes its Linears' weights to a function, never calling them) and the modules with
+    children of :data:`WHOLE_MODULES` (MaxViT's attention — torchvision's, or verify's own module of that name
+    in a spec)."""
+    from .swin import is_torchvision_attention
+
+    return is_torchvision_attention(module) or (whole_module(module) and next(iter(module.children()), None) is not None)
 
 
 def judge_whole(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tuple[Proposal | None, str]:

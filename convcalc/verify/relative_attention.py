@@ -13,7 +13,7 @@ from typing import Any
 def relative_attention_class(torch: Any) -> Any:
     nn = torch.nn
 
-    def position_index(size: int) -> Any:
+    def position_index(size: int) -> Any:  # on the current default device
         """For each pair of positions of a size × size window, the row of their offset in the table."""
         coords = torch.stack(torch.meshgrid([torch.arange(size), torch.arange(size)], indexing="ij"))
         flat = torch.flatten(coords, 1)
@@ -35,6 +35,8 @@ def relative_attention_class(torch: Any) -> Any:
             self.merge = nn.Linear(head_dim * self.n_heads, feat_dim)
             self.relative_position_bias_table = nn.Parameter(torch.empty((2 * self.size - 1) ** 2, self.n_heads))
             nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+            # kept so that a model's state dict loads as it is; forward computes the index itself, since verify
+            # builds a spec's modules with uninitialised tensors (materialize), and an index of those is no index
             self.register_buffer("relative_position_index", position_index(self.size))
 
         def forward(self, x: Any) -> Any:
@@ -44,7 +46,9 @@ def relative_attention_class(torch: Any) -> Any:
             q, k, v = (t.reshape(b, g, p, h, dh).permute(0, 1, 3, 2, 4) for t in (q, k, v))
             k = k * self.scale_factor
             logits = torch.einsum("bghid,bghjd->bghij", q, k)
-            bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+            with torch.device(x.device):
+                index = position_index(self.size)  # not the buffer: see above
+            bias = self.relative_position_bias_table[index.view(-1)]
             bias = bias.view(self.max_seq_len, self.max_seq_len, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
             attention = torch.nn.functional.softmax(logits + bias, dim=-1)
             out = torch.einsum("bghij,bghjd->bghid", attention, v)

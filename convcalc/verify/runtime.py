@@ -232,8 +232,8 @@ class _Tracer:
 
     def attach(self, root: Any) -> None:
         """Hooks on every module; ``close`` removes whatever was attached, even halfway. A module kept whole
-        (torchvision's Swin attention: :func:`.swin.kept_whole`) is a leaf, and nothing inside it is hooked."""
-        from .swin import kept_whole
+        (torchvision's Swin attention, MaxViT's: :func:`.equivalents.kept_whole`) is a leaf, and nothing inside it is hooked."""
+        from .equivalents import kept_whole
 
         nn = self.torch.nn
         inside: list[str] = []  # paths of the modules kept whole
@@ -354,7 +354,7 @@ class _NoModuleTracker:
     def __enter__(self) -> _NoModuleTracker:
         return self
 
-    def __exit__(self, *args: Any) -> None:
+    def __exit__(self, *args: object) -> None:
         return None
 
 

@@ -36,12 +36,6 @@ def is_torchvision_attention(module: Any) -> bool:
     return cls.__module__ == TORCHVISION_SWIN and cls.__qualname__ in ATTENTION_CLASSES
 
 
-def kept_whole(module: Any) -> bool:
-    """Whether verify runs ``module`` as one leaf (its children unhooked) and judges it by a probe: torchvision's
-    Swin attention, whose qkv and proj Linears it never calls (it passes their weights to a function)."""
-    return is_torchvision_attention(module)
-
-
 def is_patch_merging_pad(target: Any) -> bool:
     """Whether an fx call_function target is torchvision's ``_patch_merging_pad`` (by qualified name)."""
     return getattr(target, "__module__", None) == TORCHVISION_SWIN and getattr(target, "__qualname__", None) == PATCH_MERGING_PAD
