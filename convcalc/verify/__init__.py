@@ -26,17 +26,12 @@ pass), ``specs`` (specs and calculator layers), ``user_models`` (a user's module
 ``fx_emission`` (``--emit-spec``: the chain of leaves, and torch.fx graphs).
 """
 
-from .emission import check_destination, emit_spec, source_files
-from .memory import python_estimate, spec_estimate
 from .report import ClassicRow, LayerCheck, Mismatch, VerifyError, VerifyReport
 from .runtime import format_bytes, import_torch, parse_memory, summary_estimate
 from .specs import build_module, verify_model, verify_summary
-from .user_models import (
-    layer_from_module,
-    load_python_model,
-    verify_python,
-    verify_python_target,
-)
+from .memory import python_estimate, spec_estimate
+from .emission import check_destination, emit_spec, source_files
+from .user_models import layer_from_module, load_python_model, verify_python, verify_python_target
 
 __all__ = [
     "ClassicRow",
@@ -47,17 +42,17 @@ __all__ = [
     "build_module",
     "check_destination",
     "emit_spec",
+    "source_files",
     "format_bytes",
     "import_torch",
     "layer_from_module",
     "load_python_model",
     "parse_memory",
-    "python_estimate",
-    "source_files",
-    "spec_estimate",
     "summary_estimate",
     "verify_model",
     "verify_python",
     "verify_python_target",
+    "python_estimate",
+    "spec_estimate",
     "verify_summary",
 ]
