@@ -52,3 +52,22 @@ def test_every_catalog_name_is_a_torch_module_or_a_merge(name: str) -> None:
         assert not hasattr(torch.nn, name) or issubclass(_merge_classes(torch)[name], getattr(torch.nn, name))
         return
     assert hasattr(torch.nn, name)
+
+
+def test_every_layer_type_is_named_in_the_readme() -> None:
+    """The README's "Layers known" names every type the catalog has (a family without its documentation is a
+    layer users cannot find); 1d/2d/3d families may be written once (``MaxPool/AvgPool … 1d/2d/3d``)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+    def named(name: str) -> bool:
+        if re.search(rf"\b{re.escape(name)}\b", readme):
+            return True
+        stem, dims = name[:-2], name[-2:]
+        # "InstanceNorm1d/2d/3d", "Dropout/1d/2d/3d", "CircularPad 1d/2d/3d", "AdaptiveMaxPool 1d/2d/3d" (after a list of stems)
+        return dims in ("1d", "2d", "3d") and bool(re.search(rf"\b{re.escape(stem)}(?:[/ ,]|[123]d/)[^.]*?\b{dims[0]}d\b", readme))
+
+    missing = [n for n in catalog.CATALOG if not named(n)]
+    assert not missing, missing
