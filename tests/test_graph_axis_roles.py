@@ -61,6 +61,17 @@ def test_tokens_n_l_c_have_no_linear_warning() -> None:
     assert linear_warnings(text) == []
 
 
+def test_tokens_given_as_the_input_read_after_attention_have_no_linear_warning() -> None:
+    """A hand-written transformer block on an input of tokens, [16, 32]: the contract reads it as (N, C, L), but
+    MultiheadAttention reads its last axis as the features, so the MLP's Linears after it are not warned about
+    (they were: "add a Flatten first"); a Linear straight on that input, before any attention, still is."""
+    block = ("LayerNorm: {normalized_shape: 32}", "MultiheadAttention: {num_heads: 4}", "Linear: {out: 64}", "GELU", "Linear: {out: 32}")
+    assert linear_warnings(spec(*block, input="[16, 32]")) == []
+    assert len(linear_warnings(spec("Linear: {out: 32}", *block, input="[16, 32]"))) == 1
+    unbatched_order = spec("MultiheadAttention: {num_heads: 4, batch_first: false}", "Linear: {out: 8}", input="[16, 32]")
+    assert linear_warnings(unbatched_order) == []
+
+
 def test_branches_merged_channels_last_have_no_linear_warning() -> None:
     text = spec(
         "Conv2d: {out: 8, k: 3, p: 1}",

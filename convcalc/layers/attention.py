@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ErrorKind, SpecError
-from .base import REQUIRED, Layer, Roles, Shape, as_bool, as_float, as_int, product, register, table
+from .base import BATCH, CHANNELS, REQUIRED, SPATIAL, Layer, Roles, Shape, as_bool, as_float, as_int, product, register, table
 from .dims import shape_text
 
 
@@ -144,7 +144,12 @@ class MultiheadAttention(Layer):
         return (self._sequence_axis(shape), len(shape) - 1)  # every position and every feature; the batch stays apart
 
     def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
-        return roles
+        """What attention reads its input as: the sequence (a spatial axis: its positions), the features last,
+        the batch. So a Linear after it (a transformer's MLP) acts on the features, and is not taken for a
+        Linear on feature maps — also where the spec's input is tokens, read as (N, C, L) by the contract."""
+        if len(shape) == 2:
+            return (SPATIAL, CHANNELS)
+        return (BATCH, SPATIAL, CHANNELS) if self.batch_first else (SPATIAL, BATCH, CHANNELS)
 
     def describe(self) -> str:
         extras = [name for name in ("add_bias_kv", "add_zero_attn") if getattr(self, name)]
