@@ -138,6 +138,22 @@ MODELS = textwrap.dedent('''
             return self.grn(self.fc(self.conv(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
+    class Squeezed(nn.Module):
+        """CaiT's class attention unsqueezes its query token, CoaT squeezes it back: x.unsqueeze(1), torch.unsqueeze,
+        x.squeeze(1), torch.squeeze(x, -1), x.squeeze() of a (N, C, 1, 1) map."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = self.conv(x).mean((2, 3))  # N, 4
+            t = self.fc(y.unsqueeze(1))  # N, 1, 4
+            t = torch.unsqueeze(t, -1).squeeze(1)  # N, 4, 1
+            return torch.squeeze(t, -1) + self.conv(x).mean((2, 3), keepdim=True).squeeze(-1).squeeze(-1)
+
+
     class ExpandedAlone(nn.Module):
         def __init__(self):
             super().__init__()
@@ -200,3 +216,12 @@ def test_convnext_v2_global_response_norm_round_trips(models: Path, tmp_path: Pa
     norm = next(e["Norm"] for e in spec["layers"] if isinstance(e, dict) and "Norm" in e)
     assert norm == {"dim": [1, 2], "keepdim": True}, norm
     assert tuple(summary.output_shape) == (1, 6, 5, 5)
+
+
+def test_unsqueeze_and_squeeze_are_reshapes(models: Path, tmp_path: Path, cli) -> None:
+    """A new or dropped dimension of size 1 (they were refused as '.unsqueeze()' / '.squeeze()') is an Unflatten
+    or a Flatten row; the spec computes the model's output."""
+    spec, (_, _, summary) = round_trip(cli, models, tmp_path, "Squeezed", "3x5x5")
+    found = kinds(spec["layers"])
+    assert "Unflatten" in found and "Flatten" in found, found
+    assert tuple(summary.output_shape) == (1, 4)

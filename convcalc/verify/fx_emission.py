@@ -944,8 +944,9 @@ class _Mapper:
             return self.concat(node)
         if (method and target == "flatten") or target is self.torch.flatten:
             return self.flatten(node)
-        if (method and target in ("view", "reshape", "view_as", "reshape_as")) or target is self.torch.reshape:
-            return self.reshape(node)
+        if (method and target in ("view", "reshape", "view_as", "reshape_as", "unsqueeze", "squeeze")) or target in (
+                self.torch.reshape, self.torch.unsqueeze, self.torch.squeeze):
+            return self.reshape(node)  # a new or dropped size-1 dimension is a reshape too (Unflatten / Flatten)
         if (method and target == "mean") or target is self.torch.mean:
             return self.mean(node)
         if (method and target == "sum") or target is self.torch.sum:
