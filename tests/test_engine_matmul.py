@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import convcalc
@@ -103,6 +103,8 @@ def attention_shapes(draw):
 
 @SOME
 @given(attention_shapes(), st.booleans(), st.sampled_from([None, 0.5]))
+@example([(1, 1), (1, 1), (2, 1, 1)], False, None)  # q·kᵀ over q's and k's batch (1), the weights times v over v's (2)
+@example([(2, 1, 3), (1, 4, 3), (1, 4, 5)], True, None)
 def test_scaled_dot_product_attention_matches_torch(shapes, causal, scale) -> None:
     agree("ScaledDotProductAttention", shapes, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale),
           is_causal=causal, scale=scale)

@@ -136,10 +136,22 @@ class ScaledDotProductAttention(Merge):
         return 0  # a merge's MACs need every input: see merge_macs
 
     def merge_macs(self, shapes: Sequence[Sequence[int]]) -> int:
-        """``batch·L·S·(E + Ev)``: q·kᵀ, then the weights times v."""
-        out = self.merge_shapes(shapes)
+        """q·kᵀ over the batch of q and k broadcast (L·S·E each), then the weights times v over that batch and v's
+        (L·S·Ev each): ``batch·L·S·(E + Ev)`` where the three share a batch. With enable_gqa, k and v count with the
+        query's heads (torch repeats them)."""
+        self.merge_shapes(shapes)
         q, k, v = (tuple(s) for s in shapes)
-        return math.prod(out[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
+        kb, vb = (self._heads_of_query(q, t[:-2]) for t in (k, v))
+        products = broadcast([q[:-2], kb])
+        weighted = broadcast([products, vb])  # merge_shapes has checked that both broadcast
+        assert not isinstance(products, Mismatch) and not isinstance(weighted, Mismatch)
+        return math.prod(products) * q[-2] * k[-2] * q[-1] + math.prod(weighted) * q[-2] * k[-2] * v[-1]
+
+    def _heads_of_query(self, q: Shape, batch: Shape) -> Shape:
+        """A key's or value's batch dimensions with enable_gqa: its heads (dimension -3) counted as the query's."""
+        if self.enable_gqa and len(q) >= 3 and batch and batch[-1] != q[-3]:
+            return (*batch[:-1], q[-3])
+        return batch
 
     def window(self, shape: Shape) -> None:
         return None
