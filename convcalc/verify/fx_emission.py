@@ -261,6 +261,8 @@ def _functional(torch: Any) -> dict[Any, tuple[str, Callable[[dict[str, Any]], d
     table[F.interpolate] = ("Upsample", keep("size", "scale_factor", "mode", "align_corners"))
     table[F.pixel_shuffle] = ("PixelShuffle", keep("upscale_factor"))
     table[torch.pixel_shuffle] = ("PixelShuffle", keep("upscale_factor"))
+    table[F.unfold] = ("Unfold", keep("kernel_size", "dilation", "padding", "stride"))
+    table[F.fold] = ("Fold", keep("output_size", "kernel_size", "dilation", "padding", "stride"))
     return table
 
 
