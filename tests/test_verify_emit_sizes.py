@@ -7,6 +7,7 @@ spec built as torch modules gives the model's output)."""
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -18,6 +19,7 @@ torch = pytest.importorskip("torch")
 from test_verify_emit_graph import emit, round_trip, types  # the same independent check
 
 MODELS = textwrap.dedent('''
+    import math
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -113,7 +115,19 @@ MODELS = textwrap.dedent('''
             self.conv = nn.Conv2d(3, 4, 3)
 
         def forward(self, x):
-            return self.conv(x) * x.size(1)
+            return x.size(1) / self.conv(x)  # (conv(x) * x.size(1) is a Rescale row, said to hold for these sizes)
+
+
+    class SizeScaled(nn.Module):
+        """Attention's q / math.sqrt(q.size(-1)), and a spatial size used as a number."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y / math.sqrt(y.size(1)) * x.shape[-1]
 
 
     class SplitSummed(nn.Module):
@@ -202,7 +216,7 @@ def test_functional_arguments_computed_from_sizes_are_the_traced_values(models: 
 @pytest.mark.parametrize(
     "name, words",
     [
-        ("SizeTimesTensor", ["fx node 'mul'", "uses 'size' = 3, a Python value computed from sizes, as a tensor"]),
+        ("SizeTimesTensor", ["fx node 'truediv'", "divides the number 3.0 by a tensor"]),
         ("SplitSummed", ["fx node 'cumsum'", "calls the Tensor method .cumsum(), which has no spec layer"]),
     ],
 )
@@ -416,3 +430,16 @@ def test_torch_narrow_and_the_narrow_method_are_narrow_rows(slices: Path, tmp_pa
     spec, _ = round_trip(cli, slices, tmp_path, "Narrowed", "3x5x5")
     narrows = [e["Narrow"] for e in spec["layers"] if "Narrow" in e]
     assert narrows[:2] == [{"dim": 1, "start": 2, "length": 3}, {"dim": -1, "start": -3, "length": 2}]
+
+
+def test_a_number_computed_from_sizes_is_a_rescale_said_to_hold_for_these_sizes(models: Path, tmp_path: Path, cli) -> None:
+    """y / math.sqrt(y.size(1)) (attention's scaling by the head size) and * x.shape[-1]: Rescale rows with the
+    numbers the traced input gave, and the spec says which rows hold for this input's sizes only."""
+    out = tmp_path / "sized.yaml"
+    code, _, err = emit(cli, models, "SizeScaled", out, "3x6x7")
+    assert code == 0, err
+    text = out.read_text()
+    assert "# for this input's sizes: truediv, mul use(s) a number computed from them" in text, text
+    spec = yaml.safe_load(text)
+    scales = [e["Rescale"]["scale"] for e in spec["layers"] if isinstance(e, dict) and "Rescale" in e]
+    assert scales == [pytest.approx(1 / math.sqrt(4)), 7.0], scales

@@ -115,7 +115,7 @@ def fx_emission(report: VerifyReport) -> Emitted | str:
         raise VerifyError(_refusal_text(report.name, refusal.node, refusal.reason)) from None
     _check_unused_parameters(model, entries, report.name)
     blocks = _Blocks(entries, mapper.output).find()
-    text = _text(report, entries, blocks, mapper.checks, mapper.batch_bound)
+    text = _text(report, entries, blocks, mapper.checks, mapper.batch_bound, mapper.sized)
     from .emission import _load_text, check_totals
 
     summary = _load_text(text, report)
@@ -300,6 +300,7 @@ class _Mapper:
         self.narrowed: dict[tuple[str, int], str] = {}  # (pieces node, index) → its Narrow entry
         self.made: dict[str, str] = {}  # fx node of a split view (or its transpose) → the row made for it
         self.batch_bound: list[str] = []  # the reshapes that reach the batch dimension
+        self.sized: list[str] = []  # the rows whose numbers were computed from the traced input's sizes (x * x.size(1))
         self.root: Any = graph  # the model itself (fx_emission sets it)
         self.attention_rows: set[str] = set()  # fx nodes of nn.MultiheadAttention calls (item 1: the weights)
 
@@ -1074,6 +1075,8 @@ class _Mapper:
             if number == neutral and (first or kind in ("Add", "Multiply")):
                 self.env[node.name] = self.tensor(node, tensors[0], "an operand")
                 return
+            if any(hasattr(a, "op") for a in operands if not self.is_tensor(a)):
+                self.sized.append(node.name)  # q / math.sqrt(q.size(-1)): that size's number, as the traced input gave it
             return self.rescale(node, kind, tensors[0], float(number), first)
         if len(operands) != 2 or not all(self.is_tensor(a) for a in operands):
             constant = next((a for a in operands if not self.is_tensor(a)), None)
@@ -1714,7 +1717,8 @@ def _entry_text(type_name: str, args: dict[str, Any], name: str, inputs: list[st
     return data
 
 
-def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], checks: Sequence[str] = (), batch_bound: Sequence[str] = ()) -> str:
+def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], checks: Sequence[str] = (), batch_bound: Sequence[str] = (),
+          sized: Sequence[str] = ()) -> str:
     """The spec's YAML: a header, ``blocks:`` if any, ``layers:`` (one entry a line, comments where
     a module runs again or weights are tied). Sets each entry's ``row`` (its name in the spec)."""
     lines = [
@@ -1724,6 +1728,8 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], 
     ]
     if checks:
         lines.insert(1, f"# dropped: torch._assert checks ({', '.join(checks)}), which hold for this input")
+    if sized:
+        lines.insert(1, f"# for this input's sizes: {', '.join(sized)} use(s) a number computed from them (x * x.size(1))")
     if batch_bound:
         lines.insert(1, f"# for batch {report.input_shape[0]} only: {', '.join(batch_bound)} reshape(s) across the batch dimension")
     starts: dict[int, tuple[Block, _Instance, dict[str, Any]]] = {}
