@@ -16,6 +16,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "unpool": ("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"),
     "narrow": ("Narrow",),
     "fold": ("Unfold", "Fold"),
+    "std_conv": ("StdConv2d", "ScaledStdConv2d"),
     "linear": ("Linear", "Identity", "Flatten", "Unflatten", "Permute"),
     "norm": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",

@@ -192,7 +192,34 @@ def _tf_same(module: Any, shape: Shape) -> Proposal | None:
     return Proposal(f"{type(module).__name__}: TF 'same' padding ({shown})", layers, exact=False, owner=len(layers) - 1)
 
 
-WHOLE_MODULES = {"RelativePositionalMultiHeadAttention": _relative_attention, **{name: _tf_same for name in TF_SAME}}
+#: timm's weight-standardised convolutions (``timm.layers.std_conv``): nn.Conv2d subclasses whose forward standardises
+#: the weight (and ScaledStdConv2d's scales it by ``gain · scale``) before ``F.conv2d``.
+STD_CONVS = ("StdConv2d", "ScaledStdConv2d")
+
+
+def _std_conv(module: Any, shape: Shape) -> Proposal | None:
+    """The StdConv2d / ScaledStdConv2d family with the module's Conv2d arguments and ``eps`` (ScaledStdConv2d's
+    ``gamma`` from its ``scale``, gamma / sqrt(fan_in)); None where the module is not such a conv (a probe decides)."""
+    from .user_models import layer_as
+
+    base = torch_base_class(type(module))
+    eps, weight = getattr(module, "eps", None), getattr(module, "weight", None)
+    if base is None or base.__name__ != "Conv2d" or not isinstance(eps, float) or weight is None or getattr(module, "padding_mode", "zeros") != "zeros":
+        return None
+    conv = layer_as(base, module)
+    kwargs = {name: getattr(conv, name) for name in conv.PARAMS if name != "padding_mode"}
+    name = type(module).__name__
+    if name == "ScaledStdConv2d":
+        scale, gain = getattr(module, "scale", None), getattr(module, "gain", None)
+        if not isinstance(scale, float) or gain is None or tuple(gain.shape) != (kwargs["out_channels"], 1, 1, 1):
+            return None
+        kwargs["gamma"] = scale * weight[0].numel() ** 0.5
+    layer = make_layer(name, **kwargs, eps=eps)
+    return Proposal(f"{name} (weight standardised)", (layer,), exact=False, owner=0)
+
+
+WHOLE_MODULES = {"RelativePositionalMultiHeadAttention": _relative_attention, **{name: _tf_same for name in TF_SAME},
+                 **{name: _std_conv for name in STD_CONVS}}
 
 
 def whole_module(module: Any) -> bool:
