@@ -17,6 +17,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "narrow": ("Narrow",),
     "fold": ("Unfold", "Fold"),
     "std_conv": ("StdConv2d", "ScaledStdConv2d"),
+    "attention_bias": ("AttentionBias",),
     "linear": ("Linear", "Identity", "Flatten", "Unflatten", "Permute"),
     "norm": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "LayerNorm",

@@ -340,6 +340,9 @@ class _Mapper:
             if value[0] == "expanded":
                 raise _Refusal(node, f"uses the parameter '{value[1]}' expanded to the batch other than before the tokens of a"
                                " torch.cat(…, dim=1) (a class token); a spec has no such layer")
+            if value[0] == "gathered":
+                raise _Refusal(node, f"uses the attention biases '{value[1]}'[:, index] other than added to attention scores;"
+                               " a spec's AttentionBias adds them to its input")
             if value[0] in ("indexed", "pieces", "unbound"):
                 raise _Refusal(node, f"uses the tuple that '{arg.name}' returns as one tensor; a spec wires tensors only")
             if value[0] in ("split", "swapped"):
@@ -896,6 +899,8 @@ class _Mapper:
         if (method and target in _SWAPS) or target in (self.torch.transpose, self.torch.swapaxes, self.torch.swapdims):
             return self.transpose(node)
         if (method and target in _ADD) or target in (operator.add, operator.iadd, self.torch.add):
+            if any(self.is_gathered(a) for a in (*node.args[:2], node.kwargs.get("other"))):
+                return self.attention_bias(node)
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.bias(node)
             return self.merge(node, "Add", "adds")
@@ -1003,7 +1008,42 @@ class _Mapper:
             value = self.unsplit(value)
         if isinstance(value, str):
             return self.slicing(node, source, value, index)
+        if (isinstance(value, tuple) and value[0] == "attr" and isinstance(index, tuple) and len(index) == 2
+                and index[0] == slice(None) and self.is_parameter(index[1])):
+            return self.gathered(node, source, index[1])
         raise _Refusal(node, f"takes item {index!r} of '{getattr(source, 'name', source)}', which a spec cannot wire")
+
+    def gathered(self, node: Any, table: Any, index: Any) -> None:
+        """``self.attention_biases[:, self.attention_bias_idxs]`` (LeViT, EfficientFormer): a (heads, h·w) parameter
+        indexed by timm's relative-offset buffer. No row of its own: the sum that adds it to attention scores is an
+        ``AttentionBias`` row (:meth:`attention_bias`), once the buffer is the index of a grid and stride."""
+        from .attention_bias import find_grid
+
+        path, param, _ = self.parameter(node, table, "indexes")
+        value: Any = self.graph
+        for part in self.env[index.name][1].split("."):
+            value = getattr(value, part)
+        found = find_grid(self.torch, param, value) if isinstance(value, self.torch.Tensor) else None
+        if found is None:
+            raise _Refusal(node, f"indexes the parameter '{path}' with '{self.env[index.name][1]}', which is not the relative-offset"
+                           " index of a grid (LeViT's attention_bias_idxs); a spec's AttentionBias computes only that one")
+        (h, w), stride = found
+        self.env[node.name] = ("gathered", path, param, {"num_heads": int(param.shape[0]), "resolution": [h, w], "stride": stride})
+
+    def is_gathered(self, arg: Any) -> bool:
+        return hasattr(arg, "name") and isinstance(self.env.get(arg.name), tuple) and self.env[arg.name][0] == "gathered"
+
+    def attention_bias(self, node: Any) -> None:
+        """``attn + self.attention_biases[:, self.attention_bias_idxs]``: an ``AttentionBias`` row on the scores, its
+        weight the parameter (named after it); used again, a ``tie:``."""
+        operands = [a for a in (*node.args[:2], node.kwargs.get("other")) if a is not None]
+        tables = [a for a in operands if self.is_gathered(a)]
+        tensors = [a for a in operands if not self.is_gathered(a)]
+        if len(operands) != 2 or len(tables) != 1 or node.kwargs.get("alpha", 1) != 1:
+            raise _Refusal(node, "adds attention biases other than to one tensor; a spec's AttentionBias adds them to its input")
+        source = self.tensor(node, tensors[0], "the scores it adds attention biases to")
+        _, path, param, args = self.env[tables[0].name]
+        self.env[node.name] = self.owned(node, "AttentionBias", [param], [source], args, {"weight": param.detach()}, name=path)
 
     def slicing(self, node: Any, source_node: Any, source: str, index: Any) -> None:
         """``x[:, :16]``, ``x[..., 2:]``, ``x[:, 0]``: a Narrow row per sliced dimension, and a Flatten that

@@ -219,6 +219,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
             return out
 
     from .attention import attention_class
+    from .attention_bias import attention_bias_class
     from .relative_attention import relative_attention_class
     from .std_conv import std_conv_classes  # timm's weight-standardised convolutions
     from .swin import (
@@ -227,7 +228,8 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
 
     return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
             "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
-            "MultiheadAttention": attention_class(torch), **swin_classes(torch), **std_conv_classes(torch)}
+            "MultiheadAttention": attention_class(torch), **swin_classes(torch), **std_conv_classes(torch),
+            "AttentionBias": attention_bias_class(torch)}
 
 
 def build_module(summary: Summary, torch: Any | None = None) -> Any:
