@@ -136,9 +136,9 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one[0], args.one[1], args.size)))
         return
-    print("| model | traced | emitted | blocks | rows | round-trip | params | MACs | reason if refused | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
-    counts = {"models": 0, "emitted": 0, "round_trip": 0, "traced": 0}
+    print("| model | verify | traced | emitted | blocks | rows | round-trip | params | MACs | reason if refused | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    counts = {"models": 0, "emitted": 0, "round_trip": 0, "traced": 0, "verify_ok": 0}
     for source, name in names(args):
         start = time.perf_counter()
         command = [sys.executable, os.path.abspath(__file__), "--one", source, name, "--size", str(args.size)]
@@ -153,12 +153,13 @@ def main() -> None:
         counts["traced"] += bool(row.get("traced"))
         counts["emitted"] += bool(row.get("emitted"))
         counts["round_trip"] += bool(row.get("round_trip"))
+        counts["verify_ok"] += bool(row.get("verify_ok"))
         mark = {True: "✓", False: "✗", None: "-"}
         reason = row.get("reason", "") or ("" if row.get("traced", True) else f"fx: {row.get('trace_error', '')}")
-        print(f"| {row['model']} | {mark[row.get('traced')]} | {mark[row.get('emitted')]} | {mark[row.get('blocks') if row.get('emitted') else None]} |"
+        print(f"| {row['model']} | {mark[row.get('verify_ok')]} | {mark[row.get('traced')]} | {mark[row.get('emitted')]} | {mark[row.get('blocks') if row.get('emitted') else None]} |"
               f" {row.get('rows', '')} | {mark[row.get('round_trip')]} | {row.get('params', 0):,} | {row.get('macs', 0):,} |"
               f" {reason.replace('|', '/')} | {seconds:.0f} |", flush=True)
-    print(f"\n{counts['models']} models: {counts['traced']} traced by fx, {counts['emitted']} emitted, {counts['round_trip']} round-trip")
+    print(f"\n{counts['models']} models: verify agrees on {counts['verify_ok']} (no ✗), {counts['traced']} traced by fx, {counts['emitted']} emitted, {counts['round_trip']} round-trip")
 
 
 if __name__ == "__main__":
