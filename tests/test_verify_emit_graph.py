@@ -180,7 +180,7 @@ MODELS = textwrap.dedent('''
             self.conv = nn.Conv2d(3, 4, 3)
 
         def forward(self, x):
-            return self.conv(x)[:, ::2]  # a step: no Narrow (x[:, :2] is one, test_verify_emit_sizes)
+            return self.conv(x)[:, None]  # a new axis: no spec layer (x[:, :2] is a Narrow, test_verify_emit_sizes; x[:, ::2] a Slice, test_engine_slice)
 
 
     class PlusOne(nn.Module):
@@ -386,7 +386,7 @@ def test_tied_weights_are_one_tie(models: Path, tmp_path: Path, cli) -> None:
     "name, shape, words",
     [
         ("HalfTied", "4x6x6", ["fx node 'b'", "shares some of its parameters with 'a'"]),
-        ("Sliced", "3x6x6", ["fx node 'getitem'", "slices the tensor 'conv'"]),
+        ("Sliced", "3x6x6", ["fx node 'getitem'", "slices the tensor 'conv'", "a new axis"]),
         ("PlusOne", "3x6x6", ["fx node 'truediv'", "divides the number 1.0 by a tensor"]),
         ("OwnWeight", "3x6x6", ["fx node 'conv2d'", "'weight' directly"]),
         ("TwoInputs", "3x6x6", ["fx node 'y'", "second input of forward"]),

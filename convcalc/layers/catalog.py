@@ -14,7 +14,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
         "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     ),
     "unpool": ("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"),
-    "narrow": ("Narrow",),
+    "narrow": ("Narrow", "Slice"),
     "fold": ("Unfold", "Fold"),
     "std_conv": ("StdConv2d", "ScaledStdConv2d"),
     "attention_bias": ("AttentionBias",),

@@ -1046,9 +1046,9 @@ class _Mapper:
         self.env[node.name] = self.owned(node, "AttentionBias", [param], [source], args, {"weight": param.detach()}, name=path)
 
     def slicing(self, node: Any, source_node: Any, source: str, index: Any) -> None:
-        """``x[:, :16]``, ``x[..., 2:]``, ``x[:, 0]``: a Narrow row per sliced dimension, and a Flatten that
-        drops each dimension an integer picks (its size is 1 after its Narrow). Steps, new axes and
-        tensor indices have no spec layer."""
+        """``x[:, :16]``, ``x[..., 2:]``, ``x[:, 0]``: a Narrow row per sliced dimension, a Slice row per dimension
+        sliced with a step (``x[:, ::2]``), and a Flatten that drops each dimension an integer picks (its size is 1
+        after its Narrow). New axes and tensor indices have no spec layer."""
         shape = self.values.get(source_node.name)
         items = list(index) if isinstance(index, tuple) else [index]
         what = f"indexes or slices the tensor '{source_node.name}' ([{_index_text(index)}])"
@@ -1060,15 +1060,18 @@ class _Mapper:
         if len(items) > len(shape):
             raise _Refusal(node, f"{what}: more indices than the {len(shape)} dimensions of {_dims(shape)}")
         cuts: list[tuple[int, int, int]] = []  # (dim, start, length)
+        strided: list[tuple[int, int, int, int]] = []  # (dim, start, end, step): a Slice row each
         picked: list[int] = []
         for dim, item in enumerate(items):
             if isinstance(item, slice) and all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (item.start, item.stop, item.step)):
                 start, stop, step = item.indices(shape[dim])
-                if step != 1:
-                    raise _Refusal(node, f"{what} with step {step}; a spec's Narrow keeps consecutive entries")
-                if stop - start < 1:
+                if step < 1:
+                    raise _Refusal(node, f"{what} with step {step}; torch slices with positive steps only")
+                if not range(start, stop, step):
                     raise _Refusal(node, f"{what}: dimension {dim} becomes empty; a spec computes on non-empty tensors")
-                if (start, stop) != (0, shape[dim]):
+                if step != 1:
+                    strided.append((dim, start, stop, step))
+                elif (start, stop) != (0, shape[dim]):
                     cuts.append((dim, start, stop - start))
             elif isinstance(item, int) and not isinstance(item, bool) and -shape[dim] <= item < shape[dim]:
                 cuts.append((dim, item % shape[dim], 1))
@@ -1080,6 +1083,7 @@ class _Mapper:
         name = source
         base = re.sub(r"_\d+$", "", node.name)
         steps: list[tuple[str, dict[str, int]]] = [("Narrow", {"dim": d, "start": a, "length": n}) for d, a, n in cuts]
+        steps += [("Slice", {"dim": d, "start": a, "end": e, "step": k}) for d, a, e, k in strided]
         rank = len(shape)
         for dim in reversed(picked):  # the highest first: the lower ones keep their index
             span = (dim, dim + 1) if dim + 1 < rank else (dim - 1, dim)

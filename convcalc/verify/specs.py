@@ -191,6 +191,21 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def extra_repr(self) -> str:
             return f"dim={self.dim}, start={self.start}, length={self.length}"
 
+    class Slice(nn.Module):  # type: ignore[misc,name-defined]
+        """``x[..., start:end:step]`` on dimension ``dim``."""
+
+        def __init__(self, dim: int, start: int | None = None, end: int | None = None, step: int = 1) -> None:
+            super().__init__()
+            self.dim, self.start, self.end, self.step = dim, start, end, step
+
+        def forward(self, x: Any) -> Any:
+            index = [slice(None)] * x.dim()
+            index[self.dim] = slice(self.start, self.end, self.step)
+            return x[tuple(index)]
+
+        def extra_repr(self) -> str:
+            return f"dim={self.dim}, start={self.start}, end={self.end}, step={self.step}"
+
     class SpecNet(nn.Module):  # type: ignore[misc,name-defined]
         """The spec's nodes in order; each value is dropped after its last use."""
 
@@ -227,7 +242,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
     )
 
     return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
-            "Narrow": Narrow, "Sum": Sum, "Mean": Mean, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
+            "Narrow": Narrow, "Slice": Slice, "Sum": Sum, "Mean": Mean, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             "MultiheadAttention": attention_class(torch), **swin_classes(torch), **std_conv_classes(torch),
             "AttentionBias": attention_bias_class(torch)}
 
