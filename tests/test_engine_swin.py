@@ -279,3 +279,16 @@ def test_the_spec_runs_in_verify_and_every_row_is_confirmed(tmp_path: Any) -> No
     report = verify_model(convcalc.load_model(str(spec)), batch=2)
     assert report.ok and len(report.checks) == 8, [str(c) for c in report.checks]
     assert tuple(report.summary.output_shape) == (2, 4, 3, 96)
+
+
+def test_heads_that_do_not_divide_wide_channels_are_refused_at_once() -> None:
+    """The suggested num_heads was searched among every divisor of the channels: 10¹²+1 channels ran for
+    minutes (`convcalc model` on N×4×4×1000000000001 with num_heads: 2 never answered)."""
+    import time
+
+    layer = convcalc.layer("ShiftedWindowAttention", window_size=2, num_heads=2)
+    start = time.perf_counter()
+    with pytest.raises(ShapeError, match=r"do not split into num_heads=2 heads.*such as 1\b") as caught:
+        layer.output_shape((1, 4, 4, 10**12 + 1))
+    assert time.perf_counter() - start < 1
+    assert "\n" not in caught.value.message

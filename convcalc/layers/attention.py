@@ -22,13 +22,7 @@ from typing import Any, ClassVar
 
 from ..errors import ErrorKind, SpecError
 from .base import BATCH, CHANNELS, REQUIRED, SPATIAL, Layer, Roles, Shape, as_bool, as_float, as_int, product, register, table
-from .dims import shape_text
-
-
-def _near_divisor(features: int, heads: int) -> int:
-    """The divisor of ``features`` closest to ``heads`` (the smaller one on a tie)."""
-    divisors = [d for d in range(1, min(features, 4096) + 1) if features % d == 0]
-    return min(divisors, key=lambda d: (abs(d - heads), d))
+from .dims import near_divisor, shape_text
 
 
 @register("MultiheadAttention")
@@ -86,7 +80,7 @@ class MultiheadAttention(Layer):
         """Why torch refuses this layer as self-attention on ``features`` features, or ""."""
         if features % self.num_heads:
             return (f"embed_dim {features} is not divisible by num_heads {self.num_heads} (torch: embed_dim must be"
-                    f" divisible by num_heads); use num_heads: {_near_divisor(features, self.num_heads)}")
+                    f" divisible by num_heads); use num_heads: {near_divisor(features, self.num_heads)}")
         for name in ("kdim", "vdim"):
             value = getattr(self, name)
             if value is not None and value != features:

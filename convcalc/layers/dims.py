@@ -54,6 +54,13 @@ def broadcast(shapes: Sequence[Shape]) -> Shape | Mismatch:
     return tuple(out)
 
 
+def near_divisor(size: int, wanted: int, reach: int = 4096) -> int:
+    """The divisor of ``size`` closest to ``wanted`` (the smaller one on a tie), among those up to ``reach``:
+    a number of heads (or a head size) to suggest. Bounded: a size of 10¹² is not searched to its end."""
+    divisors = [d for d in range(1, min(size, reach) + 1) if size % d == 0]
+    return min(divisors, key=lambda d: (abs(d - wanted), d))
+
+
 def shape_text(shape: Shape | list[int]) -> str:
     """``[1, 32, 7, 7]`` for messages."""
     return str(list(shape))

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from ..errors import ErrorKind, SpecError
 from .base import REQUIRED, Layer, Roles, Shape, as_int, register, table
-from .dims import shape_text
+from .dims import near_divisor, shape_text
 
 
 @register("RelativePositionalMultiHeadAttention")
@@ -67,8 +67,7 @@ class RelativeAttention(Layer):
         return math.isqrt(self.max_seq_len)
 
     def _heads_rule(self, features: int) -> str:
-        divisors = [d for d in range(1, min(features, 4096) + 1) if features % d == 0]
-        near = min(divisors, key=lambda d: (abs(d - self.head_dim), d))
+        near = near_divisor(features, self.head_dim)
         return (f"feat_dim {features} is not divisible by head_dim {self.head_dim} (torchvision: feat_dim must be divisible by"
                 f" head_dim; the heads are feat_dim / head_dim); use head_dim: {near}")
 

@@ -37,7 +37,7 @@ from .base import (
     register,
     table,
 )
-from .dims import shape_text
+from .dims import near_divisor, shape_text
 
 #: The hidden width of V2's continuous position bias MLP (torchvision's ``cpb_mlp``).
 CPB_HIDDEN = 512
@@ -132,8 +132,7 @@ class ShiftedWindowAttention(Layer):
             raise self.error(f"expects dim = {channels} (the last dimension of the input {shape_text(shape)}), but the spec says {self.dim};"
                              f" use dim: {channels}", ErrorKind.CHANNELS)
         if channels % self.num_heads:
-            heads = [h for h in range(1, channels + 1) if channels % h == 0]
-            near = min(heads, key=lambda h: (abs(h - self.num_heads), h))
+            near = near_divisor(channels, self.num_heads)
             raise self.error(f"the {channels} channels do not split into num_heads={self.num_heads} heads of equal size;"
                              f" use a num_heads that divides {channels}, such as {near}", ErrorKind.CHANNELS)
         return self if self.dim is not None else self.with_values(dim=channels)
