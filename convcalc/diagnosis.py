@@ -79,8 +79,12 @@ def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape]
     head = " but ".join(described) if len(described) == 2 else "the inputs do not line up: " + ", ".join(described)
     parts: list[str] = []
     kind = node.layer.type_name
+    if not getattr(node.layer, "ALIGNED", True):
+        return f"{head}; {detail}"  # a matrix product's or attention's own rule
     (first_ref, first), *others = ins
     if any(len(shape) != len(first) for _, shape in others):
+        if kind != "Concat":  # torch broadcasts other ranks, aligned from the right: the layer says where it fails
+            return f"{head}; {detail}"
         ranks = " vs ".join(f"{len(shape)}-D" for _, shape in ins)
         return f"{head}: they differ in rank ({ranks}), and {kind} needs inputs of the same rank"
     names = _axis_names(len(first), len(full))

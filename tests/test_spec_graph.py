@@ -358,6 +358,47 @@ def test_merge_diagnosis(text: str, needles: list[str]) -> None:
         assert needle in caught.value.message, caught.value.message
 
 
+
+@pytest.mark.parametrize(
+    ("text", "needles", "wrong"),
+    [
+        (  # torch broadcasts inputs of different ranks: the rule that fails is the last dimension's
+            "input: [2, 4]\nlayers:\n  - {Identity: {}, name: a}\n  - {Flatten: {}, name: b, from: input}\n  - Add: [a, b]\n",
+            ["'a' (Identity, line 3) gives 1×2×4 but 'b' (Flatten, line 4) gives 1×8", "differ in dimension -1 (4 vs 8)"],
+            "needs inputs of the same rank",
+        ),
+        (  # a matrix times a vector of another length: matmul's rule, not equal ranks
+            "input: [2, 4]\nlayers:\n  - {Identity: {}, name: a}\n  - {Flatten: {start_dim: 0}, name: b, from: input}\n"
+            "  - MatMul: [a, b]\n",
+            ["the last dimension of a (4) must equal its only dimension of b (8)"],
+            "same rank",
+        ),
+        (  # attention's query and key differ in features: not "equal sizes in every dimension"
+            "input: [2, 4, 8]\nlayers:\n  - {Identity: {}, name: q}\n  - {Linear: {out_features: 6}, name: k, from: input}\n"
+            "  - ScaledDotProductAttention: [q, k, q]\n",
+            ["must have the same features (last dimension): 8 vs 6"],
+            "in every dimension",
+        ),
+        (  # grouped-query attention with heads that do not divide: no convolution to project with
+            "input: [4, 3, 8]\nlayers:\n  - {Identity: {}, name: q}\n  - {Narrow: {dim: 1, start: 0, length: 3}, name: k, from: input}\n"
+            "  - ScaledDotProductAttention: {from: [q, k, k], enable_gqa: true}\n",
+            ["the query's 4 heads (dimension -3) must be a multiple of the key's 3"],
+            "Conv2d",
+        ),
+    ],
+)
+def test_merge_diagnosis_states_only_the_rule_of_the_merge(text: str, needles: list[str], wrong: str) -> None:
+    """The branch-by-branch diagnosis (equal sizes or 1 in every dimension, equal ranks, a 1×1 conv to project
+    with) is Add's and Concat's: MatMul's and attention's refusals, and a broadcast of different ranks, were
+    given those rules, which torch does not have."""
+    with pytest.raises(ConvcalcError) as caught:
+        model_from_text(text).summary()
+    message = caught.value.message
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+    assert wrong not in message, message
+
 # -- find-sizes ------------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ class MatMul(Merge):
     """``torch.matmul(a, b)`` (``a @ b``) of two inputs, in order."""
 
     OWN_MODULE: ClassVar[bool] = True
+    ALIGNED: ClassVar[bool] = False
 
     def _merge(self, shapes: list[Shape]) -> Shape:
         if len(shapes) != 2:
@@ -98,6 +99,7 @@ class ScaledDotProductAttention(Merge):
     enable_gqa: bool = False
 
     OWN_MODULE: ClassVar[bool] = True
+    ALIGNED: ClassVar[bool] = False
 
     PARAMS: ClassVar[dict[str, Any]] = {"is_causal": False, "scale": None, "enable_gqa": False}
 

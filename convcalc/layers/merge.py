@@ -17,6 +17,10 @@ class Merge(Layer):
 
     MANY_INPUTS: ClassVar[bool] = True
     PARAMS: ClassVar[dict[str, Any]] = {}
+    #: The inputs line up dimension by dimension (each equal, or 1 where it broadcasts; Concat's every one but
+    #: ``dim``), so a model's diagnosis names the dimensions that differ and fixes for them; False where the
+    #: rule is another (a matrix product, attention): the diagnosis is then the layer's own rule.
+    ALIGNED: ClassVar[bool] = True
 
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> Merge:
