@@ -279,6 +279,11 @@ def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None,
             if takes(type_name, "out_channels") and not makes:
                 kwargs["out_channels"] = shape[0]
             layer = make_layer(type_name, **kwargs)
+            if layer.MANY_INPUTS:
+                raise SpecError(
+                    f"{layer.type_name} joins two or more tensors, and a chain follows one; write the model as a spec"
+                    " (name: and from: on its entries) for convcalc model"
+                )
             given = getattr(layer, "in_channels", None)
             if not known and isinstance(given, int) and not flat:
                 shape, known = (given, *shape[1:]), True

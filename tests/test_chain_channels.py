@@ -238,3 +238,12 @@ def test_random_chains_agree_with_torch_sequential(channels: int, size: int, lay
             assert step.flat and step.output == (x.shape[1],)
         assert step.params == sum(p.numel() for p in module.parameters())
     assert results[-1].layer.torch_kwargs()["in_features"] == flat
+
+
+@pytest.mark.parametrize("step", ["add", "Subtract", "Divide", "concat", "MatMul", "ScaledDotProductAttention:is_causal=true"])
+def test_a_merge_is_no_chain_step(cli, step: str) -> None:
+    """A chain follows one tensor; a merge needs two or more whatever the input, so the step is malformed (exit 2),
+    and the fix is a spec: it was exit 1 with the spec's 'from: [a, b]', which a chain cannot write."""
+    code, out, err = cli("chain", "28", "--in-channels", "4", step)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "joins two or more" in err and "convcalc model" in err and "from: [a, b]" not in err, err
