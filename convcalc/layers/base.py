@@ -104,7 +104,7 @@ class Layer:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def create(cls: type[L], type_name: str, kwargs: Mapping[str, Any]) -> L:
+    def create(cls: type[L], type_name: str, kwargs: dict[str, Any]) -> L:
         raise NotImplementedError
 
     # -- the public API -----------------------------------------------------------------

@@ -145,8 +145,9 @@ class ScaledDotProductAttention(Merge):
         q, k, v = (tuple(s) for s in shapes)
         kb, vb = (self._heads_of_query(q, t[:-2]) for t in (k, v))
         products = broadcast([q[:-2], kb])
-        weighted = broadcast([products, vb])  # merge_shapes has checked that both broadcast
-        assert not isinstance(products, Mismatch) and not isinstance(weighted, Mismatch)
+        assert not isinstance(products, Mismatch)  # merge_shapes has checked that they broadcast
+        weighted = broadcast([products, vb])
+        assert not isinstance(weighted, Mismatch)
         return math.prod(products) * q[-2] * k[-2] * q[-1] + math.prod(weighted) * q[-2] * k[-2] * v[-1]
 
     def _heads_of_query(self, q: Shape, batch: Shape) -> Shape:

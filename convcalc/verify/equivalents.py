@@ -181,7 +181,7 @@ def _tf_same(module: Any, shape: Shape) -> Proposal | None:
     if base is None or base.__name__ not in ("Conv2d", "AvgPool2d") or len(shape) not in (3, 4):
         return None
     layer = layer_as(base, module)
-    kernel, stride = getattr(layer, "kernel_size", None), getattr(layer, "stride", None)
+    kernel, stride = getattr(layer, "kernel_size", ()), getattr(layer, "stride", ())
     dilation = getattr(layer, "dilation", (1, 1))
     if not (_int_list(kernel) and _int_list(stride) and _int_list(dilation)) or len(kernel) != 2:
         return None

@@ -1171,7 +1171,7 @@ class _Mapper:
         if not all(isinstance(args[k], bool) for k in ("is_causal", "enable_gqa")) or not (args["scale"] is None or isinstance(args["scale"], (int, float))):
             raise _Refusal(node, "calls scaled_dot_product_attention with is_causal, scale or enable_gqa computed in forward; a spec takes constants")
         try:
-            layer = lookup("ScaledDotProductAttention")[1].create("ScaledDotProductAttention", args)
+            layer: Any = lookup("ScaledDotProductAttention")[1].create("ScaledDotProductAttention", args)
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
         self.env[node.name] = self.add(node, "ScaledDotProductAttention", None, inputs)
