@@ -119,3 +119,17 @@ def test_a_normaliser_free_net_round_trips(models: Path, tmp_path: Path, cli) ->
     stem = next(e["ScaledStdConv2d"] for e in spec["layers"] if isinstance(e, dict) and "ScaledStdConv2d" in e)
     assert stem["gamma"] == pytest.approx(1.7139)
     assert tuple(summary.output_shape) == (1, 8, 5, 5)  # timm's get_padding(3, stride=2) is 1
+
+
+def test_the_tf_same_variants_round_trip_with_their_padding(models: Path, tmp_path: Path, cli) -> None:
+    """StdConv2dSame / ScaledStdConv2dSame: a ZeroPad2d of TF 'same' padding where the module pads in forward (same_pad),
+    then the family's row; a static one is the family's row with its padding."""
+    from test_verify_emit_channels_last import kinds, round_trip
+
+    spec, (_, _, summary) = round_trip(cli, models, tmp_path, "NormFreeSame", "3x9x8")
+    rows = [(r.type, r.layer.describe()) for r in summary.rows if r.type in ("ZeroPad2d", "StdConv2d", "ScaledStdConv2d")]
+    assert [t for t, _ in rows] == ["ZeroPad2d", "ScaledStdConv2d", "StdConv2d", "ZeroPad2d", "ScaledStdConv2d"], kinds(spec["layers"])
+    pads = [r.layer.padding for r in summary.rows if r.type == "ZeroPad2d"]
+    # (left, right, top, bottom): W 8 at stride 2 gives 4, total 1 (after); H 9 gives 5, total 2; then k 4: total 3 each
+    assert pads == [(0, 1, 1, 1), (1, 2, 1, 2)], pads
+    assert tuple(summary.output_shape) == (1, 4, 5, 4)

@@ -193,13 +193,15 @@ def _tf_same(module: Any, shape: Shape) -> Proposal | None:
 
 
 #: timm's weight-standardised convolutions (``timm.layers.std_conv``): nn.Conv2d subclasses whose forward standardises
-#: the weight (and ScaledStdConv2d's scales it by ``gain · scale``) before ``F.conv2d``.
-STD_CONVS = ("StdConv2d", "ScaledStdConv2d")
+#: the weight (and ScaledStdConv2d's scales it by ``gain · scale``) before ``F.conv2d``; the ``…Same`` ones pad the
+#: input first as TensorFlow's "same" does (``pad_same``) where their ``same_pad`` says so (a stride or an even kernel).
+STD_CONVS = ("StdConv2d", "ScaledStdConv2d", "StdConv2dSame", "ScaledStdConv2dSame")
 
 
 def _std_conv(module: Any, shape: Shape) -> Proposal | None:
     """The StdConv2d / ScaledStdConv2d family with the module's Conv2d arguments and ``eps`` (ScaledStdConv2d's
-    ``gamma`` from its ``scale``, gamma / sqrt(fan_in)); None where the module is not such a conv (a probe decides)."""
+    ``gamma`` from its ``scale``, gamma / sqrt(fan_in)), after a ZeroPad2d of TF "same" padding for ``shape`` where a
+    ``…Same`` module pads; None where the module is not such a conv (a probe decides)."""
     from .user_models import layer_as
 
     base = torch_base_class(type(module))
@@ -208,13 +210,23 @@ def _std_conv(module: Any, shape: Shape) -> Proposal | None:
         return None
     conv = layer_as(base, module)
     kwargs = {name: getattr(conv, name) for name in conv.PARAMS if name != "padding_mode"}
-    name = type(module).__name__
+    name = type(module).__name__.removesuffix("Same")
+    pads: list[int] = []
+    if type(module).__name__.endswith("Same") and getattr(module, "same_pad", None) is not False:
+        if getattr(module, "same_pad", None) is not True or len(shape) not in (3, 4):
+            return None
+        (top, bottom), (left, right) = (formulas.tf_same_padding(n, k, s, d)
+                                        for n, k, s, d in zip(shape[-2:], kwargs["kernel_size"], kwargs["stride"], kwargs["dilation"]))
+        pads = [left, right, top, bottom]
     if name == "ScaledStdConv2d":
         scale, gain = getattr(module, "scale", None), getattr(module, "gain", None)
         if not isinstance(scale, float) or gain is None or tuple(gain.shape) != (kwargs["out_channels"], 1, 1, 1):
             return None
         kwargs["gamma"] = scale * weight[0].numel() ** 0.5
     layer = make_layer(name, **kwargs, eps=eps)
+    if any(pads):
+        return Proposal(f"{type(module).__name__}: TF 'same' padding (ZeroPad2d {pads}, {name})",
+                        (make_layer("ZeroPad2d", padding=pads), layer), exact=False, owner=1)
     return Proposal(f"{name} (weight standardised)", (layer,), exact=False, owner=0)
 
 
