@@ -350,7 +350,6 @@ def test_an_embedding_added_twice_is_a_tie(models: Path, tmp_path: Path, cli) ->
         ("TokenOnChannels", ["fx node 'cat'", "along dimension 2", "first along dimension 1"]),
         ("TokenTwice", ["fx node 'cat'", "puts the parameter 'cls' in more than once"]),
         ("TokenBeforeTwo", ["fx node 'cat'", "with 2 tensors", "before one tensor"]),
-        ("TokenAdded", ["fx node 'add'", "uses the parameter 'cls' expanded to the batch other than before the tokens"]),
         ("TokenRepeated", ["fx node 'expand'", "expands the parameter 'cls' of 1×1×4 to 1×6×4"]),
         ("BufferPos", ["fx node 'add'", "adds the tensor 'pos', which is no parameter"]),
         ("AlphaPos", ["fx node 'add'", "alpha=0.5"]),

@@ -42,7 +42,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     "merge": ("Add", "Subtract", "Multiply", "Divide", "Concat"),
     "scale": ("Scale", "Bias"),
-    "tokens": ("ClassToken",),
+    "tokens": ("ClassToken", "Token"),
     "reduce": ("Sum", "Mean", "Norm"),
     "constant": ("Rescale",),
     "matmul": ("MatMul", "ScaledDotProductAttention"),

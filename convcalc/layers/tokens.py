@@ -19,7 +19,19 @@ from typing import Any, ClassVar
 from ..errors import ErrorKind, SpecError
 from ..numbers import show
 from ..sizes import MAX_SIZE
-from .base import IDENTITY, Layer, Shape, as_int, product, register, table
+from .base import (
+    CHANNELS,
+    IDENTITY,
+    REQUIRED,
+    SPATIAL,
+    Layer,
+    Roles,
+    Shape,
+    as_int,
+    product,
+    register,
+    table,
+)
 from .dims import shape_text, times
 
 
@@ -110,4 +122,47 @@ class ClassToken(Layer):
         return f"{self.tokens} token{'s' if self.tokens != 1 else ''} of {of}"
 
 
-LAYERS = table(ClassToken)
+@register("Token")
+@dataclass(frozen=True)
+class Token(Layer):
+    """``token.expand(n, -1, …)``: a learned tensor of ``shape`` (1, tokens, *features) repeated along the batch of
+    its input, which gives nothing else (CaiT's class token, updated by its class-attention blocks, then put before
+    the patch tokens). Output (N, tokens, *features); parameters prod(shape); MACs 0."""
+
+    shape: tuple[int, ...] = (1, 1)
+
+    PARAMS: ClassVar[dict[str, Any]] = {"shape": REQUIRED}
+    OWN_MODULE: ClassVar[bool] = True
+
+    @classmethod
+    def create(cls, type_name: str, kw: dict[str, Any]) -> Token:
+        value = kw["shape"]
+        if isinstance(value, bool) or not isinstance(value, (list, tuple)) or len(value) < 2:
+            raise SpecError(f"{type_name}: shape must be the parameter's sizes (1, tokens, *features), such as [1, 1, 192], got {show(value)}",
+                            layer=type_name)
+        shape = tuple(as_int(type_name, "shape", v) for v in value)
+        if shape[0] != 1:
+            raise SpecError(f"{type_name}: shape {list(shape)} must start with 1, the batch it is repeated along; use shape: {[1, *shape[1:]]}",
+                            layer=type_name)
+        if len(shape) > 6 and product(shape) > MAX_SIZE:
+            raise SpecError(f"{type_name}: shape {list(shape)} is beyond convcalc's limit", layer=type_name)
+        return cls(type_name=type_name, shape=shape)
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        return {"shape": list(self.shape)}
+
+    def _output(self, shape: Shape) -> Shape:
+        return (shape[0], *self.shape[1:])
+
+    @property
+    def num_params(self) -> int:
+        return product(self.shape)
+
+    def axis_roles(self, shape: Shape, out: Shape, roles: Roles) -> Roles:
+        return (roles[0], SPATIAL, *(CHANNELS,) * (len(out) - 2))  # the batch, the tokens, their features
+
+    def describe(self) -> str:
+        return f"{self.shape[1]} token{'s' if self.shape[1] != 1 else ''} of {times(self.shape[2:]) or 'scalars'}"
+
+
+LAYERS = table(ClassToken, Token)

@@ -503,7 +503,14 @@ class _Mapper:
         if len(shape) < 2 or shape[0] != 1 or not isinstance(out, Shape) or len(out) != len(shape) or tuple(out[1:]) != tuple(shape[1:]):
             raise _Refusal(node, f"expands the parameter '{path}' of {_dims(shape)} to {_dims(out)}; a spec's ClassToken repeats a"
                            " parameter of (1, tokens, …) along the batch only")
-        self.env[node.name] = ("expanded", path, param, shape)
+        cats = (self.torch.cat, getattr(self.torch, "concat", None), getattr(self.torch, "concatenate", None))
+        if all(user.op == "call_function" and user.target in cats for user in node.users):
+            self.env[node.name] = ("expanded", path, param, shape)  # a torch.cat before the tokens: a ClassToken
+            return
+        # used as a tensor too (CaiT: x_cls + attn(cat(x_cls, x))): a Token row, the parameter repeated along the
+        # input's batch; a cat that reads it is then a Concat
+        self.env[node.name] = self.owned(node, "Token", [param], [INPUT], {"shape": list(shape)},
+                                         {"weight": param.detach().reshape(shape)}, name=path)
 
     def broadcast_view(self, node: Any) -> None:
         """``y.expand_as(x)`` / ``y.expand(...)`` of a tensor read only by elementwise joins (timm's ECA: ``x * y.expand_as(x)``):

@@ -178,6 +178,19 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def extra_repr(self) -> str:
             return f"tokens={self.weight.shape[1]}, features={list(self.weight.shape[2:])}"
 
+    class Token(nn.Module):  # type: ignore[misc,name-defined]
+        """``weight.expand(n, -1, …)``: a learned (1, tokens, *features) tensor repeated along the input's batch."""
+
+        def __init__(self, shape: list[int]) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(tuple(shape)))
+
+        def forward(self, x: Any) -> Any:
+            return self.weight.expand(x.shape[0], *(-1,) * (self.weight.dim() - 1))
+
+        def extra_repr(self) -> str:
+            return f"shape={list(self.weight.shape)}"
+
     class Narrow(nn.Module):  # type: ignore[misc,name-defined]
         """``torch.narrow(x, dim, start, length)``: ``length`` entries of dimension ``dim`` from ``start``."""
 
@@ -241,7 +254,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         swin_classes,  # PatchMerge, ShiftedWindowAttention(V2): torchvision's Swin layers
     )
 
-    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken,
+    return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken, "Token": Token,
             "Narrow": Narrow, "Slice": Slice, "Sum": Sum, "Mean": Mean, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             "MultiheadAttention": attention_class(torch), **swin_classes(torch), **std_conv_classes(torch),
             "AttentionBias": attention_bias_class(torch)}
