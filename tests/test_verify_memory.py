@@ -91,6 +91,28 @@ def test_the_real_peak_of_a_linear_model_stays_within_the_estimate(tmp_path: Pat
     assert 0 < result["added"] <= result["estimate"], result
 
 
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        "  - {Identity: {}, name: q}\n  - ScaledDotProductAttention: {from: [q, q, q], is_causal: true}\n",
+        "  - MultiheadAttention: {num_heads: 2, add_bias_kv: true}\n",
+        "  - {Unflatten: {dim: 1, unflattened_size: [64, 64]}}\n  - ShiftedWindowAttention: {window_size: 32, shift_size: 16, num_heads: 2}\n",
+        "  - {Unflatten: {dim: 1, unflattened_size: [64, 64]}}\n  - ShiftedWindowAttentionV2: {window_size: 32, num_heads: 2}\n",
+        "  - {Unflatten: {dim: 1, unflattened_size: [1, 4096]}}\n  - RelativePositionalMultiHeadAttention: {head_dim: 4, max_seq_len: 4096}\n",
+    ],
+    ids=["sdpa-3d-causal", "mha", "swin", "swin-v2", "maxvit"],
+)
+def test_the_real_peak_of_attention_stays_within_the_estimate(tmp_path: Path, layers: str) -> None:
+    """Attention's scores (every query against every key, per head) are no row's output: a spec's
+    estimate counted only the rows, so ScaledDotProductAttention of 1×30000×8 was estimated at 130 MiB
+    and allocated 3.6 GB, a Swin window of 128×128 4 GB."""
+    path = tmp_path / "attention.yaml"
+    path.write_text("input: [4096, 8]\nlayers:\n" + layers)
+    result = measured(str(path))
+    assert result["code"] == 0
+    assert 0 < result["added"] <= result["estimate"], result
+
 def test_the_matmul_working_buffer_is_in_the_estimate() -> None:
     """Linear's packing buffers: in a spec row's estimate and in the meta measurement of a model."""
     from convcalc.verify.memory import (

@@ -65,9 +65,64 @@ def conv_workspace(batch: int, channels: int, kernel: Sequence[int], positions: 
     return (2 * columns + 2 * (input_elements + output_elements)) * size
 
 
+#: Copies of attention's scores (batch × heads × queries × keys) torch holds at once where it computes
+#: them whole (its math path, torchvision's Swin, MaxViT): the product q·kᵀ, the bias or mask added, the
+#: softmax. Measured with torch 2.13 on CPU (tests/test_verify_memory.py): ScaledDotProductAttention of
+#: 1×8000×8 adds 2.2 × its scores, with is_causal 3.2 ×.
+SCORE_COPIES = 4
+
+#: Bytes per pair of a window's positions for the relative position index Swin's and MaxViT's modules build
+#: in forward: int64 coordinate differences (2, T, T), their permuted copy and the index (T, T). With the
+#: scores, a 64×64 Swin window of one head measured 530 MB, a 4096-position MaxViT window 674 MB.
+INDEX_BYTES_PER_PAIR = 48
+
+
+def _first(shape: Any) -> tuple[int, ...]:
+    """A row's input shape, or its first input's (a merge's input_shape is a tuple of shapes)."""
+    return tuple(shape[0]) if shape and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _flash(query: tuple[int, ...], key: tuple[int, ...], value: tuple[int, ...], gqa: bool) -> bool:
+    """Whether torch's CPU flash kernel runs this scaled_dot_product_attention, scores computed a block at a
+    time: 4-D (batch, heads, positions, features) inputs, none broadcast (with enable_gqa, the query's heads a
+    multiple of the key's), the value's features the query's. Measured with torch 2.13: 1×1×8000×8 adds
+    4 MB; with a value of 4 features, or 5-D, 556 MB (its scores are 244 MB). nn.MultiheadAttention, as
+    verify calls it (need_weights=False, no mask), runs it so: no scores counted."""
+    if not len(query) == len(key) == len(value) == 4 or key[:2] != value[:2] or query[0] != key[0] or query[-1] != value[-1]:
+        return False
+    return query[1] == key[1] or (gqa and query[1] % key[1] == 0)
+
+
+def attention_workspace(row: Any, size: int) -> int:
+    """Bytes of attention's scores and position index in one spec row, at most (0 for other rows):
+    every query against every key, per head, :data:`SCORE_COPIES` times over."""
+    layer, kind = row.layer, row.type
+    index = 0
+    if kind == "ScaledDotProductAttention":
+        query, key, value = (tuple(shape) for shape in row.input_shape)
+        if _flash(query, key, value, layer.enable_gqa):
+            return 0
+        scores = math.prod(tuple(row.output_shape)[:-2]) * query[-2] * key[-2]
+    elif kind in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2"):
+        _, _, count = layer.windows(tuple(row.input_shape))
+        index = math.prod(layer.window_size) ** 2
+        scores = count * layer.num_heads * index
+    elif kind == "RelativePositionalMultiHeadAttention":
+        batch, windows, positions, _ = tuple(row.input_shape)
+        index = positions * positions
+        scores = batch * windows * layer.heads * index
+    else:
+        return 0
+    return SCORE_COPIES * scores * size + INDEX_BYTES_PER_PAIR * index
+
+
 def row_workspace(row: Any, size: int) -> int:
-    """The working buffers of one spec row: convolutions (:func:`conv_workspace`) and the matrix
-    products of Linear and Bilinear (:func:`matmul_workspace`)."""
+    """The working buffers of one spec row: convolutions (:func:`conv_workspace`), the matrix
+    products of Linear and Bilinear (:func:`matmul_workspace`) and attention's scores
+    (:func:`attention_workspace`)."""
+    attention = attention_workspace(row, size)
+    if attention:  # with the packing buffers of its projections
+        return attention + matmul_workspace((math.prod(_first(row.input_shape)) + row.params) * size, _threads())
     if row.type in ("Linear", "Bilinear", "LazyLinear"):
         operands = math.prod(tuple(row.input_shape)) * size + row.params * size
         return matmul_workspace(operands, _threads())

@@ -412,7 +412,7 @@ def verify_summary(summary: Summary, *, device: str = "cpu", max_memory: int | s
     estimate = spec_estimate(summary)
     check_element_counts(summary)
     if device != "meta":
-        check_memory(estimate, limit, device, f"batch {summary.input_shape[0]}, {summary.dtype}: input, parameters and every layer's output")
+        check_memory(estimate, limit, device, f"batch {summary.input_shape[0]}, {summary.dtype}: input, parameters, every layer's output and torch's working buffers")
     net = build_module(summary, torch)
     baseline = _cuda_start(torch, device)
     dt = torch_dtype(torch, summary.dtype)
