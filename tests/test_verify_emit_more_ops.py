@@ -225,3 +225,38 @@ def test_unsqueeze_and_squeeze_are_reshapes(models: Path, tmp_path: Path, cli) -
     found = kinds(spec["layers"])
     assert "Unflatten" in found and "Flatten" in found, found
     assert tuple(summary.output_shape) == (1, 4)
+
+
+IN_PLACE = textwrap.dedent('''
+    import torch
+    import torch.nn as nn
+
+
+    class SkipInit(nn.Module):
+        """timm's NormFreeBlock ends with out.mul_(self.skipinit_gain) (its result dropped), then out * alpha + shortcut;
+        and x.add_(1.0) in place before a conv, read after it."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.skipinit_gain = nn.Parameter(torch.tensor(0.5))
+
+        def forward(self, x):
+            shortcut = x
+            out = self.conv(x)
+            out.mul_(self.skipinit_gain)
+            out = out * 0.2 + shortcut
+            out.add_(1.0)
+            return self.conv(out)
+''')
+
+
+def test_an_in_place_method_whose_result_is_dropped_is_a_row(tmp_path: Path, cli) -> None:
+    from test_verify_emit_channels_last import round_trip
+
+    path = tmp_path / "in_place.py"
+    path.write_text(IN_PLACE)
+    spec, (_, _, summary) = round_trip(cli, path, tmp_path, "SkipInit", "3x5x5")
+    found = kinds(spec["layers"])
+    assert "Scale" in found and found.count("Rescale") == 2, found  # the gain, * 0.2 and + 1.0
+    assert summary.totals.params == 3 * 3 * 9 + 3 + 1

@@ -124,9 +124,24 @@ def trace(torch: Any, model: Any) -> Any:
             module = torch.fx.GraphModule(tracer.root, graph, type(model).__name__)
     except Exception as error:  # noqa: BLE001  any failure to trace falls back to the chain of leaves
         return f"{type(error).__name__}: {_first(error)}"
+    _rewire_in_place(module.graph)
     module.graph.eliminate_dead_code()
     module.recompile()
     return module
+
+
+def _rewire_in_place(graph: Any) -> None:
+    """``out.mul_(self.gain)`` whose result is dropped (timm's NF-ResNet ``skipinit_gain``): fx records the call, but the
+    code after it reads ``out``, so the graph computes without it (and dead-code elimination removes it). What reads the
+    tensor after an in-place Tensor method reads that method's result instead, as Python would see it."""
+    order = {node: number for number, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        target = node.target if node.op == "call_method" else ""
+        if not (isinstance(target, str) and target.endswith("_") and not target.startswith("_") and node.args):
+            continue
+        tensor = node.args[0]
+        if hasattr(tensor, "replace_all_uses_with"):
+            tensor.replace_all_uses_with(node, delete_user_cb=lambda user, at=order[node]: order.get(user, -1) > at)
 
 
 class _Recorder:
