@@ -110,6 +110,34 @@ def test_scaled_dot_product_attention_matches_torch(shapes, causal, scale) -> No
           is_causal=causal, scale=scale)
 
 
+
+@st.composite
+def grouped_attention_shapes(draw):
+    """enable_gqa: the query's, key's and value's heads (dimension -3) each drawn, often dividing; any rank."""
+    lead = draw(st.lists(dims, max_size=1))
+    L, S, E, Ev = draw(dims), draw(dims), draw(dims), draw(dims)
+    heads = draw(st.sampled_from([1, 2, 4, 6]))
+    kv = [draw(st.sampled_from([h for h in (1, 2, 3, 4, 6) if heads % h == 0] if draw(st.integers(0, 3)) else [1, 2, 3, 4]))
+          for _ in range(2)]
+    q, k, v = [*lead, heads, L, E], [*lead, kv[0], S, E], [*lead, kv[1], S, Ev]
+    if draw(st.integers(0, 3)) == 0:  # a rank below 3, or any
+        which = draw(st.sampled_from([q, k, v]))
+        del which[: len(which) - draw(st.integers(2, len(which)))]
+    return [tuple(q), tuple(k), tuple(v)]
+
+
+@SOME
+@given(grouped_attention_shapes())
+@example([(4, 4, 4, 4), (4, 2, 2, 4), (4, 4, 2, 4)])  # the key's heads repeated, the value's as they are
+@example([(2, 1, 3), (2, 1, 3, 3), (3, 1)])  # a 2-D value has no heads: torch raises
+@example([(2, 3), (3, 3), (3, 1)])
+def test_grouped_query_attention_matches_torch(shapes) -> None:
+    """torch repeats the key's heads and the value's each to the query's (both must divide it, or all three be
+    equal), reading them at dimension -3 of each: the engine broadcast key and value first, and took a 2-D
+    input, both of which torch does not."""
+    agree("ScaledDotProductAttention", shapes, lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+          enable_gqa=True)
+
 def test_grouped_query_attention_and_a_vit_head() -> None:
     agree("ScaledDotProductAttention", [(2, 4, 4, 8), (2, 2, 5, 8), (2, 2, 5, 8)],
           lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), enable_gqa=True)

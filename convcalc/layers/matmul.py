@@ -125,12 +125,9 @@ class ScaledDotProductAttention(Merge):
             raise self.error(f"query {shape_text(q)} and key {shape_text(k)} must have the same features (last dimension): {q[-1]} vs {k[-1]}")
         if k[-2] != v[-2]:
             raise self.error(f"key {shape_text(k)} and value {shape_text(v)} must have the same positions (dimension -2): {k[-2]} vs {v[-2]}")
+        if self.enable_gqa:
+            k, v = self._grouped(q, k, v)
         kv = _batch(self, [k[:-2], v[:-2]], "key and value")
-        if self.enable_gqa and len(q) >= 3 and len(kv) >= 1 and kv[-1] != q[-3]:
-            heads, kv_heads = q[-3], kv[-1]
-            if kv_heads < 1 or heads % kv_heads:
-                raise self.error(f"with enable_gqa the query's {heads} heads (dimension -3) must be a multiple of the key's {kv_heads}")
-            kv = (*kv[:-1], heads)
         batch = _batch(self, [q[:-2], kv], "query and key")
         return (*batch, q[-2], v[-1])
 
@@ -161,6 +158,22 @@ class ScaledDotProductAttention(Merge):
 
     def merge_roles(self, shapes: Sequence[Shape], out: Shape, roles: Sequence[Roles]) -> Roles:
         return (UNKNOWN,) * len(out)
+
+    def _grouped(self, q: Shape, k: Shape, v: Shape) -> tuple[Shape, Shape]:
+        """Key and value with their heads (dimension -3) repeated to the query's, each on its own, as torch's
+        enable_gqa does: both must divide the query's heads (or all three be equal)."""
+        if min(len(q), len(k), len(v)) < 3:
+            raise self.error(
+                "with enable_gqa, query, key and value must be at least 3-D (…, heads, positions, features): torch reads"
+                f" each one's heads at dimension -3, got {shape_text(q)}, {shape_text(k)}, {shape_text(v)}"
+            )
+        heads = q[-3]
+        if not heads == k[-3] == v[-3] and (heads % k[-3] or heads % v[-3]):
+            raise self.error(
+                f"with enable_gqa the query's {heads} heads (dimension -3) must be a multiple of the key's {k[-3]} and of the"
+                f" value's {v[-3]} (torch: number of heads in key and value must divide the number of heads in query)"
+            )
+        return (*k[:-3], heads, *k[-2:]), (*v[:-3], heads, *v[-2:])
 
     def describe(self) -> str:
         parts = ["causal"] if self.is_causal else []
