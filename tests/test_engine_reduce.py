@@ -1,4 +1,4 @@
-"""Sum, Mean and Norm (``x.sum(dim, keepdim)``, ``x.mean(dim, keepdim)``, ``x.norm(2, dim, keepdim)``) against torch: convcalc refuses
+"""Sum, Mean, Amax and Norm (``x.sum(dim, keepdim)``, ``x.mean(dim, keepdim)``, ``torch.amax``, ``x.norm(2, dim, keepdim)``) against torch: convcalc refuses
 exactly where torch raises (and where torch would give a 0-d scalar, which convcalc does not calculate
 with: said so), otherwise gives torch's shape, 0 params and FlopCounterMode's MACs; the value a refusal
 suggests works; verify's own module computes torch's reduction."""
@@ -19,7 +19,8 @@ from convcalc import ShapeError, SpecError
 torch = pytest.importorskip("torch")
 
 SOME = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-CALLS = {"Sum": torch.sum, "Mean": torch.mean, "Norm": lambda x, dim, keepdim=False: torch.linalg.vector_norm(x, 2, dim, keepdim=keepdim)}
+CALLS = {"Sum": torch.sum, "Mean": torch.mean, "Amax": torch.amax,
+         "Norm": lambda x, dim, keepdim=False: torch.linalg.vector_norm(x, 2, dim, keepdim=keepdim)}
 
 
 @st.composite

@@ -43,7 +43,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "merge": ("Add", "Subtract", "Multiply", "Divide", "Concat"),
     "scale": ("Scale", "Bias"),
     "tokens": ("ClassToken", "Token"),
-    "reduce": ("Sum", "Mean", "Norm"),
+    "reduce": ("Sum", "Mean", "Amax", "Norm"),
     "constant": ("Rescale",),
     "matmul": ("MatMul", "ScaledDotProductAttention"),
     "attention": ("MultiheadAttention",),

@@ -1,4 +1,5 @@
-"""Sum, Mean and Norm over dimensions: ``x.sum(dim, keepdim)``, ``x.mean(dim, keepdim)``, ``x.norm(p, dim, keepdim)``.
+"""Sum, Mean, Norm and Amax over dimensions: ``x.sum(dim, keepdim)``, ``x.mean(dim, keepdim)``, ``x.norm(p, dim, keepdim)``,
+``torch.amax(x, dim, keepdim)`` (also ``x.max(dim)[0]``: VOLO's ``x_aux.max(1)[0]``).
 
 ResNeSt's split attention adds its radix groups (``x.reshape(B, radix, C // radix, H, W).sum(dim=1)``);
 token models average their tokens (``x.mean(dim=1)``). ``dim`` is one index or a list, negative
@@ -122,6 +123,12 @@ class Mean(Reduce):
     """``torch.mean(x, dim, keepdim)``."""
 
 
+@register("Amax")
+@dataclass(frozen=True)
+class Amax(Reduce):
+    """``torch.amax(x, dim, keepdim)``: the largest value along ``dim`` (``x.max(dim)[0]`` for one dimension)."""
+
+
 @register("Norm")
 @dataclass(frozen=True)
 class Norm(Reduce):
@@ -146,4 +153,4 @@ class Norm(Reduce):
         return f"p={self.p:g} " + super().describe()
 
 
-LAYERS = table(Sum, Mean, Norm)
+LAYERS = table(Sum, Mean, Amax, Norm)

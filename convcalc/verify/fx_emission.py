@@ -956,6 +956,10 @@ class _Mapper:
             return self.reduction(node, "Sum")
         if (method and target == "norm") or target in (self.torch.norm, self.torch.linalg.vector_norm):
             return self.reduction(node, "Norm")
+        if (method and target == "amax") or target is self.torch.amax:
+            return self.reduction(node, "Amax")
+        if (method and target == "max") or target is self.torch.max:
+            return self.maximum(node)
         if (method and target in _PASS_METHODS) or label in ("stochastic_depth", "dropout", "dropout2d", "dropout1d", "dropout3d", "alpha_dropout"):
             return self.passes(node, label)
         if target in self.table:
@@ -1267,7 +1271,7 @@ class _Mapper:
         source = self.tensor(node, kw.get("input"), "its input")
         dims: Any = self.resolve(kw.get("dim", kw.get("arg1")))
         keep = self.resolve(kw.get("keepdim", kw.get("arg2", False)))
-        verb = {"Sum": "sums", "Mean": "averages", "Norm": "takes the norm of"}[kind]
+        verb = {"Sum": "sums", "Mean": "averages", "Norm": "takes the norm of", "Amax": "takes the largest of"}[kind]
         extra: dict[str, Any] = {}
         if kind == "Norm":  # x.norm(p, dim, keepdim), torch.norm(input, p, dim, keepdim), linalg.vector_norm(x, ord, dim, keepdim)
             p = self.resolve(kw.get("p", kw.get("ord", 2)))
@@ -1288,6 +1292,25 @@ class _Mapper:
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
         self.env[node.name] = self.add(node, "", None, [source], layer=layer)
+
+    def maximum(self, node: Any) -> None:
+        """``x.max(dim)``, ``torch.max(x, dim, keepdim)``: (values, indices); the values (item 0, as VOLO's
+        ``x_aux.max(1)[0]`` reads them) are an ``Amax`` row over that one dimension, the indices have no spec layer.
+        ``x.max()`` of everything and ``torch.max(a, b)`` (elementwise) are refused."""
+        kw = self._kwargs(node)
+        dim = self.resolve(kw.get("dim", kw.get("arg1")))
+        if hasattr(dim, "op") or kw.get("other") is not None:
+            raise _Refusal(node, "takes the elementwise maximum of two tensors (torch.max(a, b)); a spec has no such layer")
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise _Refusal(node, "takes the largest value of every element (x.max()); a spec's Amax reduces named dimensions, the batch kept")
+        source = self.tensor(node, kw.get("input"), "its input")
+        keep = self.resolve(kw.get("keepdim", kw.get("arg2", False)))
+        try:
+            layer = lookup("Amax")[1].create("Amax", {"dim": dim, "keepdim": keep})
+            layer.output_shape(tuple(self.values[kw["input"].name]))
+        except ConvcalcError as error:
+            raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
+        self.env[node.name] = ("indexed", self.add(node, "", None, [source], layer=layer))
 
     def passes(self, node: Any, label: str) -> None:
         kw = self._kwargs(node)

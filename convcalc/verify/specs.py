@@ -149,6 +149,12 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
         def forward(self, x: Any) -> Any:
             return torch.sum(x, self.dim, keepdim=self.keepdim)
 
+    class Amax(Reduce):
+        """``torch.amax(x, dim, keepdim)``."""
+
+        def forward(self, x: Any) -> Any:
+            return torch.amax(x, self.dim, keepdim=self.keepdim)
+
     class Mean(Reduce):
         """``torch.mean(x, dim, keepdim)``."""
 
@@ -255,7 +261,7 @@ def _merge_classes(torch: Any) -> dict[str, Any]:
     )
 
     return {"Add": Add, "Subtract": Subtract, "Multiply": Multiply, "Divide": Divide, "Rescale": Rescale, "MatMul": MatMul, "ScaledDotProductAttention": ScaledDotProductAttention, "Concat": Concat, "Permute": Permute, "Scale": Scale, "Bias": Bias, "ClassToken": ClassToken, "Token": Token,
-            "Narrow": Narrow, "Slice": Slice, "Sum": Sum, "Mean": Mean, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
+            "Narrow": Narrow, "Slice": Slice, "Sum": Sum, "Mean": Mean, "Amax": Amax, "Norm": Norm, "SpecNet": SpecNet, "RelativePositionalMultiHeadAttention": relative_attention_class(torch),
             "MultiheadAttention": attention_class(torch), **swin_classes(torch), **std_conv_classes(torch),
             "AttentionBias": attention_bias_class(torch)}
 
