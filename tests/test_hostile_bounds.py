@@ -157,3 +157,24 @@ def test_folding_a_long_run_of_activations_is_linear(monkeypatch, tmp_path: Path
     stages = layout.fold(items)
     assert [len(s.members) for s in stages] == [1, 3001]
     assert sum(reads) < 10 * len(items), f"{sum(reads):,} member reads for {len(items):,} items"
+
+
+def test_an_output_beyond_the_size_limit_is_refused_by_the_layer_that_makes_it(tmp_path: Path) -> None:
+    """Every size convcalc takes is at most 1e15; a layer that grows one past it (PatchMerge's 4 × channels, a
+    Concat, a transposed convolution) was answered, and the next layer refused its own input for it (the last
+    layer of a spec: a table with 1×1×1×1200000000000000 and exit 0)."""
+    import pytest
+
+    cases = [
+        (convcalc.layer("PatchMerge"), (1, 2, 2, 3 * 10**14), "dimension 3"),
+        (convcalc.layer("ConvTranspose1d", in_channels=1, out_channels=1, kernel_size=3, stride=2), (1, 1, 6 * 10**14), "dimension 2"),
+    ]
+    for layer, shape, where in cases:
+        with pytest.raises(convcalc.ShapeError, match=f"beyond convcalc's limit of 1e\\+15 in {where}"):
+            layer.output_shape(shape)
+    with pytest.raises(convcalc.ShapeError, match="beyond convcalc's limit of 1e\\+15 in dimension 1"):
+        convcalc.layer("Concat").merge_shapes([(1, 6 * 10**14)] * 2)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("input: [2, 2, 300000000000000]\nlayers:\n  - PatchMerge\n")
+    outcome = run(["model", "spec.yaml"], tmp_path)
+    assert outcome.code == 1 and outcome.err.count("\n") == 1 and "PatchMerge at spec.yaml:3" in outcome.err, outcome.err

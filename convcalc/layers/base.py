@@ -111,7 +111,16 @@ class Layer:
     def output_shape(self, shape: Sequence[int]) -> Shape:
         """The output shape for ``shape`` (batch first where batched), or ShapeError."""
         shape = self.check_input(shape)
-        return self._output(shape)
+        return self.check_output(self._output(shape))
+
+    def check_output(self, out: Shape) -> Shape:
+        """``out`` where every size is within convcalc's limit: a layer that grows a size beyond it (a
+        PatchMerge's channels, a Concat, a transposed convolution) is refused here, not the layer after it."""
+        for axis, size in enumerate(out):
+            if size > MAX_SIZE:
+                raise self.error(f"its output {list(out)} is beyond convcalc's limit of {MAX_SIZE:.0e} in dimension {axis};"
+                                 " use a smaller input")
+        return out
 
     @property
     def num_params(self) -> int:

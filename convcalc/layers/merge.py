@@ -33,7 +33,7 @@ class Merge(Layer):
         checked = [self.check_input(shape) for shape in shapes]
         if len(checked) < 2:
             raise self.error(f"needs at least two inputs (from: [a, b]), got {len(checked)}")
-        return self._merge(checked)
+        return self.check_output(self._merge(checked))
 
     def _merge(self, shapes: list[Shape]) -> Shape:
         raise NotImplementedError
