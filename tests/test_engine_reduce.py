@@ -94,3 +94,20 @@ def test_resnest_s_radix_sum_and_a_token_mean() -> None:
     with pytest.raises(ShapeError) as caught:
         convcalc.layer("Sum", dim=[1, -2]).output_shape((1, 4, 5))
     assert "names dimension 1 twice" in caught.value.message and "use dim: 1" in caught.value.message
+
+
+def test_norm_takes_infinity_as_torch_spells_it_and_names_what_p_can_be() -> None:
+    """torch's spelling of the max-norm, ord=float('inf'), was refused from Python ('p must be a finite number,
+    got inf') while the spec's string 'inf' worked; 'fro' (torch.norm's, the 2-norm here) was told the same."""
+    import math
+
+    import torch
+
+    for p in (math.inf, -math.inf, "inf", "-inf"):
+        layer = convcalc.layer("Norm", dim=1, p=p)
+        assert layer.output_shape((2, 3)) == tuple(torch.linalg.vector_norm(torch.ones(2, 3), float(p), 1).shape)
+        assert layer.p == float(p)
+    for p, words in (("fro", "use p: 2"), (math.nan, "a number, inf or -inf"), ("x", "a number, inf or -inf"), (None, "a number, inf or -inf")):
+        with pytest.raises(SpecError, match=words) as caught:
+            convcalc.layer("Norm", dim=1, p=p)
+        assert "finite" not in caught.value.message

@@ -12,6 +12,7 @@ builds its own module.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -141,8 +142,13 @@ class Norm(Reduce):
     @classmethod
     def create(cls, type_name: str, kw: dict[str, Any]) -> Norm:
         p = kw["p"]
-        if not (isinstance(p, str) and p in ("inf", "-inf")):
-            p = as_float(type_name, "p", p)
+        infinite = p in ("inf", "-inf") if isinstance(p, str) else isinstance(p, float) and math.isinf(p)
+        if not infinite:
+            try:
+                p = as_float(type_name, "p", p)
+            except SpecError:
+                fro = "; 'fro' (torch.norm's) is the 2-norm: use p: 2" if p == "fro" else ""
+                raise SpecError(f"{type_name}: p must be a number, inf or -inf (torch's ord), got {show(p)}{fro}", layer=type_name) from None
         return cls(type_name=type_name, dim=_dims(type_name, kw["dim"]), keepdim=as_bool(type_name, "keepdim", kw["keepdim"]),
                    p=float(p))
 
