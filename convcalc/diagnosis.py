@@ -76,7 +76,7 @@ def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape]
     refs = node.refs if len(node.refs) == len(node.inputs) else tuple(_ref_of(model, name) for name in node.inputs)
     ins = [(ref, shapes[name]) for ref, name in zip(refs, node.inputs)]
     described = [f"'{ref.name}' ({ref.what}{f', line {ref.line}' if ref.line else ''}) gives {format_shape(shape)}" for ref, shape in ins]
-    head = " but ".join(described) if len(described) == 2 else "the inputs do not line up: " + ", ".join(described)
+    head = " but ".join(described) if len(described) == 2 else "the inputs do not line up: " + ", ".join(_few(described, "inputs"))
     parts: list[str] = []
     kind = node.layer.type_name
     if not getattr(node.layer, "ALIGNED", True):
@@ -111,6 +111,7 @@ def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape]
         fixes += _projection_fixes(model, names, axes, (first_ref, first), (ref, shape), kind)
     if not parts:
         return f"{head}; {detail}"
+    parts, fixes = _few(list(dict.fromkeys(parts)), "differences"), _few(list(dict.fromkeys(fixes)), "fixes")
     if concat_dim is not None:
         label = names[concat_dim] if not names[concat_dim].startswith("dimension") else ""
         rule = f"{kind} (on dimension {concat_dim}{f', {label}' if label else ''}) needs every other dimension equal"
@@ -120,6 +121,11 @@ def merge_failure(model: Model, node: Node, index: int, shapes: dict[str, Shape]
         fixes += _size_fixes(model, index, differing, full)
     text = f"{head}: {'; '.join(parts)}, and {rule}" + "".join(f". Cause: {cause}" for cause in causes)
     return f"{text}. Fix: {'; or '.join(fixes)}" if fixes else text
+
+
+def _few(items: list[str], what: str, shown: int = 3) -> list[str]:
+    """The first ``shown`` of ``items`` and a count of them all: a merge of 100,000 inputs stays one short line."""
+    return items if len(items) <= shown else [*items[:shown], f"… ({len(items):,} {what})"]
 
 
 def _rounding_cause(model: Model, shapes: dict[str, Shape], a: str, b: str) -> list[str]:
