@@ -123,3 +123,23 @@ def test_the_cli_shows_the_tie(tmp_path: Path, cli) -> None:
     assert code == 0, err
     line = next(line for line in out.splitlines() if " dilated " in line)
     assert "tie=conv" in line
+
+
+@pytest.mark.parametrize("layer", [
+    "MultiheadAttention: {num_heads: 2}",
+    "ShiftedWindowAttention: {window_size: 2, num_heads: 2}",
+    "ShiftedWindowAttentionV2: {window_size: 2, num_heads: 2}",
+])  # fmt: skip
+def test_a_tied_layer_with_submodules_shares_all_of_them(tmp_path: Path, layer: str) -> None:
+    """verify shared only the tied module's own tensors: MultiheadAttention's out_proj and Swin's qkv/proj are
+    submodules, so the second row had torch parameters of its own ('params 0 vs torch 72', a disagreement)."""
+    torch = pytest.importorskip("torch")
+    from convcalc.verify import build_module, verify_model
+
+    text = f"input: {'[4, 8]' if layer.startswith('Multihead') else '[4, 4, 8]'}\nlayers:\n  - {{{layer}, name: first}}\n  - {{{layer}, name: again, tie: first}}\n"
+    model = load_model(str(write(tmp_path, text)))
+    report = verify_model(model)
+    assert report.ok, report.mismatches
+    net = build_module(model.summary(), torch)
+    first, again = net.layers
+    assert {id(p) for p in again.parameters()} == {id(p) for p in first.parameters()}

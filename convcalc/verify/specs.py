@@ -282,10 +282,12 @@ def build_module(summary: Summary, torch: Any | None = None) -> Any:
     for row, module in zip(summary.rows, modules):
         if row.tie is not None:  # the same tensors as the layer it is tied to (buffers too)
             target = by_name[row.tie]
-            for key in list(module._parameters):
-                module._parameters[key] = target._parameters.get(key)
-            for key in list(module._buffers):
-                module._buffers[key] = target._buffers.get(key)
+            for path, part in module.named_modules():  # its submodules too (MultiheadAttention's out_proj)
+                twin = target.get_submodule(path)
+                for key in list(part._parameters):
+                    part._parameters[key] = twin._parameters.get(key)
+                for key in list(part._buffers):
+                    part._buffers[key] = twin._buffers.get(key)
     pools = unpool_sources(summary.rows)
     wiring = [(row.name, (*row.inputs, pools[row.index] + INDICES) if row.index in pools else row.inputs) for row in summary.rows]
     return _merge_classes(torch)["SpecNet"](summary.name, wiring, modules)
