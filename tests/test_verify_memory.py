@@ -113,6 +113,25 @@ def test_the_real_peak_of_attention_stays_within_the_estimate(tmp_path: Path, la
     assert result["code"] == 0
     assert 0 < result["added"] <= result["estimate"], result
 
+def test_the_real_peak_of_attention_biases_stays_within_the_estimate(tmp_path: Path) -> None:
+    """AttentionBias builds its (queries × keys) offset index in forward (int64 coordinates, their differences,
+    the index) and gathers (heads, queries, keys) biases: no row's output either."""
+    path = tmp_path / "biases.yaml"
+    path.write_text("input: [1, 4096, 4096]\nlayers:\n  - AttentionBias: {num_heads: 1, resolution: 64}\n")
+    result = measured(str(path))
+    assert result["code"] == 0
+    assert 0 < result["added"] <= result["estimate"], result
+
+
+def test_the_real_peak_of_a_weight_standardised_conv_stays_within_the_estimate(tmp_path: Path) -> None:
+    """StdConv2d runs F.conv2d: torch's im2col columns, as a Conv2d's (the estimate read only Conv… type names)."""
+    path = tmp_path / "std_conv.yaml"
+    path.write_text("input: [1, 1400, 1400]\nlayers:\n  - StdConv2d: {out_channels: 1, kernel_size: 3}\n")
+    result = measured(str(path))
+    assert result["code"] == 0
+    assert 0 < result["added"] <= result["estimate"], result
+
+
 def test_the_matmul_working_buffer_is_in_the_estimate() -> None:
     """Linear's packing buffers: in a spec row's estimate and in the meta measurement of a model."""
     from convcalc.verify.memory import (

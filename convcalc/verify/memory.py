@@ -116,17 +116,24 @@ def attention_workspace(row: Any, size: int) -> int:
     return SCORE_COPIES * scores * size + INDEX_BYTES_PER_PAIR * index
 
 
+#: timm's weight-standardised convolutions (convcalc.layers.std_conv): F.conv2d, a Conv2d's working buffers.
+STD_CONVS = ("StdConv2d", "ScaledStdConv2d")
+
+
 def row_workspace(row: Any, size: int) -> int:
     """The working buffers of one spec row: convolutions (:func:`conv_workspace`), the matrix
-    products of Linear and Bilinear (:func:`matmul_workspace`) and attention's scores
-    (:func:`attention_workspace`)."""
+    products of Linear and Bilinear (:func:`matmul_workspace`), attention's scores
+    (:func:`attention_workspace`) and AttentionBias's index and gathered biases."""
+    if row.type == "AttentionBias":  # the (queries × keys) index built in forward, as Swin's; (heads, queries, keys) biases
+        pairs = row.layer.queries * row.layer.keys
+        return INDEX_BYTES_PER_PAIR * pairs + row.layer.num_heads * pairs * size
     attention = attention_workspace(row, size)
     if attention:  # with the packing buffers of its projections
         return attention + matmul_workspace((math.prod(_first(row.input_shape)) + row.params) * size, _threads())
     if row.type in ("Linear", "Bilinear", "LazyLinear"):
         operands = math.prod(tuple(row.input_shape)) * size + row.params * size
         return matmul_workspace(operands, _threads())
-    if not row.type.startswith(("Conv", "ConvTranspose")) or not hasattr(row.layer, "kernel_size"):
+    if not (row.type.startswith(("Conv", "ConvTranspose")) or row.type in STD_CONVS) or not hasattr(row.layer, "kernel_size"):
         return 0
     shape, out = tuple(row.input_shape), tuple(row.output_shape)
     dims = len(row.layer.kernel_size)
