@@ -4,6 +4,7 @@ file:line, in bounded time), the diagnosis at a merge that does not line up, and
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -398,6 +399,23 @@ def test_merge_diagnosis_states_only_the_rule_of_the_merge(text: str, needles: l
     for needle in needles:
         assert needle in message, message
     assert wrong not in message, message
+
+
+@pytest.mark.parametrize("layer", [
+    "MultiheadAttention: {num_heads: 3}",
+    "MultiheadAttention: {num_heads: 2, kdim: 4}",
+    "RelativePositionalMultiHeadAttention: {head_dim: 3, max_seq_len: 4}",
+    "ShiftedWindowAttention: {window_size: 2, num_heads: 3}",
+])  # fmt: skip
+def test_an_input_rule_reads_as_a_sentence_after_its_place(layer: str) -> None:
+    """An error of the kinds that say what the layer expects is written 'Layer at file:line expects …'; these
+    rules did not start so, and read 'MultiheadAttention at spec.yaml:3 embed_dim 8 is not divisible …'."""
+    text = f"input: [2, 4, 8]\nlayers:\n  - {{Flatten: {{start_dim: 1, end_dim: 1}}}}\n  - {layer}\n"
+    if "Window" in layer:
+        text = text.replace("[2, 4, 8]", "[4, 4, 8]")
+    with pytest.raises(ConvcalcError) as caught:
+        model_from_text(text).summary()
+    assert re.search(r" at <spec>:4 expects ", caught.value.message), caught.value.message
 
 # -- find-sizes ------------------------------------------------------------------------------
 

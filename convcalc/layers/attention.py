@@ -79,12 +79,12 @@ class MultiheadAttention(Layer):
     def _problem(self, features: int) -> str:
         """Why torch refuses this layer as self-attention on ``features`` features, or ""."""
         if features % self.num_heads:
-            return (f"embed_dim {features} is not divisible by num_heads {self.num_heads} (torch: embed_dim must be"
+            return (f"expects num_heads to divide embed_dim: embed_dim {features} is not divisible by num_heads {self.num_heads} (torch: embed_dim must be"
                     f" divisible by num_heads); use num_heads: {near_divisor(features, self.num_heads)}")
         for name in ("kdim", "vdim"):
             value = getattr(self, name)
             if value is not None and value != features:
-                return (f"{name} {value} differs from embed_dim {features}, but a spec's attention is self-attention: the"
+                return (f"expects {name} = embed_dim: {name} {value} differs from embed_dim {features}, but a spec's attention is self-attention: the"
                         f" keys and values are the input, of {features} features; use {name}: {features} (or leave it out)")
         return ""
 

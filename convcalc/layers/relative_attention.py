@@ -68,7 +68,7 @@ class RelativeAttention(Layer):
 
     def _heads_rule(self, features: int) -> str:
         near = near_divisor(features, self.head_dim)
-        return (f"feat_dim {features} is not divisible by head_dim {self.head_dim} (torchvision: feat_dim must be divisible by"
+        return (f"expects head_dim to divide feat_dim: feat_dim {features} is not divisible by head_dim {self.head_dim} (torchvision: feat_dim must be divisible by"
                 f" head_dim; the heads are feat_dim / head_dim); use head_dim: {near}")
 
     def bind(self, shape: Sequence[int]) -> RelativeAttention:

@@ -133,7 +133,7 @@ class ShiftedWindowAttention(Layer):
                              f" use dim: {channels}", ErrorKind.CHANNELS)
         if channels % self.num_heads:
             near = near_divisor(channels, self.num_heads)
-            raise self.error(f"the {channels} channels do not split into num_heads={self.num_heads} heads of equal size;"
+            raise self.error(f"expects num_heads to divide the channels: the {channels} channels do not split into num_heads={self.num_heads} heads of equal size;"
                              f" use a num_heads that divides {channels}, such as {near}", ErrorKind.CHANNELS)
         return self if self.dim is not None else self.with_values(dim=channels)
 
