@@ -233,3 +233,10 @@ def test_vit_b_16_s_attention_numbers() -> None:
     assert layer.macs(shape) == 197 * 4 * 768 * 768 + 2 * 197 * 197 * 768
     assert (layer.output_shape(shape), layer.num_params, layer.macs(shape)) == torch_answer(
         nn.MultiheadAttention(768, 12, batch_first=True), shape)
+
+
+def test_an_argument_given_under_its_name_and_an_alias_names_both() -> None:
+    """'num_heads is given twice (as 'heads' and another alias)': the other was num_heads itself, no alias."""
+    with pytest.raises(SpecError) as caught:
+        convcalc.layer("MultiheadAttention", num_heads=2, heads=5)
+    assert caught.value.message == "MultiheadAttention: num_heads is given twice (as 'num_heads' and as 'heads'); keep one"

@@ -181,3 +181,10 @@ def test_maxvit_t_s_first_attention_numbers() -> None:
     assert (layer.output_shape(shape), layer.num_params, layer.macs(shape)) == torch_answer(
         RelativePositionalMultiHeadAttention(64, 32, 49), shape)
     assert layer.num_params == 3 * 64 * 64 + 3 * 64 + 64 * 64 + 64 + 13 * 13 * 2
+
+
+def test_a_max_seq_len_near_the_limit_suggests_squares_within_it() -> None:
+    """max_seq_len 10¹⁵ (no square) suggested 1000000025191729, beyond convcalc's limit of 10¹⁵."""
+    with pytest.raises(SpecError) as caught:
+        convcalc.layer("RelativePositionalMultiHeadAttention", head_dim=32, max_seq_len=10**15)
+    assert "use max_seq_len: 999999961946176" in caught.value.message and "1000000025191729" not in caught.value.message

@@ -278,3 +278,11 @@ def test_a_spec_with_the_wrong_features_is_refused_with_the_value_that_works(cli
     spec.write_text(VIT_SPEC.format(features=": {features: 16, tokens: 2}"))
     code, _, err = cli("model", spec)  # two tokens: 18 rows, and the embedding of 17 no longer fits
     assert code == 1 and "Bias" in err and "use shape: [1, 18, 16]" in err, err
+
+
+def test_a_sequence_at_the_size_limit_has_no_room_for_a_token() -> None:
+    """The refusal suggested 'use at most 0 tokens', a value tokens refuses (at least 1)."""
+    with pytest.raises(ShapeError) as caught:
+        convcalc.layer("ClassToken", tokens=2).output_shape((2, 10**15, 3))
+    message = caught.value.message
+    assert "at most 0 tokens" not in message and "a sequence of at most 999999999999998 positions" in message, message

@@ -310,11 +310,12 @@ def make_layer(type_name: str, /, **kwargs: Any) -> Layer:
 def resolve_kwargs(type_name: str, params: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Map aliases to torch names, reject unknown keys, fill defaults, demand required ones."""
     values: dict[str, Any] = {}
+    written: dict[str, str] = {}  # the key each argument was given as
     for key, value in kwargs.items():
         target = argument_name(type_name, params, key)
         if target in values:
-            raise SpecError(f"{type_name}: {target} is given twice (as {key!r} and another alias)", layer=type_name)
-        values[target] = value
+            raise SpecError(f"{type_name}: {target} is given twice (as {written[target]!r} and as {key!r}); keep one", layer=type_name)
+        values[target], written[target] = value, key
     for key, default in params.items():
         if key not in values:
             if default is REQUIRED:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ErrorKind, SpecError
+from ..sizes import MAX_SIZE
 from .base import REQUIRED, Layer, Roles, Shape, as_int, register, table
 from .dims import near_divisor, shape_text
 
@@ -52,9 +53,10 @@ class RelativeAttention(Layer):
         side = math.isqrt(layer.max_seq_len)
         if side * side != layer.max_seq_len:
             lower, upper = side * side, (side + 1) ** 2
+            squares = " or ".join(str(n) for n in dict.fromkeys((lower or upper, upper)) if n <= MAX_SIZE)
             raise SpecError(
                 f"{type_name}: max_seq_len {layer.max_seq_len} is no square: the positions of a window are size × size"
-                f" (torchvision reads size = int(sqrt(max_seq_len))); use max_seq_len: {lower if lower else upper} or {upper}",
+                f" (torchvision reads size = int(sqrt(max_seq_len))); use max_seq_len: {squares}",
                 layer=type_name,
             )
         if layer.feat_dim is not None and layer.feat_dim % layer.head_dim:

@@ -93,8 +93,9 @@ class ClassToken(Layer):
     def _output(self, shape: Shape) -> Shape:
         self.bind(shape)
         if shape[1] + self.tokens > MAX_SIZE:
-            raise self.error(f"{shape[1]} + {self.tokens} tokens is beyond convcalc's limit of {MAX_SIZE:.0e}; use at most"
-                             f" {MAX_SIZE - shape[1]} tokens")
+            room = MAX_SIZE - shape[1]
+            fix = f"use at most {room} tokens" if room >= 1 else f"use a sequence of at most {MAX_SIZE - self.tokens} positions"
+            raise self.error(f"{shape[1]} + {self.tokens} tokens is beyond convcalc's limit of {MAX_SIZE:.0e}; {fix}")
         return (shape[0], shape[1] + self.tokens, *shape[2:])
 
     @property
