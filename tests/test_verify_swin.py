@@ -113,3 +113,19 @@ def test_an_attention_module_verified_on_its_own_is_one_judged_row(v2: bool) -> 
     with contextlib.redirect_stdout(io.StringIO()):
         report = verify_python(cls(12, [3, 3], [1, 1], 3), (7, 5, 12), batch=2)
     assert report.ok and [(c.known, c.judged_as) for c in report.checks] == [(True, cls.__name__)], report.checks
+
+
+@pytest.mark.parametrize(("layer", "what"), [
+    ("ShiftedWindowAttention: {window_size: 1000000000000, num_heads: 2}", "0 (ShiftedWindowAttention)"),
+    ("ShiftedWindowAttentionV2: {window_size: 100000, num_heads: 2}", "0 (ShiftedWindowAttentionV2)"),
+])  # fmt: skip
+def test_attention_past_int64_elements_is_refused_on_meta_too(tmp_path: Any, cli: Any, layer: str, what: str) -> None:
+    """A window's scores (heads × positions² per window) or its position index beyond int64 elements: verify
+    --device meta printed 'internal error: TypeError … Overflow when unpacking long long' and 40 lines of C++
+    frames (V1), or a disagreement 'valid vs RuntimeError: numel: integer multiplication overflow' (V2)."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"input: [8, 8, 8]\nlayers:\n  - {layer}\n")
+    for device in ("meta", "cpu"):
+        code, out, err = cli("verify", str(spec), "--device", device)
+        assert code == 1 and err.count("\n") == 1, err
+        assert f"{what} computes a tensor of about 10^" in err and "int64" in err and "internal" not in err, err

@@ -93,26 +93,30 @@ def _flash(query: tuple[int, ...], key: tuple[int, ...], value: tuple[int, ...],
     return query[1] == key[1] or (gqa and query[1] % key[1] == 0)
 
 
-def attention_workspace(row: Any, size: int) -> int:
-    """Bytes of attention's scores and position index in one spec row, at most (0 for other rows):
-    every query against every key, per head, :data:`SCORE_COPIES` times over."""
+def attention_tensors(row: Any) -> tuple[int, int]:
+    """(elements of attention's scores, pairs of a window's positions in its position index) of one spec row:
+    (0, 0) for other rows, and for attention torch computes a block at a time (:func:`_flash`)."""
     layer, kind = row.layer, row.type
-    index = 0
     if kind == "ScaledDotProductAttention":
         query, key, value = (tuple(shape) for shape in row.input_shape)
         if _flash(query, key, value, layer.enable_gqa):
-            return 0
-        scores = math.prod(tuple(row.output_shape)[:-2]) * query[-2] * key[-2]
-    elif kind in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2"):
+            return 0, 0
+        return math.prod(tuple(row.output_shape)[:-2]) * query[-2] * key[-2], 0
+    if kind in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2"):
         _, _, count = layer.windows(tuple(row.input_shape))
         index = math.prod(layer.window_size) ** 2
-        scores = count * layer.num_heads * index
-    elif kind == "RelativePositionalMultiHeadAttention":
+        return count * layer.num_heads * index, index
+    if kind == "RelativePositionalMultiHeadAttention":
         batch, windows, positions, _ = tuple(row.input_shape)
         index = positions * positions
-        scores = batch * windows * layer.heads * index
-    else:
-        return 0
+        return batch * windows * layer.heads * index, index
+    return 0, 0
+
+
+def attention_workspace(row: Any, size: int) -> int:
+    """Bytes of attention's scores and position index in one spec row, at most (0 for other rows):
+    every query against every key, per head, :data:`SCORE_COPIES` times over."""
+    scores, index = attention_tensors(row)
     return SCORE_COPIES * scores * size + INDEX_BYTES_PER_PAIR * index
 
 

@@ -16,6 +16,7 @@ from ..layers import Layer, Shape
 from ..numbers import show
 from ..sizes import DTYPE_BYTES, dtype_bytes, format_bytes
 from .attention import attention_call, is_called_as_torch, is_leaf
+from .memory import attention_tensors
 from .report import ClassicRow, VerifyError
 
 DEVICES = ("cpu", "cuda", "meta")
@@ -91,6 +92,14 @@ def check_element_counts(summary: Summary) -> None:
                 f"{what} has about 10^{int(count.bit_length() * 0.30103)} elements ({'×'.join(map(str, shape))});"
                 " torch counts a tensor's elements in int64, at most 9.2e18, even on --device meta;"
                 " use a smaller --input or --batch"
+            )
+    for row in summary.rows:  # attention's scores and position index are tensors of no row's output
+        count = max(attention_tensors(row))
+        if count > MAX_ELEMENTS:
+            raise VerifyError(
+                f"{row.name} ({row.type}) computes a tensor of about 10^{int(count.bit_length() * 0.30103)} elements (its"
+                " attention scores or position index); torch counts a tensor's elements in int64, at most 9.2e18, even on"
+                " --device meta; use a smaller window or input"
             )
 
 
