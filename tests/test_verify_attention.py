@@ -215,3 +215,16 @@ def test_emission_refuses_what_a_spec_cannot_say(models: Path, tmp_path: Path, c
     code, _, err = cli("verify", f"{models}:{name}", "--input", "3x16x16", "--emit-spec", str(out))
     assert code == 1 and not out.exists(), err
     assert reason in err and "nothing written" in err, err
+
+
+def test_a_module_torch_cannot_allocate_even_on_meta_is_a_one_line_refusal(tmp_path, cli) -> None:
+    """MultiheadAttention of 4·10⁹ features: its in_proj weight (1.2·10¹⁰ × 4·10⁹) overflows torch's storage size
+    even on meta. A torch.nn class refused so said 'convcalc accepts it, but torch.nn.Linear(…) raises …'; verify's
+    own modules (MultiheadAttention, Swin's) gave 'convcalc: internal error: RuntimeError: Storage size …'."""
+    spec = tmp_path / "spec.yaml"
+    for layer, width in (("MultiheadAttention: {num_heads: 1}", "[2, 4000000000]"),
+                         ("ShiftedWindowAttention: {window_size: 2, num_heads: 1}", "[2, 2, 4000000000]")):
+        spec.write_text(f"input: {width}\nlayers:\n  - {layer}\n")
+        code, out, err = cli("verify", str(spec), "--device", "meta")
+        assert code == 1 and err.count("\n") == 1, err
+        assert "internal error" not in err and "convcalc accepts it, but" in err and "Storage size" in err, err

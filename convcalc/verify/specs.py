@@ -377,18 +377,17 @@ def torch_twin(torch: Any, layer: Layer) -> Any:
 
 def _build_leaf(torch: Any, row: Row) -> Any:
     """:func:`torch_twin` of a row, with a one-line VerifyError where torch has no such class or refuses the arguments."""
-    if row.is_merge or row.layer.OWN_MODULE:
-        return torch_twin(torch, row.layer)
     where = _row_label(row)
-    if getattr(torch.nn, row.type, None) is None:
+    own = row.is_merge or row.layer.OWN_MODULE
+    if not own and getattr(torch.nn, row.type, None) is None:
         raise VerifyError(f"{where}: torch {torch.__version__} has no torch.nn.{row.type}")
     try:
         return torch_twin(torch, row.layer)
-    except Exception as error:  # convcalc accepted arguments that torch's constructor refuses
+    except Exception as error:  # convcalc accepted arguments that torch's constructor refuses (or cannot allocate, even on meta)
         kwargs = row.layer.torch_kwargs()
+        module = f"verify's module {row.type}" if own else f"torch.nn.{row.type}"
         raise VerifyError(
-            f"{where}: convcalc accepts it, but torch.nn.{row.type}(**{kwargs!r}) raises"
-            f" {type(error).__name__}: {_first_line(error)}"
+            f"{where}: convcalc accepts it, but {module}(**{kwargs!r}) raises {type(error).__name__}: {_first_line(error)}"
         ) from None
 
 
