@@ -194,7 +194,17 @@ def calculator_layer(type_name: str, in_channels: int, kwargs: dict[str, Any]) -
         kwargs["in_channels"] = in_channels
     if takes(type_name, "out_channels") and "out" not in kwargs:
         kwargs.setdefault("out_channels", 1)
-    return make_layer(type_name, **kwargs)
+    return one_input(make_layer(type_name, **kwargs))
+
+
+def one_input(layer: Layer) -> Layer:
+    """``layer``, or the refusal of a merge where one tensor is followed (a chain step, a calculator or batch row)."""
+    if layer.MANY_INPUTS:
+        raise SpecError(
+            f"{layer.type_name} joins two or more tensors, and a chain or a calculator follows one; write the model as a spec"
+            " (name: and from: on its entries) for convcalc model"
+        )
+    return layer
 
 
 def takes(type_name: str, name: str) -> bool:
@@ -278,12 +288,7 @@ def chain(size: Sequence[int], steps: Sequence[str], *, dims: int | None = None,
             makes = "out" in kwargs or "out_channels" in kwargs
             if takes(type_name, "out_channels") and not makes:
                 kwargs["out_channels"] = shape[0]
-            layer = make_layer(type_name, **kwargs)
-            if layer.MANY_INPUTS:
-                raise SpecError(
-                    f"{layer.type_name} joins two or more tensors, and a chain follows one; write the model as a spec"
-                    " (name: and from: on its entries) for convcalc model"
-                )
+            layer = one_input(make_layer(type_name, **kwargs))
             given = getattr(layer, "in_channels", None)
             if not known and isinstance(given, int) and not flat:
                 shape, known = (given, *shape[1:]), True

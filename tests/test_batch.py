@@ -544,3 +544,15 @@ def test_a_layer_whose_argument_no_column_sets_says_so_and_how_to_answer_it() ->
         assert "\n" not in row["error"]
         step = row["error"].split("--dims 2 '")[1].split("'")[0]
         assert calculator(["chain", "3x8x8", "--dims", "2", step])[0] == 0, step  # the example works
+
+
+def test_a_merge_row_says_a_row_has_one_input(tmp_path, cli) -> None:
+    """A batch row of MatMul or add answered 'needs at least two inputs (from: [a, b])', spec syntax a CSV
+    cannot write; it is told what the chain is told."""
+    path = tmp_path / "rows.csv"
+    path.write_text("layer,in,k\nMatMul,28,\nadd,28,\nconv,28,3\n")
+    code, out, err = cli("batch", str(path))
+    assert code == 1
+    rows = out.splitlines()[1:]
+    assert "from: [a, b]" not in out and all("joins two or more tensors" in row for row in rows[:2]), out
+    assert rows[2].startswith("conv,28,3,26"), out
