@@ -67,9 +67,6 @@ class MatMul(Merge):
         batch = _batch(self, [a[:-2], b[:-2]], "a and b") if len(a) > 2 or len(b) > 2 else ()
         return (*batch, a[-2], b[-1])
 
-    def macs(self, shape: Sequence[int]) -> int:
-        return 0  # a merge's MACs need every input: see merge_macs
-
     def merge_macs(self, shapes: Sequence[Sequence[int]]) -> int:
         """``batch·n·k·m``; a matrix times a vector (``mv``), and a vector of length 1 times a batch of
         matrices (torch multiplies elementwise), count 0, as FlopCounterMode counts them."""
@@ -130,9 +127,6 @@ class ScaledDotProductAttention(Merge):
         kv = _batch(self, [k[:-2], v[:-2]], "key and value")
         batch = _batch(self, [q[:-2], kv], "query and key")
         return (*batch, q[-2], v[-1])
-
-    def macs(self, shape: Sequence[int]) -> int:
-        return 0  # a merge's MACs need every input: see merge_macs
 
     def merge_macs(self, shapes: Sequence[Sequence[int]]) -> int:
         """q·kᵀ over the batch of q and k broadcast (L·S·E each), then the weights times v over that batch and v's

@@ -96,7 +96,7 @@ def proposals(module: Any, shape: Shape) -> list[Proposal]:
             found.append(Proposal("Identity", (make_layer("Identity"),), exact=True))
         if cls.__name__ in WHOLE_MODULES:  # timm's Conv2dSame, MaxViT's attention (a leaf kept whole: kept_whole)
             found.extend(p for p in [WHOLE_MODULES[cls.__name__](module, shape)] if p is not None)
-        if is_torchvision_attention(module):  # torchvision's Swin attention, a leaf kept whole (swin.kept_whole)
+        if is_torchvision_attention(module):  # torchvision's Swin attention, a leaf kept whole (kept_whole)
             layer = attention_layer(module).bind(shape)  # its twin needs dim, the input's channels
             found.append(Proposal(layer.type_name, (layer,), exact=False, owner=0))
         base = torch_base_class(cls)
@@ -239,14 +239,18 @@ def whole_module(module: Any) -> bool:
     return type(module).__name__ in WHOLE_MODULES
 
 
-def kept_whole(module: Any) -> bool:
-    """Whether verify runs ``module`` as one leaf (its children unhooked) and judges it by a probe: torchvision's
-    Swin attention (it passes its Linears' weights to a function, never calling them) and the modules with
-    children of :data:`WHOLE_MODULES` (MaxViT's attention — torchvision's, or verify's own module of that name
-    in a spec)."""
-    from .swin import is_torchvision_attention
+def leaf_by_name(module: Any) -> bool:
+    """Whether emit-spec's trace keeps ``module`` as one fx leaf for its class: torchvision's Swin attention and
+    :data:`WHOLE_MODULES` (a probe then decides what it computes)."""
+    return is_torchvision_attention(module) or whole_module(module)
 
-    return is_torchvision_attention(module) or (whole_module(module) and next(iter(module.children()), None) is not None)
+
+def kept_whole(module: Any) -> bool:
+    """Whether verify runs ``module`` as one leaf (its children unhooked) and judges it by a probe: a module kept
+    whole by name that has children (torchvision's Swin attention, which passes its Linears' weights to a
+    function and never calls them; MaxViT's attention — torchvision's, or verify's own module of that name in a
+    spec). One without children is a leaf anyway."""
+    return leaf_by_name(module) and next(iter(module.children()), None) is not None
 
 
 def judge_whole(torch: Any, module: Any, shape: Shape, dtype: Any, device: Any) -> tuple[Proposal | None, str]:

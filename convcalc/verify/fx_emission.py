@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConvcalcError
-from ..layers import Layer, lookup
+from ..layers import Layer, make_layer
 from .attention import is_called_as_torch
-from .equivalents import whole_module
+from .equivalents import leaf_by_name, whole_module
 from .fx_proof import _prove
 from .fx_rows import INPUT, Entry, _dims, _first, _refusal_text, _scopes
 from .fx_text import _Blocks, _flow, _text
@@ -113,7 +113,7 @@ def trace(torch: Any, model: Any) -> Any:
 
     class Tracer(torch.fx.Tracer):  # type: ignore[misc,name-defined]
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
-            if torch_layer_class(type(m)) is not None or whole_module(m) or is_torchvision_attention(m):
+            if torch_layer_class(type(m)) is not None or leaf_by_name(m):
                 return True
             return bool(super().is_leaf_module(m, qualname))
 
@@ -265,6 +265,9 @@ _ADD = ("add", "add_", "__add__", "__iadd__", "__radd__")
 _MUL = ("mul", "mul_", "__mul__", "__imul__", "__rmul__")
 _SUB = ("sub", "sub_", "subtract", "__sub__", "__isub__")
 _DIV = ("div", "div_", "divide", "true_divide", "__truediv__", "__itruediv__")
+#: The elementwise joins: spec merge → its Tensor method names (the functions are in :meth:`_Mapper.join`).
+_JOIN_METHODS = {"Add": _ADD, "Subtract": _SUB, "Multiply": _MUL, "Divide": _DIV}
+_JOIN_VERBS = {"Add": "adds", "Subtract": "subtracts", "Multiply": "multiplies", "Divide": "divides"}
 
 
 class _Mapper:
@@ -290,6 +293,10 @@ class _Mapper:
         self.batch_bound: list[str] = []  # the reshapes that reach the batch dimension
         self.sized: list[str] = []  # the rows whose numbers were computed from the traced input's sizes (x * x.size(1))
         self.root: Any = graph  # the model itself (fx_emission sets it)
+        t = torch
+        self.join_functions = {"Add": (operator.add, operator.iadd, t.add), "Subtract": (operator.sub, operator.isub, t.sub, t.subtract),
+                               "Multiply": (operator.mul, operator.imul, t.mul),
+                               "Divide": (operator.truediv, operator.itruediv, t.div, t.divide, t.true_divide)}
         self.attention_rows: set[str] = set()  # fx nodes of nn.MultiheadAttention calls (item 1: the weights)
 
     def map(self) -> list[Entry]:
@@ -527,15 +534,20 @@ class _Mapper:
         self.env[node.name] = self.owned(node, "Token", [param], [INPUT], {"shape": list(shape)},
                                          {"weight": param.detach().reshape(shape)}, name=path)
 
+    def join(self, node: Any) -> str | None:
+        """The elementwise merge a node is (``x + y``, ``torch.mul``, ``x.div_(y)`` …), or None."""
+        for kind, methods in _JOIN_METHODS.items():
+            if (node.op == "call_method" and node.target in methods) or (node.op == "call_function" and node.target in self.join_functions[kind]):
+                return kind
+        return None
+
     def broadcast_view(self, node: Any) -> None:
         """``y.expand_as(x)`` / ``y.expand(...)`` of a tensor read only by elementwise joins (timm's ECA: ``x * y.expand_as(x)``):
         those broadcast it as the expand does, so it is no row; anything else reading it is refused."""
         source = self.tensor(node, node.args[0], "its input")
-        joins = (operator.mul, operator.add, operator.sub, operator.truediv, self.torch.mul, self.torch.add, self.torch.sub, self.torch.div)
-        methods = (*_MUL, *_ADD, *_SUB, *_DIV)
         shape = self.values.get(node.name)
         for user in node.users:
-            elementwise = user.target in joins if user.op == "call_function" else user.op == "call_method" and user.target in methods
+            elementwise = self.join(user) is not None
             others = [a for a in user.all_input_nodes if a is not node]
             covered = all(isinstance(self.values.get(a.name), Shape) and tuple(self.values[a.name]) == tuple(shape) for a in others)
             if not elementwise or not others or not covered:
@@ -893,7 +905,8 @@ class _Mapper:
             return self.pieces(node)
         if (method and target in _SWAPS) or target in (self.torch.transpose, self.torch.swapaxes, self.torch.swapdims):
             return self.transpose(node)
-        if (method and target in _ADD) or target in (operator.add, operator.iadd, self.torch.add):
+        join = self.join(node)
+        if join == "Add":
             if any(self.is_gathered(a) for a in (*node.args[:2], node.kwargs.get("other"))):
                 return self.attention_bias(node)
             if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
@@ -905,14 +918,10 @@ class _Mapper:
             return self.attention(node)
         if (method and target == "unbind") or target is self.torch.unbind:
             return self.unbind(node)
-        if (method and target in _SUB) or target in (operator.sub, operator.isub, self.torch.sub, self.torch.subtract):
-            return self.merge(node, "Subtract", "subtracts")
-        if (method and target in _DIV) or target in (operator.truediv, operator.itruediv, self.torch.div, self.torch.divide, self.torch.true_divide):
-            return self.merge(node, "Divide", "divides")
-        if (method and target in _MUL) or target in (operator.mul, operator.imul, self.torch.mul):
-            if any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
-                return self.scale(node)
-            return self.merge(node, "Multiply", "multiplies")
+        if join == "Multiply" and any(self.is_parameter(a) for a in (*node.args[:2], node.kwargs.get("other"))):
+            return self.scale(node)
+        if join is not None:
+            return self.merge(node, join, _JOIN_VERBS[join])
         if not method and is_patch_merging_pad(target):  # torchvision's Swin PatchMerging: pad to even, 2×2 patches → channels
             source = self.tensor(node, node.args[0] if node.args else node.kwargs.get("x"), "its input")
             self.env[node.name] = self.add(node, "PatchMerge", None, [source])
@@ -1141,7 +1150,7 @@ class _Mapper:
         scale, shift = {"Add": (1.0, number), "Subtract": (1.0, -number) if first else (-1.0, number),
                         "Multiply": (number, 0.0), "Divide": (1.0 / number, 0.0)}[kind]
         try:
-            layer = lookup("Rescale")[1].create("Rescale", {"scale": scale, "shift": shift})
+            layer = make_layer("Rescale", scale=scale, shift=shift)
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
         self.env[node.name] = self.add(node, "", None, [source], layer=layer)
@@ -1170,7 +1179,7 @@ class _Mapper:
         if not all(isinstance(args[k], bool) for k in ("is_causal", "enable_gqa")) or not (args["scale"] is None or isinstance(args["scale"], (int, float))):
             raise _Refusal(node, "calls scaled_dot_product_attention with is_causal, scale or enable_gqa computed in forward; a spec takes constants")
         try:
-            layer: Any = lookup("ScaledDotProductAttention")[1].create("ScaledDotProductAttention", args)
+            layer: Any = make_layer("ScaledDotProductAttention", **args)
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
         self.env[node.name] = self.add(node, "ScaledDotProductAttention", None, inputs)
@@ -1287,7 +1296,7 @@ class _Mapper:
         if kw.get("dtype") is not None or (kind != "Norm" and kw.get("arg3") is not None):
             raise _Refusal(node, f"{verb} with a dtype; a spec's {kind} keeps its input's dtype")
         try:
-            layer = lookup(kind)[1].create(kind, {"dim": list(dims) if isinstance(dims, (list, tuple)) else dims, "keepdim": keep, **extra})
+            layer = make_layer(kind, dim=list(dims) if isinstance(dims, (list, tuple)) else dims, keepdim=keep, **extra)
             layer.output_shape(tuple(self.values[kw["input"].name]))
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None
@@ -1306,7 +1315,7 @@ class _Mapper:
         source = self.tensor(node, kw.get("input"), "its input")
         keep = self.resolve(kw.get("keepdim", kw.get("arg2", False)))
         try:
-            layer = lookup("Amax")[1].create("Amax", {"dim": dim, "keepdim": keep})
+            layer = make_layer("Amax", dim=dim, keepdim=keep)
             layer.output_shape(tuple(self.values[kw["input"].name]))
         except ConvcalcError as error:
             raise _Refusal(node, f"convcalc refuses it: {error.message}") from None

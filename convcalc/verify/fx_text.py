@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..blocks import is_merge
 from ..layers import lookup
 from ..layers.catalog import module_of
 from .fx_rows import CONTAINERS, INPUT, Entry
@@ -240,7 +241,7 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], 
             for e, args in block.layers:
                 inputs = [INPUT if s == first.source else local[s] for s in e.inputs]
                 item = _entry_text(e.type, args, local[e.name], inputs, previous, local.get(e.tie) if e.tie else None, e.trainable,
-                                   _is_merge(e.type))
+                                   is_merge(e.type))
                 lines.append(f"      - {_flow(item)}" + _comment(e, local, first.path))
                 previous = local[e.name]
     lines.append("")
@@ -289,7 +290,7 @@ def _text(report: VerifyReport, entries: list[Entry], blocks: dict[str, Block], 
         e = entries[index]
         inputs = [outer.get(s, s) for s in e.inputs]
         tie = outer.get(e.tie, e.tie) if e.tie else None
-        data = _entry_text(e.type, e.args, e.name, inputs, previous, tie, e.trainable, _is_merge(e.type))
+        data = _entry_text(e.type, e.args, e.name, inputs, previous, tie, e.trainable, is_merge(e.type))
         lines.append(f"  - {_flow(data)}" + _comment(e, outer))
         e.row = e.name
         outer[e.name] = e.name
@@ -314,7 +315,3 @@ def _word(text: str, lead: str = "n") -> str:
     """``layer2.0`` → ``layer2_0``: a name a spec accepts."""
     word = re.sub(r"\W", "_", text) or lead
     return word if re.match(r"[A-Za-z_]", word) else lead + word
-
-
-def _is_merge(type_name: str) -> bool:
-    return module_of(type_name) is not None and lookup(type_name)[1].MANY_INPUTS  # Add … Concat, MatMul, attention
